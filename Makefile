@@ -1,0 +1,45 @@
+# A thin front for meson. `make test` on a fresh Debian 12 machine installs what is
+# missing (as root), configures, builds and runs every suite.
+BUILD    ?= build
+REACTOR  ?= auto
+PORTABLE ?= false
+PREFIX   ?= /usr/local
+JOBS     ?= 2
+MESON_OPTS ?=
+
+# REACTOR=poll (or PORTABLE=true) gets a build directory of its own.
+ifneq ($(REACTOR),auto)
+BUILD := $(BUILD)-$(REACTOR)
+endif
+ifeq ($(PORTABLE),true)
+BUILD := $(BUILD)-portable
+endif
+
+.PHONY: all deps configure test bench install clean
+
+all: configure
+	meson compile -C $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	@scripts/install-deps.sh
+	meson setup $(BUILD) -Dreactor=$(REACTOR) -Dportable_paths=$(PORTABLE) $(MESON_OPTS)
+
+configure: $(BUILD)/build.ninja
+
+test: all
+	meson test -C $(BUILD) --num-processes $(JOBS) --print-errorlogs
+	scripts/consumer-test.sh $(BUILD)
+
+bench: configure
+	meson compile -C $(BUILD) -j $(JOBS) core_bench
+	scripts/bench.sh $(BUILD)
+
+install: all
+	meson configure $(BUILD) -Dprefix=$(PREFIX)
+	meson install -C $(BUILD) --no-rebuild
+
+clean:
+	rm -rf build build-*

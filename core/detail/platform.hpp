@@ -1,0 +1,49 @@
+// The platform shim: every OS difference outside the reactor backends lives here.
+// Linux gets eventfd, pipe2, accept4 and SOCK_NONBLOCK|SOCK_CLOEXEC; the BSDs and macOS
+// get a self-pipe, pipe + fcntl, accept + fcntl and SO_NOSIGPIPE. Building with
+// -Dportable_paths=true (WEFT_PORTABLE_PATHS) forces the BSD paths on Linux so that the
+// test suite runs them here.
+#pragma once
+
+#include <sys/socket.h>
+
+namespace weft::detail {
+
+// True when this build uses the BSD-style paths (always on BSD/macOS; forced on Linux).
+bool portable_paths() noexcept;
+
+// A cross-thread wake-up channel: eventfd on Linux, a non-blocking pipe elsewhere.
+// notify() is async-signal-safe and may be called from any thread.
+class Wakeup {
+public:
+    Wakeup();  // throws SystemError
+    ~Wakeup();
+    Wakeup(const Wakeup&) = delete;
+    Wakeup& operator=(const Wakeup&) = delete;
+
+    int fd() const noexcept { return read_fd_; }  // watch this for readability
+    void notify() noexcept;
+    void drain() noexcept;  // consume every pending notification
+
+private:
+    int read_fd_ = -1;
+    int write_fd_ = -1;  // == read_fd_ for eventfd
+};
+
+// A non-blocking, close-on-exec pipe. Throws SystemError.
+void make_pipe(int fds[2]);
+
+// Put fd in non-blocking and close-on-exec mode. Throws SystemError.
+void set_nonblocking_cloexec(int fd);
+
+// socket(2), non-blocking and close-on-exec, never raising SIGPIPE where the OS allows
+// a per-socket setting. Returns -1 with errno set on failure.
+int open_socket(int domain, int type, int protocol) noexcept;
+
+// accept(2) giving a non-blocking, close-on-exec socket. Returns -1 with errno on failure.
+int accept_socket(int listen_fd, sockaddr* addr, socklen_t* len) noexcept;
+
+// Flags for send/sendmsg that keep a write to a closed peer from raising SIGPIPE.
+int nosignal_send_flags() noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,55 @@
+// Process-wide routing of signals into a reactor's self-pipe (epoll and poll backends;
+// kqueue uses EVFILT_SIGNAL instead). The handler writes the signal number as one byte
+// to the pipe of the reactor that owns the signal; at most one reactor owns a signal.
+#pragma once
+
+namespace weft::detail {
+
+bool valid_signal(int signo) noexcept;  // 1..NSIG-1, not SIGKILL or SIGSTOP
+
+// Install the handler for signo, sending it to write_fd. Throws SystemError(EINVAL) for
+// a bad signal and SystemError(EBUSY) when another reactor already owns it.
+void route_signal(int signo, int write_fd);
+
+// Restore the disposition signo had before route_signal. No-op if not routed to write_fd.
+void unroute_signal(int signo, int write_fd) noexcept;
+
+// The self-pipe: create it lazily and read the signal numbers that arrived into a mask.
+class SignalPipe {
+public:
+    SignalPipe() = default;
+    ~SignalPipe();
+    SignalPipe(const SignalPipe&) = delete;
+    SignalPipe& operator=(const SignalPipe&) = delete;
+
+    bool open() const noexcept { return read_fd_ >= 0; }
+    void ensure_open();                 // throws SystemError
+    int read_fd() const noexcept { return read_fd_; }
+    int write_fd() const noexcept { return write_fd_; }
+    // Read every pending byte; calls emit(signo) once per distinct signal that arrived.
+    template <class Emit>
+    void drain(Emit&& emit) noexcept;
+
+private:
+    int read_fd_ = -1;
+    int write_fd_ = -1;
+};
+
+}  // namespace weft::detail
+
+#include <unistd.h>
+
+#include <bitset>
+#include <csignal>
+
+template <class Emit>
+void weft::detail::SignalPipe::drain(Emit&& emit) noexcept {
+    std::bitset<NSIG> seen;
+    unsigned char buf[128];
+    ssize_t n;
+    while ((n = ::read(read_fd_, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; ++i)
+            if (buf[i] < NSIG) seen.set(buf[i]);
+    for (int s = 1; s < NSIG; ++s)
+        if (seen.test(s)) emit(s);
+}

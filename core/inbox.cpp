@@ -1,0 +1,28 @@
+// Submission queue protocol: a producer announces itself (producers_), checks closed_,
+// pushes, and wakes the reactor if no wake-up is pending for this batch. close() sets
+// closed_ and waits until no producer is in flight, so nothing lands after the final drain
+// and the reactor is never woken after it is gone.
+#include "detail/inbox.hpp"
+
+#include <thread>
+
+namespace weft::detail {
+
+bool Inbox::submit(SubmitNode* node) noexcept {
+    producers_.fetch_add(1, std::memory_order_seq_cst);
+    if (closed_.load(std::memory_order_seq_cst)) {
+        producers_.fetch_sub(1, std::memory_order_release);
+        return false;
+    }
+    queue_.push(node);
+    if (!wake_pending_.exchange(true, std::memory_order_seq_cst)) reactor_->wake();
+    producers_.fetch_sub(1, std::memory_order_release);
+    return true;
+}
+
+void Inbox::close() noexcept {
+    closed_.store(true, std::memory_order_seq_cst);
+    while (producers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+}
+
+}  // namespace weft::detail

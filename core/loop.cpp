@@ -1,0 +1,619 @@
+// Loop: the turn (timers → ready → poll), the ready queue, I/O slots with generation
+// tags, signal dispatch, close-time reporting and the exception handler.
+#include <weft/loop.hpp>
+#include <weft/io_watch.hpp>
+
+#include <mimalloc.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "detail/inbox.hpp"
+#include "detail/reactor.hpp"
+#include "detail/timer_heap.hpp"
+#include <weft/error.hpp>
+
+namespace weft {
+
+namespace detail {
+void* CallbackNode::operator new(std::size_t size) {
+    if (void* p = mi_malloc(size)) return p;
+    throw std::bad_alloc();
+}
+void CallbackNode::operator delete(void* p) noexcept { mi_free(p); }
+void* SubmitNode::operator new(std::size_t size) {
+    if (void* p = mi_malloc(size)) return p;
+    throw std::bad_alloc();
+}
+void SubmitNode::operator delete(void* p) noexcept { mi_free(p); }
+}  // namespace detail
+
+namespace {
+
+thread_local Loop* t_running = nullptr;
+
+// A FIFO ring of ready entries; grows by doubling, never shrinks.
+struct ReadyEntry {
+    Loop::ReadyFn fn;
+    void* self;
+    uintptr_t arg;
+};
+
+class ReadyQueue {
+public:
+    bool empty() const noexcept { return head_ == tail_; }
+    size_t size() const noexcept { return size_t(tail_ - head_); }
+    void push(ReadyEntry e) {
+        if (size() == ring_.size()) grow();
+        ring_[tail_++ & (ring_.size() - 1)] = e;
+    }
+    ReadyEntry pop() noexcept { return ring_[head_++ & (ring_.size() - 1)]; }
+
+private:
+    void grow() {
+        std::vector<ReadyEntry> bigger(ring_.empty() ? 64 : ring_.size() * 2);
+        size_t n = size();
+        for (size_t i = 0; i < n; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
+        ring_.swap(bigger);
+        head_ = 0;
+        tail_ = n;
+    }
+    std::vector<ReadyEntry> ring_;
+    uint64_t head_ = 0, tail_ = 0;
+};
+
+struct IoSlot {
+    int fd = -1;
+    uint32_t gen = 1;  // bumped on free: tokens of earlier owners stop matching
+    uint32_t interest = 0;
+    uint32_t ready = 0;    // reported, not yet cleared by the owner
+    uint32_t pending = 0;  // arrived from the reactor, not yet dispatched
+    bool in_use = false;
+    bool queued = false;  // a dispatch entry is in the ready queue
+    IoWatch* owner = nullptr;
+    IoWatch::Callback callback;
+
+    uint64_t token(uint32_t index) const { return uint64_t(gen) << 32 | index; }
+};
+
+constexpr uint32_t kNoSlot = UINT32_MAX;
+
+}  // namespace
+
+struct Loop::State {
+    Loop* loop;
+    std::unique_ptr<detail::Reactor> reactor = std::make_unique<detail::Reactor>();
+    std::shared_ptr<detail::Inbox> inbox;
+    detail::TimerHeap timers;
+    ReadyQueue ready;
+    std::deque<IoSlot> slots;          // deque: stable while a callback adds watches
+    std::vector<uint32_t> free_slots;
+    std::vector<uint32_t> slot_of_fd;  // fd -> slot index, kNoSlot if unwatched
+    uint32_t dispatching = kNoSlot;    // slot whose callback is running
+    bool free_after_dispatch = false;  // that slot was reset by its own callback
+    std::map<int, std::function<void()>> signal_handlers;
+    ExceptionHandler exception_handler;
+    bool running = false;
+    bool stopping = false;
+    bool closed = false;
+    detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
+
+    explicit State(Loop* l) : loop(l) {
+        inbox = std::make_shared<detail::Inbox>(l, reactor.get());
+    }
+
+    void report(const char* message, const std::string& source) {
+        loop->call_exception_handler({message, std::current_exception(), source});
+    }
+
+    void turn(bool may_block);
+    void run_due_timers();
+    void run_ready();
+    void poll(bool may_block);
+    void on_io_event(uint64_t token, uint32_t events);
+    uint32_t allocate_slot(int fd);
+    void free_slot(uint32_t index) noexcept;
+    void release_slot(uint32_t index) noexcept;
+
+    static void run_callback(void* node, uintptr_t state);
+    static void run_submission(void* node, uintptr_t state);
+    static void dispatch_io(void* state, uintptr_t token);
+    static void dispatch_signal(void* state, uintptr_t signo);
+    static void fire_timer_callback(detail::TimerNode* timer);
+};
+
+std::string describe(const std::source_location& where) {
+    const char* file = where.file_name();
+    for (const char* p = file; *p; ++p)
+        if (*p == '/') file = p + 1;
+    return std::string(file) + ":" + std::to_string(where.line()) + " (" +
+           where.function_name() + ")";
+}
+
+// ---- the turn ---------------------------------------------------------------------
+
+void Loop::State::turn(bool may_block) {
+    run_due_timers();
+    run_ready();
+    poll(may_block);
+}
+
+void Loop::State::run_due_timers() {
+    if (timers.empty()) return;
+    const TimePoint now = Clock::now();
+    const uint64_t seq_limit = timers.next_seq();  // timers added by this step wait
+    while (detail::TimerNode* t = timers.top()) {
+        if (t->deadline > now || t->seq >= seq_limit) break;
+        timers.pop();
+        try {
+            t->fire(t);
+        } catch (...) {
+            report("Exception in timer", "");
+        }
+    }
+}
+
+void Loop::State::run_ready() {
+    for (size_t n = ready.size(); n > 0 && !ready.empty(); --n) {
+        ReadyEntry e = ready.pop();
+        try {
+            e.fn(e.self, e.arg);
+        } catch (...) {
+            report("Exception in ready entry", "");
+        }
+    }
+}
+
+void Loop::State::poll(bool may_block) {
+    int timeout_ms = -1;
+    if (!may_block || !ready.empty() || stopping) {
+        timeout_ms = 0;
+    } else if (const detail::TimerNode* t = timers.top()) {
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(t->deadline - Clock::now());
+        timeout_ms = wait.count() <= 0 ? 0 : wait.count() > INT_MAX ? INT_MAX : int(wait.count());
+    }
+    int n = reactor->poll(timeout_ms, events, detail::Reactor::kMinPollCapacity);
+    for (int i = 0; i < n; ++i) {
+        if (events[i].events & detail::kSignal)
+            ready.push({&dispatch_signal, this, uintptr_t(events[i].token)});
+        else
+            on_io_event(events[i].token, events[i].events);
+    }
+    inbox->drain([this](detail::SubmitNode* node) {
+        ready.push({&run_submission, node, uintptr_t(this)});
+    });
+}
+
+// ---- ready entries ------------------------------------------------------------------
+
+void Loop::State::run_callback(void* p, uintptr_t state) {
+    auto* node = static_cast<detail::CallbackNode*>(p);
+    if (!node->cancelled_) {
+        try {
+            node->invoke();
+        } catch (...) {
+            reinterpret_cast<State*>(state)->report("Exception in callback",
+                                                    describe(node->where()));
+        }
+    }
+    node->unref();
+}
+
+void Loop::State::fire_timer_callback(detail::TimerNode* timer) {
+    auto* node = static_cast<detail::CallbackNode*>(timer);
+    Loop* loop = node->loop_;
+    node->loop_ = nullptr;
+    if (!node->cancelled_) {
+        try {
+            node->invoke();
+        } catch (...) {
+            loop->s_->report("Exception in timer callback", describe(node->where()));
+        }
+    }
+    node->unref();
+}
+
+void Loop::State::run_submission(void* p, uintptr_t state) {
+    std::unique_ptr<detail::SubmitNode> node(static_cast<detail::SubmitNode*>(p));
+    try {
+        node->invoke();
+    } catch (...) {
+        reinterpret_cast<State*>(state)->report("Exception in call_soon_threadsafe callback",
+                                                describe(node->where()));
+    }
+}
+
+void Loop::State::dispatch_signal(void* p, uintptr_t signo) {
+    auto* s = static_cast<State*>(p);
+    auto it = s->signal_handlers.find(int(signo));
+    if (it == s->signal_handlers.end()) return;  // removed since it arrived
+    std::function<void()> fn = it->second;        // the handler may remove itself
+    try {
+        fn();
+    } catch (...) {
+        s->report("Exception in signal handler", "signal " + std::to_string(signo));
+    }
+}
+
+// ---- I/O slots --------------------------------------------------------------------
+
+void Loop::State::on_io_event(uint64_t token, uint32_t events) {
+    uint32_t index = uint32_t(token);
+    if (index >= slots.size()) return;
+    IoSlot& slot = slots[index];
+    if (!slot.in_use || slot.gen != uint32_t(token >> 32)) return;  // stale: fd was reused
+    slot.pending |= events;
+    if (!slot.queued) {
+        slot.queued = true;
+        ready.push({&dispatch_io, this, uintptr_t(token)});
+    }
+}
+
+void Loop::State::dispatch_io(void* p, uintptr_t token) {
+    auto* s = static_cast<State*>(p);
+    uint32_t index = uint32_t(token);
+    IoSlot& slot = s->slots[index];
+    if (!slot.in_use || slot.gen != uint32_t(uint64_t(token) >> 32)) return;
+    slot.queued = false;
+    uint32_t fresh = slot.pending & ~slot.ready & (slot.interest | kHangup | kError);
+    slot.ready |= slot.pending;
+    slot.pending = 0;
+    if (fresh == 0) return;
+    s->dispatching = index;
+    try {
+        slot.callback(fresh);
+    } catch (...) {
+        s->report("Exception in I/O callback", "fd " + std::to_string(slot.fd));
+    }
+    s->dispatching = kNoSlot;
+    if (s->free_after_dispatch) {
+        s->free_after_dispatch = false;
+        s->release_slot(index);
+    }
+}
+
+uint32_t Loop::State::allocate_slot(int fd) {
+    if (fd < 0) throw SystemError(EBADF, "IoWatch(fd=" + std::to_string(fd) + ")");
+    if (size_t(fd) >= slot_of_fd.size()) slot_of_fd.resize(size_t(fd) * 2 + 16, kNoSlot);
+    if (slot_of_fd[size_t(fd)] != kNoSlot)
+        throw SystemError(EEXIST, "IoWatch(fd=" + std::to_string(fd) +
+                                      "): fd is already watched by this loop");
+    uint32_t index;
+    if (!free_slots.empty()) {
+        index = free_slots.back();
+        free_slots.pop_back();
+    } else {
+        index = uint32_t(slots.size());
+        slots.emplace_back();
+    }
+    slots[index].fd = fd;
+    slots[index].in_use = true;
+    slot_of_fd[size_t(fd)] = index;
+    return index;
+}
+
+// Unregister now; keep the callback alive if it is the one running.
+void Loop::State::free_slot(uint32_t index) noexcept {
+    IoSlot& slot = slots[index];
+    if (reactor) reactor->remove(slot.fd);
+    slot_of_fd[size_t(slot.fd)] = kNoSlot;
+    slot.in_use = false;
+    slot.owner = nullptr;
+    ++slot.gen;
+    if (index == dispatching)
+        free_after_dispatch = true;
+    else
+        release_slot(index);
+}
+
+void Loop::State::release_slot(uint32_t index) noexcept {
+    IoSlot& slot = slots[index];
+    slot.callback = nullptr;
+    slot.fd = -1;
+    slot.interest = slot.ready = slot.pending = 0;
+    slot.queued = false;
+    free_slots.push_back(index);
+}
+
+// ---- Loop ---------------------------------------------------------------------------
+
+Loop::Loop() : s_(std::make_unique<State>(this)) {}
+
+Loop::~Loop() {
+    if (s_->running) {
+        std::fprintf(stderr, "weft: Loop destroyed while it is running (from its own callback?)\n");
+        std::abort();
+    }
+    close();
+}
+
+Loop* Loop::running() noexcept { return t_running; }
+
+Loop& Loop::current() {
+    if (!t_running) throw InvalidStateError("Loop::current: no running event loop on this thread");
+    return *t_running;
+}
+
+const char* Loop::reactor_name() noexcept { return detail::Reactor::name(); }
+
+bool Loop::is_running() const noexcept { return s_->running; }
+bool Loop::is_closed() const noexcept { return s_->closed; }
+
+void Loop::check_open(const char* what) const {
+    if (s_->closed) throw InvalidStateError(std::string(what) + ": event loop is closed");
+}
+
+void Loop::check_delay(bool negative, const std::source_location& where) {
+    if (negative)
+        throw Error(std::make_error_code(std::errc::invalid_argument),
+                    "call_later: negative delay, scheduled at " + describe(where));
+}
+
+namespace {
+struct RunningScope {
+    Loop* loop;
+    bool& running;
+    RunningScope(Loop* l, bool& r, const char* what) : loop(l), running(r) {
+        if (running) throw InvalidStateError(std::string(what) + ": this event loop is already running");
+        if (t_running)
+            throw InvalidStateError(std::string(what) +
+                                    ": another event loop is already running on this thread");
+        running = true;
+        t_running = loop;
+    }
+    ~RunningScope() {
+        running = false;
+        t_running = nullptr;
+    }
+};
+}  // namespace
+
+void Loop::run_forever() {
+    check_open("run_forever");
+    RunningScope scope(this, s_->running, "run_forever");
+    for (;;) {
+        s_->turn(true);
+        if (s_->stopping) break;
+    }
+    s_->stopping = false;
+}
+
+void Loop::run_once(bool may_block) {
+    check_open("run_once");
+    RunningScope scope(this, s_->running, "run_once");
+    s_->turn(may_block);
+    s_->stopping = false;
+}
+
+void Loop::stop() noexcept { s_->stopping = true; }
+
+void Loop::close() {
+    if (s_->closed) return;
+    if (s_->running) throw InvalidStateError("close: cannot close a running event loop");
+    State& s = *s_;
+    s.closed = true;
+
+    // Work that will never run: count it and name the first few, then report once.
+    size_t never_ran = 0;
+    std::string sources;
+    auto note = [&](const std::string& where) {
+        if (++never_ran <= 5) sources += (sources.empty() ? "" : "; ") + where;
+    };
+    s.inbox->close();
+    s.inbox->drain([&](detail::SubmitNode* node) {
+        note(describe(node->where()));
+        delete node;
+    });
+    while (!s.ready.empty()) {
+        ReadyEntry e = s.ready.pop();
+        if (e.fn == &State::run_callback) {
+            auto* node = static_cast<detail::CallbackNode*>(e.self);
+            if (!node->cancelled_) note(describe(node->where()));
+            node->unref();
+        } else if (e.fn == &State::run_submission) {
+            auto* node = static_cast<detail::SubmitNode*>(e.self);
+            note(describe(node->where()));
+            delete node;
+        } else if (e.fn != &State::dispatch_io && e.fn != &State::dispatch_signal) {
+            note("a low-level ready entry");
+        }
+    }
+    while (!s.timers.empty()) {
+        detail::TimerNode* t = s.timers.pop();
+        if (t->fire == &State::fire_timer_callback) {
+            auto* node = static_cast<detail::CallbackNode*>(t);
+            node->loop_ = nullptr;
+            note(describe(node->where()));
+            node->unref();
+        } else {
+            note("a low-level timer");
+        }
+    }
+    for (uint32_t i = 0; i < s.slots.size(); ++i) {
+        if (!s.slots[i].in_use) continue;
+        if (s.slots[i].owner) s.slots[i].owner->loop_ = nullptr;
+        s.free_slot(i);
+    }
+    for (auto& [signo, fn] : s.signal_handlers) s.reactor->remove_signal(signo);
+    s.signal_handlers.clear();
+    s.reactor.reset();
+    if (never_ran > 0)
+        call_exception_handler({"Loop closed with " + std::to_string(never_ran) +
+                                    " scheduled callback(s) that never ran",
+                                nullptr, sources + (never_ran > 5 ? "; ..." : "")});
+}
+
+void Loop::schedule_soon(detail::CallbackNode* node) {
+    if (s_->closed) {
+        node->cancelled_ = true;
+        node->unref();
+        check_open("call_soon");
+    }
+    s_->ready.push({&State::run_callback, node, uintptr_t(s_.get())});
+}
+
+void Loop::schedule_timer(detail::CallbackNode* node) {
+    if (s_->closed) {
+        node->cancelled_ = true;
+        node->unref();
+        check_open("call_at");
+    }
+    node->fire = &State::fire_timer_callback;
+    node->loop_ = this;
+    s_->timers.push(node);
+}
+
+void Loop::submit_threadsafe(detail::SubmitNode* node) {
+    if (!s_->inbox->submit(node)) {
+        delete node;
+        throw InvalidStateError("call_soon_threadsafe: event loop is closed");
+    }
+}
+
+LoopHandle Loop::handle() const { return LoopHandle(s_->inbox); }
+
+void Loop::post(ReadyFn fn, void* self, uintptr_t arg) { s_->ready.push({fn, self, arg}); }
+void Loop::add_timer(detail::TimerNode* node) { s_->timers.push(node); }
+void Loop::remove_timer(detail::TimerNode* node) noexcept {
+    if (node->queued()) s_->timers.remove(node);
+}
+
+void Loop::add_signal_handler(int signo, std::function<void()> fn) {
+    check_open("add_signal_handler");
+    s_->reactor->add_signal(signo);
+    s_->signal_handlers[signo] = std::move(fn);
+}
+
+bool Loop::remove_signal_handler(int signo) noexcept {
+    auto it = s_->signal_handlers.find(signo);
+    if (it == s_->signal_handlers.end()) return false;
+    s_->signal_handlers.erase(it);
+    if (s_->reactor) s_->reactor->remove_signal(signo);
+    return true;
+}
+
+void Loop::set_exception_handler(ExceptionHandler handler) {
+    s_->exception_handler = std::move(handler);
+}
+
+void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
+    if (!s_->exception_handler) return default_exception_handler(context);
+    try {
+        s_->exception_handler(*this, context);
+    } catch (...) {
+        default_exception_handler({"Unhandled error in exception handler",
+                                   std::current_exception(), context.source});
+        default_exception_handler(context);
+    }
+}
+
+void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
+    std::string what;
+    if (context.exception) {
+        try {
+            std::rethrow_exception(context.exception);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+            what = "(not a std::exception)";
+        }
+    }
+    std::fprintf(stderr, "weft: %s%s%s%s%s\n", context.message.c_str(),
+                 context.source.empty() ? "" : "\n  source: ", context.source.c_str(),
+                 what.empty() ? "" : "\n  exception: ", what.c_str());
+}
+
+// ---- Handle, LoopHandle, IoWatch --------------------------------------------------------
+
+void Handle::cancel() noexcept {
+    if (!node_ || node_->cancelled_) return;
+    node_->cancelled_ = true;
+    if (node_->queued() && node_->loop_) {
+        node_->loop_->s_->timers.remove(node_);
+        node_->loop_ = nullptr;
+        node_->unref();  // the heap's reference
+    }
+}
+
+void LoopHandle::submit(detail::SubmitNode* node) {
+    if (!inbox_ || !inbox_->submit(node)) {
+        delete node;
+        throw InvalidStateError("call_soon_threadsafe: event loop is closed");
+    }
+}
+
+void LoopHandle::stop() {
+    detail::Inbox* inbox = inbox_.get();
+    call_soon_threadsafe([inbox] { inbox->loop()->stop(); });
+}
+
+bool LoopHandle::is_closed() const noexcept { return !inbox_ || inbox_->closed(); }
+
+IoWatch::IoWatch(Loop& loop, int fd, uint32_t interest, Callback callback) {
+    loop.check_open("IoWatch");
+    Loop::State& s = *loop.s_;
+    uint32_t index = s.allocate_slot(fd);
+    IoSlot& slot = s.slots[index];
+    try {
+        s.reactor->add(fd, interest, slot.token(index));
+    } catch (...) {
+        s.slot_of_fd[size_t(fd)] = kNoSlot;
+        slot.in_use = false;
+        s.release_slot(index);
+        throw;
+    }
+    slot.interest = interest;
+    slot.callback = std::move(callback);
+    slot.owner = this;
+    loop_ = &loop;
+    slot_ = index;
+}
+
+IoWatch::IoWatch(IoWatch&& other) noexcept
+    : loop_(std::exchange(other.loop_, nullptr)), slot_(other.slot_) {
+    if (loop_) loop_->s_->slots[slot_].owner = this;
+}
+
+IoWatch& IoWatch::operator=(IoWatch&& other) noexcept {
+    if (this != &other) {
+        reset();
+        loop_ = std::exchange(other.loop_, nullptr);
+        slot_ = other.slot_;
+        if (loop_) loop_->s_->slots[slot_].owner = this;
+    }
+    return *this;
+}
+
+void IoWatch::reset() noexcept {
+    if (!loop_) return;
+    loop_->s_->free_slot(slot_);
+    loop_ = nullptr;
+}
+
+int IoWatch::fd() const noexcept { return loop_ ? loop_->s_->slots[slot_].fd : -1; }
+
+uint32_t IoWatch::ready() const noexcept { return loop_ ? loop_->s_->slots[slot_].ready : 0; }
+
+void IoWatch::clear_ready(uint32_t bits) {
+    if (!loop_) throw InvalidStateError("IoWatch::clear_ready: not registered (loop closed?)");
+    IoSlot& slot = loop_->s_->slots[slot_];
+    slot.ready &= ~bits;
+    if (bits & (kReadable | kWritable)) loop_->s_->reactor->rearm(slot.fd, bits);
+}
+
+void IoWatch::set_interest(uint32_t interest) {
+    if (!loop_) throw InvalidStateError("IoWatch::set_interest: not registered (loop closed?)");
+    IoSlot& slot = loop_->s_->slots[slot_];
+    loop_->s_->reactor->modify(slot.fd, interest, slot.token(slot_));
+    slot.interest = interest;
+    slot.ready = 0;
+}
+
+}  // namespace weft

@@ -1,0 +1,137 @@
+// Platform shim: Linux fast paths and the portable BSD-style paths (see platform.hpp).
+#include "detail/platform.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include <weft/error.hpp>
+
+#if defined(__linux__) && !defined(WEFT_PORTABLE_PATHS)
+#define WEFT_LINUX_PATHS 1
+#include <sys/eventfd.h>
+#endif
+
+namespace weft::detail {
+
+bool portable_paths() noexcept {
+#ifdef WEFT_LINUX_PATHS
+    return false;
+#else
+    return true;
+#endif
+}
+
+void set_nonblocking_cloexec(int fd) {
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) throw_errno("fcntl(O_NONBLOCK)");
+    int fd_flags = ::fcntl(fd, F_GETFD);
+    if (fd_flags < 0 || ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC) < 0)
+        throw_errno("fcntl(FD_CLOEXEC)");
+}
+
+void make_pipe(int fds[2]) {
+#ifdef WEFT_LINUX_PATHS
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) throw_errno("pipe2");
+#else
+    if (::pipe(fds) < 0) throw_errno("pipe");
+    try {
+        set_nonblocking_cloexec(fds[0]);
+        set_nonblocking_cloexec(fds[1]);
+    } catch (...) {
+        ::close(fds[0]);
+        ::close(fds[1]);
+        throw;
+    }
+#endif
+}
+
+Wakeup::Wakeup() {
+#ifdef WEFT_LINUX_PATHS
+    read_fd_ = write_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (read_fd_ < 0) throw_errno("eventfd");
+#else
+    int fds[2];
+    make_pipe(fds);
+    read_fd_ = fds[0];
+    write_fd_ = fds[1];
+#endif
+}
+
+Wakeup::~Wakeup() {
+    if (write_fd_ != read_fd_) ::close(write_fd_);
+    ::close(read_fd_);
+}
+
+void Wakeup::notify() noexcept {
+    int saved = errno;  // callable from a signal handler
+#ifdef WEFT_LINUX_PATHS
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(write_fd_, &one, sizeof one);
+#else
+    char byte = 1;
+    [[maybe_unused]] ssize_t n = ::write(write_fd_, &byte, 1);  // EAGAIN: already pending
+#endif
+    errno = saved;
+}
+
+void Wakeup::drain() noexcept {
+    char buf[64];
+    while (::read(read_fd_, buf, sizeof buf) > 0) {
+    }
+}
+
+int open_socket(int domain, int type, int protocol) noexcept {
+#ifdef WEFT_LINUX_PATHS
+    return ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+#else
+    int fd = ::socket(domain, type, protocol);
+    if (fd < 0) return -1;
+    try {
+        set_nonblocking_cloexec(fd);
+    } catch (const SystemError& e) {
+        ::close(fd);
+        errno = e.errno_value();
+        return -1;
+    }
+#ifdef SO_NOSIGPIPE
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+#endif
+    return fd;
+#endif
+}
+
+int accept_socket(int listen_fd, sockaddr* addr, socklen_t* len) noexcept {
+#ifdef WEFT_LINUX_PATHS
+    return ::accept4(listen_fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = ::accept(listen_fd, addr, len);
+    if (fd < 0) return -1;
+    try {
+        set_nonblocking_cloexec(fd);
+    } catch (const SystemError& e) {
+        ::close(fd);
+        errno = e.errno_value();
+        return -1;
+    }
+#ifdef SO_NOSIGPIPE
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+#endif
+    return fd;
+#endif
+}
+
+int nosignal_send_flags() noexcept {
+    // Linux has no SO_NOSIGPIPE, so even the portable paths keep MSG_NOSIGNAL there.
+#ifdef MSG_NOSIGNAL
+    return MSG_NOSIGNAL;
+#else
+    return 0;
+#endif
+}
+
+}  // namespace weft::detail

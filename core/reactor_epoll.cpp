@@ -1,0 +1,140 @@
+// Reactor backend for Linux: edge-triggered epoll, eventfd (or a pipe under portable
+// paths) for wake-ups, and a self-pipe for signals. See detail/reactor.hpp.
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "detail/platform.hpp"
+#include "detail/reactor.hpp"
+#include "detail/signal_route.hpp"
+#include <weft/error.hpp>
+
+namespace weft::detail {
+
+namespace {
+// Tokens are (generation << 32 | slot) with generation >= 1, so these never collide.
+constexpr uint64_t kWakeToken = ~uint64_t{0};
+constexpr uint64_t kSignalToken = ~uint64_t{0} - 1;
+
+uint32_t to_epoll(uint32_t interest) {
+    uint32_t ev = EPOLLET | EPOLLRDHUP;
+    if (interest & kReadable) ev |= EPOLLIN;
+    if (interest & kWritable) ev |= EPOLLOUT;
+    return ev;
+}
+
+uint32_t from_epoll(uint32_t ev) {
+    uint32_t out = 0;
+    if (ev & (EPOLLIN | EPOLLPRI)) out |= kReadable;
+    if (ev & EPOLLOUT) out |= kWritable;
+    if (ev & EPOLLRDHUP) out |= kReadable | kHangup;
+    if (ev & EPOLLHUP) out |= kReadable | kWritable | kHangup;
+    if (ev & EPOLLERR) out |= kReadable | kWritable | kError;
+    return out;
+}
+}  // namespace
+
+struct Reactor::State {
+    int epfd = -1;
+    Wakeup wakeup;
+    SignalPipe signals;
+    epoll_event events[kMaxIoEvents];
+};
+
+Reactor::Reactor() : s_(new State) {
+    s_->epfd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (s_->epfd < 0) {
+        int err = errno;
+        delete s_;
+        throw SystemError(err, "epoll_create1");
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = kWakeToken;
+    if (::epoll_ctl(s_->epfd, EPOLL_CTL_ADD, s_->wakeup.fd(), &ev) < 0) {
+        int err = errno;
+        ::close(s_->epfd);
+        delete s_;
+        throw SystemError(err, "epoll_ctl(ADD wake-up fd)");
+    }
+}
+
+Reactor::~Reactor() {
+    ::close(s_->epfd);
+    delete s_;
+}
+
+const char* Reactor::name() noexcept { return "epoll"; }
+
+static void control(int epfd, int op, int fd, uint32_t interest, uint64_t token) {
+    epoll_event ev{};
+    ev.events = to_epoll(interest);
+    ev.data.u64 = token;
+    if (::epoll_ctl(epfd, op, fd, &ev) < 0)
+        throw_errno(std::string(op == EPOLL_CTL_ADD ? "epoll_ctl(ADD" : "epoll_ctl(MOD") +
+                    ", fd=" + std::to_string(fd) + ")");
+}
+
+void Reactor::add(int fd, uint32_t interest, uint64_t token) {
+    control(s_->epfd, EPOLL_CTL_ADD, fd, interest, token);
+}
+
+void Reactor::modify(int fd, uint32_t interest, uint64_t token) {
+    control(s_->epfd, EPOLL_CTL_MOD, fd, interest, token);
+}
+
+void Reactor::rearm(int, uint32_t) {}  // edge-triggered: the next edge is reported anyway
+
+void Reactor::remove(int fd) noexcept {
+    epoll_event ev{};  // non-null for kernels before 2.6.9
+    ::epoll_ctl(s_->epfd, EPOLL_CTL_DEL, fd, &ev);
+}
+
+void Reactor::add_signal(int signo) {
+    if (!valid_signal(signo))
+        throw SystemError(EINVAL, "add_signal_handler: invalid signal " + std::to_string(signo));
+    if (!s_->signals.open()) {
+        s_->signals.ensure_open();
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.u64 = kSignalToken;
+        if (::epoll_ctl(s_->epfd, EPOLL_CTL_ADD, s_->signals.read_fd(), &ev) < 0)
+            throw_errno("epoll_ctl(ADD signal pipe)");
+    }
+    route_signal(signo, s_->signals.write_fd());
+}
+
+void Reactor::remove_signal(int signo) noexcept {
+    if (s_->signals.open()) unroute_signal(signo, s_->signals.write_fd());
+}
+
+int Reactor::poll(int timeout_ms, ReactorEvent* out, int capacity) {
+    int max = capacity - (kMinPollCapacity - kMaxIoEvents);
+    if (max > kMaxIoEvents) max = kMaxIoEvents;
+    int n = ::epoll_wait(s_->epfd, s_->events, max, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) return 0;
+        throw_errno("epoll_wait");
+    }
+    int count = 0;
+    bool signalled = false;
+    for (int i = 0; i < n; ++i) {
+        const epoll_event& ev = s_->events[i];
+        if (ev.data.u64 == kWakeToken) {
+            s_->wakeup.drain();
+        } else if (ev.data.u64 == kSignalToken) {
+            signalled = true;
+        } else {
+            out[count++] = {ev.data.u64, from_epoll(ev.events)};
+        }
+    }
+    if (signalled)
+        s_->signals.drain([&](int signo) { out[count++] = {uint64_t(signo), kSignal}; });
+    return count;
+}
+
+void Reactor::wake() noexcept { s_->wakeup.notify(); }
+
+}  // namespace weft::detail

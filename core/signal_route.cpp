@@ -1,0 +1,93 @@
+// Signal routing for the self-pipe backends: one sigaction handler for every routed
+// signal, writing the signal number to the owning reactor's pipe.
+#include "detail/signal_route.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <mutex>
+#include <string>
+
+#include "detail/platform.hpp"
+#include <weft/error.hpp>
+
+namespace weft::detail {
+
+namespace {
+
+// Write end of the owning pipe per signal, -1 if unrouted. Any thread and the signal
+// handler read it (atomic); route/unroute change it under g_route_mutex.
+std::atomic<int> g_signal_fd[NSIG];
+struct sigaction g_old_action[NSIG];  // guarded by g_route_mutex
+std::mutex g_route_mutex;
+std::once_flag g_init_once;
+
+void on_signal(int signo) {
+    int saved = errno;
+    int fd = g_signal_fd[signo].load(std::memory_order_acquire);
+    if (fd >= 0) {
+        unsigned char byte = static_cast<unsigned char>(signo);
+        [[maybe_unused]] ssize_t n = ::write(fd, &byte, 1);  // full pipe: already pending
+    }
+    errno = saved;
+}
+
+void init_table() {
+    for (auto& fd : g_signal_fd) fd.store(-1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool valid_signal(int signo) noexcept {
+    return signo > 0 && signo < NSIG && signo != SIGKILL && signo != SIGSTOP;
+}
+
+void route_signal(int signo, int write_fd) {
+    if (!valid_signal(signo))
+        throw SystemError(EINVAL, "add_signal_handler: invalid signal " + std::to_string(signo));
+    std::call_once(g_init_once, init_table);
+    std::lock_guard lock(g_route_mutex);
+    int owner = g_signal_fd[signo].load(std::memory_order_relaxed);
+    if (owner == write_fd) return;
+    if (owner >= 0)
+        throw SystemError(EBUSY, "add_signal_handler: signal " + std::to_string(signo) +
+                                     " is already handled by another loop");
+    g_signal_fd[signo].store(write_fd, std::memory_order_release);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (::sigaction(signo, &sa, &g_old_action[signo]) < 0) {
+        int err = errno;
+        g_signal_fd[signo].store(-1, std::memory_order_release);
+        throw SystemError(err, "sigaction(" + std::to_string(signo) + ")");
+    }
+}
+
+void unroute_signal(int signo, int write_fd) noexcept {
+    if (!valid_signal(signo)) return;
+    std::call_once(g_init_once, init_table);
+    std::lock_guard lock(g_route_mutex);
+    if (g_signal_fd[signo].load(std::memory_order_relaxed) != write_fd) return;
+    ::sigaction(signo, &g_old_action[signo], nullptr);
+    g_signal_fd[signo].store(-1, std::memory_order_release);
+}
+
+SignalPipe::~SignalPipe() {
+    if (read_fd_ < 0) return;
+    for (int s = 1; s < NSIG; ++s) unroute_signal(s, write_fd_);
+    ::close(read_fd_);
+    ::close(write_fd_);
+}
+
+void SignalPipe::ensure_open() {
+    if (read_fd_ >= 0) return;
+    int fds[2];
+    make_pipe(fds);
+    read_fd_ = fds[0];
+    write_fd_ = fds[1];
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,9 @@
+// The umbrella header: everything weft offers. Layers below include only what they need.
+#pragma once
+
+#include <weft/error.hpp>
+#include <weft/handle.hpp>
+#include <weft/io_events.hpp>
+#include <weft/io_watch.hpp>
+#include <weft/loop.hpp>
+#include <weft/loop_thread.hpp>

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what weft needs to build and test, or says how to. Safe to run again.
+set -euo pipefail
+
+case "$(uname -s)" in
+  Darwin)
+    command -v meson >/dev/null && [ -d "$(brew --prefix 2>/dev/null)/include/boost/context" ] && exit 0
+    echo "weft needs: brew install meson ninja pkg-config boost mimalloc googletest google-benchmark" >&2
+    exit 1 ;;
+  FreeBSD)
+    command -v meson >/dev/null && [ -d /usr/local/include/boost/context ] && exit 0
+    echo "weft needs: pkg install meson ninja pkgconf boost-libs mimalloc googletest benchmark" >&2
+    exit 1 ;;
+esac
+
+packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get update && apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "weft needs these Debian packages:$missing" >&2
+  echo "run as root:  $cmd" >&2
+  exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends $missing >/dev/null

@@ -1,0 +1,78 @@
+// The turn order documented in loop.hpp: due timers, then the ready entries queued when
+// the ready step began, then poll (I/O and thread-safe submissions become ready entries).
+#include <weft/io_watch.hpp>
+#include <weft/loop.hpp>
+
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+TEST(LoopOrder, TimersRunBeforeReadyCallbacksOfTheSameTurn) {
+    weft::Loop loop;
+    std::vector<std::string> log;
+    loop.call_at(loop.time() - 1s, [&] { log.push_back("timer"); });
+    loop.call_soon([&] { log.push_back("soon"); });
+    loop.run_once(false);
+    EXPECT_EQ(log, (std::vector<std::string>{"timer", "soon"}));
+}
+
+TEST(LoopOrder, CallbacksQueuedDuringReadyStepWaitForNextTurn) {
+    weft::Loop loop;
+    std::vector<std::string> log;
+    loop.call_soon([&] {
+        log.push_back("a");
+        loop.call_soon([&] { log.push_back("c"); });
+    });
+    loop.call_soon([&] { log.push_back("b"); });
+    loop.run_once(false);
+    EXPECT_EQ(log, (std::vector<std::string>{"a", "b"}));
+    loop.run_once(false);
+    EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(LoopOrder, TimerScheduledByTimerWaitsForNextTurn) {
+    weft::Loop loop;
+    int fired = 0;
+    loop.call_at(loop.time() - 1s, [&] {
+        ++fired;
+        loop.call_at(loop.time() - 1s, [&] { ++fired; });
+    });
+    loop.run_once(false);
+    EXPECT_EQ(fired, 1);
+    loop.run_once(false);
+    EXPECT_EQ(fired, 2);
+}
+
+TEST(LoopOrder, IoReadinessFromPollRunsInTheNextReadyStep) {
+    weft::Loop loop;
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    std::vector<std::string> log;
+    weft::IoWatch watch(loop, fds[0], weft::kReadable, [&](uint32_t) { log.push_back("io"); });
+    ASSERT_EQ(::write(fds[1], "x", 1), 1);
+    loop.call_soon([&] { log.push_back("soon"); });
+    loop.run_once(false);  // ready: "soon"; poll sees the pipe and queues the I/O entry
+    EXPECT_EQ(log, (std::vector<std::string>{"soon"}));
+    loop.call_at(loop.time() - 1s, [&] { log.push_back("timer"); });
+    loop.run_once(false);  // timers first, then the I/O entry
+    EXPECT_EQ(log, (std::vector<std::string>{"soon", "timer", "io"}));
+    watch.reset();
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+TEST(LoopOrder, ThreadsafeSubmissionsLandInPollStep) {
+    weft::Loop loop;
+    std::vector<std::string> log;
+    loop.call_soon_threadsafe([&] { log.push_back("threadsafe"); });
+    loop.call_soon([&] { log.push_back("soon"); });
+    loop.run_once(false);
+    EXPECT_EQ(log, (std::vector<std::string>{"soon"}));
+    loop.run_once(false);
+    EXPECT_EQ(log, (std::vector<std::string>{"soon", "threadsafe"}));
+}
