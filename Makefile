@@ -33,12 +33,12 @@ test: all
 	meson test -C $(BUILD) --num-processes $(JOBS) --print-errorlogs
 	scripts/consumer-test.sh $(BUILD)
 
-bench: configure
-	meson compile -C $(BUILD) -j $(JOBS) core_bench
+bench: all
 	scripts/bench.sh $(BUILD)
 
-install: all
-	meson configure $(BUILD) -Dprefix=$(PREFIX)
+install: configure
+	meson configure $(BUILD) -Dprefix=$(abspath $(PREFIX))
+	meson compile -C $(BUILD) -j $(JOBS)
 	meson install -C $(BUILD) --no-rebuild
 
 clean:
