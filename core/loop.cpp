@@ -100,6 +100,7 @@ struct Loop::State {
     bool free_after_dispatch = false;  // that slot was reset by its own callback
     std::map<int, std::function<void()>> signal_handlers;
     ExceptionHandler exception_handler;
+    std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
     bool running = false;
     bool stopping = false;
     bool closed = false;
@@ -398,6 +399,7 @@ void Loop::close() {
     if (s_->closed) return;
     if (s_->running) throw InvalidStateError("close: cannot close a running event loop");
     State& s = *s_;
+    if (s.extension) s.extension->on_close(*this);  // may still run fibers to unwind them
     s.closed = true;
 
     // Work that will never run: count it and name the first few, then report once.
@@ -448,6 +450,11 @@ void Loop::close() {
         call_exception_handler({"Loop closed with " + std::to_string(never_ran) +
                                     " scheduled callback(s) that never ran",
                                 nullptr, sources + (never_ran > 5 ? "; ..." : "")});
+}
+
+detail::LoopExtension* Loop::extension() const noexcept { return s_->extension.get(); }
+void Loop::set_extension(std::unique_ptr<detail::LoopExtension> extension) {
+    s_->extension = std::move(extension);
 }
 
 void Loop::schedule_soon(detail::CallbackNode* node) {

@@ -39,6 +39,24 @@ public:
         : Error(make_error_code(errc::invalid_state), what) {}
 };
 
+// asyncio.CancelledError: thrown at a fiber's suspension point after Task::cancel(), and by
+// result() of a cancelled future. Catch it only to clean up, then let it go on.
+class Cancelled : public Error {
+public:
+    explicit Cancelled(const std::string& message = "")
+        : Error(make_error_code(errc::cancelled), message), message_(message) {}
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    std::string message_;
+};
+
+// asyncio.TimeoutError: a deadline passed (wait_for, timeout scopes, ThreadFuture::result).
+class TimeoutError : public Error {
+public:
+    explicit TimeoutError(const std::string& what) : Error(make_error_code(errc::timeout), what) {}
+};
+
 // Throws SystemError(errno, context). For use right after a failed OS call.
 [[noreturn]] void throw_errno(const std::string& context);
 

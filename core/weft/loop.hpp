@@ -35,7 +35,15 @@ class Loop;
 
 namespace detail {
 class Inbox;
-}
+
+// Per-loop state owned by a higher layer (the fiber runtime): the loop keeps it, calls
+// on_close() first thing in close(), and destroys it with itself.
+class LoopExtension {
+public:
+    virtual ~LoopExtension() = default;
+    virtual void on_close(Loop& loop) = 0;
+};
+}  // namespace detail
 
 // What went wrong, for the loop's exception handler (asyncio's context dict).
 struct ExceptionContext {
@@ -159,6 +167,14 @@ public:
     void post(ReadyFn fn, void* self, uintptr_t arg);
     void add_timer(detail::TimerNode* node);
     void remove_timer(detail::TimerNode* node) noexcept;
+
+    detail::LoopExtension* extension() const noexcept;
+    void set_extension(std::unique_ptr<detail::LoopExtension> extension);
+
+    // asyncio's loop.create_task: runs fn in a new fiber on this loop. Defined by the
+    // fiber layer: include <weft/task.hpp> to use it.
+    template <class F>
+    auto create_task(F&& fn, std::string name = {});
 
     struct State;  // private state, in loop.cpp
 

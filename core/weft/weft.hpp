@@ -7,3 +7,8 @@
 #include <weft/io_watch.hpp>
 #include <weft/loop.hpp>
 #include <weft/loop_thread.hpp>
+
+#include <weft/future.hpp>
+#include <weft/run.hpp>
+#include <weft/sleep.hpp>
+#include <weft/task.hpp>

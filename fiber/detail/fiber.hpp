@@ -1,0 +1,62 @@
+// A fiber: a guarded stack, a saved machine context and the scheduling state that the
+// suspension functions use. Fibers always run on their loop's thread; the loop itself
+// never runs on a fiber stack. Private to the fiber layer.
+#pragma once
+
+#include <cstdint>
+#include <cstddef>
+
+#include "stack.hpp"
+
+namespace weft {
+class Loop;
+}
+
+namespace weft::detail {
+
+class TaskBase;
+class FiberRuntime;
+
+struct Fiber {
+    enum class State : uint8_t {
+        created,    // queued for its first run, no stack yet
+        scheduled,  // a resume entry is in the loop's ready queue
+        running,
+        suspended,  // waiting: only wake() brings it back
+        done,
+    };
+
+    void* context = nullptr;         // saved context while not running (Boost.Context)
+    void* return_context = nullptr;  // the loop's context while this fiber runs
+    Stack stack;
+    size_t stack_size = 0;  // requested usable size, 0 = the loop's default
+    State state = State::created;
+    bool cancel_pending = false;  // the next (or current) suspension throws Cancelled
+    TaskBase* task = nullptr;     // the task this fiber drives; holds a reference to it
+    FiberRuntime* runtime = nullptr;
+
+    static void* operator new(std::size_t size);
+    static void operator delete(void* p) noexcept;
+};
+
+// context.cpp — the one file that includes Boost.Context.
+void context_prepare(Fiber* f);  // make the initial context on f->stack
+void context_switch_in(Fiber* f);   // loop → fiber; returns when it suspends or ends
+void context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
+// fiber.cpp: the fiber's whole life, called on its stack; must not throw.
+void fiber_main(Fiber* f) noexcept;
+
+// The fiber running on this thread, or nullptr on the loop's own stack.
+Fiber* current_fiber() noexcept;
+// current_fiber(), or InvalidStateError "<what>: must be called from inside a fiber".
+Fiber* require_fiber(const char* what);
+
+// Switch back to the loop until wake(f) (or a cancel) brings the fiber back. Throws
+// Cancelled if the fiber's task was cancelled, before or while suspended.
+void suspend(Fiber* f);
+// Give other ready work a turn (sleep(0)). Also a cancellation point.
+void yield(Fiber* f);
+// Loop thread: make a suspended fiber run again (in the next ready step). Idempotent.
+void wake(Fiber* f) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,273 @@
+// The fiber runtime of a loop: starting tasks on pooled stacks, suspension and wake-up
+// through the loop's ready queue, cancellation, all_tasks, and unwinding at close.
+#include <mimalloc.h>
+
+#include <atomic>
+#include <cstdio>
+#include <new>
+#include <string>
+
+#include "detail/fiber.hpp"
+#include "detail/stack.hpp"
+#include <weft/run.hpp>
+#include <weft/sleep.hpp>
+#include <weft/task.hpp>
+
+namespace weft::detail {
+
+// Per-loop fiber state, kept by the loop as its extension.
+class FiberRuntime final : public LoopExtension {
+public:
+    explicit FiberRuntime(Loop& loop) : loop_(loop) {}
+    ~FiberRuntime() override = default;
+
+    static FiberRuntime& of(Loop& loop) {
+        if (auto* rt = dynamic_cast<FiberRuntime*>(loop.extension())) return *rt;
+        auto rt = std::make_unique<FiberRuntime>(loop);
+        FiberRuntime& ref = *rt;
+        loop.set_extension(std::move(rt));
+        return ref;
+    }
+
+    void on_close(Loop& loop) override;
+
+    void add(TaskBase* t) noexcept {
+        t->next_task = tasks_;
+        if (tasks_) tasks_->prev_task = t;
+        tasks_ = t;
+    }
+    void remove(TaskBase* t) noexcept {
+        if (t->prev_task)
+            t->prev_task->next_task = t->next_task;
+        else
+            tasks_ = t->next_task;
+        if (t->next_task) t->next_task->prev_task = t->prev_task;
+        t->prev_task = t->next_task = nullptr;
+    }
+    TaskBase* tasks() const noexcept { return tasks_; }
+
+    Loop& loop_;
+    StackPool stacks;
+
+private:
+    TaskBase* tasks_ = nullptr;  // live (unfinished) tasks, newest first
+};
+
+void* Fiber::operator new(std::size_t size) {
+    if (void* p = mi_malloc(size)) return p;
+    throw std::bad_alloc();
+}
+void Fiber::operator delete(void* p) noexcept { mi_free(p); }
+
+Fiber* require_fiber(const char* what) {
+    Fiber* f = current_fiber();
+    if (!f)
+        throw InvalidStateError(std::string(what) +
+                                ": must be called from inside a fiber (a task), not from the "
+                                "loop's own stack or a plain thread");
+    return f;
+}
+
+namespace {
+
+void throw_if_cancel_pending(Fiber* f) {
+    if (!f->cancel_pending) return;
+    f->cancel_pending = false;
+    throw Cancelled(f->task->cancel_request_message());
+}
+
+// Loop side: run the fiber until it suspends or finishes; free it when it finished.
+void run_fiber(Fiber* f) {
+    FiberRuntime& rt = *f->runtime;
+    TaskBase* task = f->task;
+    if (f->state == Fiber::State::created) {
+        if (task->cancel_requested()) {  // cancelled before it started: the body never runs
+            f->state = Fiber::State::done;
+            task->finish_unstarted();
+        } else {
+            install_overflow_guard();
+            f->stack = rt.stacks.allocate(f->stack_size);
+            context_prepare(f);
+        }
+    }
+    if (f->state != Fiber::State::done) {
+        f->state = Fiber::State::running;
+        set_running_stack(&f->stack, task->name().c_str());
+        context_switch_in(f);
+        set_running_stack(nullptr, nullptr);
+    }
+    if (f->state == Fiber::State::done) {
+        if (f->stack.base) rt.stacks.release(f->stack);
+        rt.remove(task);
+        task->fiber = nullptr;
+        delete f;
+        task->unref();  // the fiber's reference: may report a never-retrieved exception
+    }
+}
+
+void resume_entry(void* fiber, uintptr_t) {
+    Fiber* f = static_cast<Fiber*>(fiber);
+    if (f->state == Fiber::State::scheduled || f->state == Fiber::State::created) run_fiber(f);
+}
+
+struct SleepTimer : TimerNode {
+    Fiber* fiber;
+};
+
+}  // namespace
+
+void fiber_main(Fiber* f) noexcept { f->task->run_body(); }
+
+void suspend(Fiber* f) {
+    throw_if_cancel_pending(f);
+    f->state = Fiber::State::suspended;
+    context_switch_out(f);
+    f->state = Fiber::State::running;
+    throw_if_cancel_pending(f);
+}
+
+void yield(Fiber* f) {
+    throw_if_cancel_pending(f);
+    f->state = Fiber::State::scheduled;
+    f->runtime->loop_.post(&resume_entry, f, 0);
+    context_switch_out(f);
+    f->state = Fiber::State::running;
+    throw_if_cancel_pending(f);
+}
+
+void wake(Fiber* f) noexcept {
+    if (f->state != Fiber::State::suspended) return;
+    f->state = Fiber::State::scheduled;
+    f->runtime->loop_.post(&resume_entry, f, 0);
+}
+
+void start_task(TaskBase* task, size_t stack_size) {
+    FiberRuntime& rt = FiberRuntime::of(task->loop());
+    if (task->loop().is_closed()) throw InvalidStateError("create_task: event loop is closed");
+    auto* f = new Fiber;
+    f->stack_size = stack_size;
+    f->task = task;
+    f->runtime = &rt;
+    task->fiber = f;
+    task->ref();  // the fiber's reference, dropped when it finishes
+    rt.add(task);
+    f->runtime->loop_.post(&resume_entry, f, 0);
+}
+
+TaskBase::~TaskBase() = default;
+
+bool TaskBase::cancel(std::string message) {
+    if (done()) return false;
+    cancel_requested_ = true;
+    cancel_request_message_ = std::move(message);
+    if (fiber && fiber->state != Fiber::State::created) {
+        fiber->cancel_pending = true;
+        wake(fiber);
+    }
+    return true;
+}
+
+void TaskBase::set_name(std::string name) {
+    name_ = std::move(name);
+    if (fiber && current_fiber() == fiber) set_running_stack(&fiber->stack, name_.c_str());
+}
+
+std::string next_task_name() {
+    static std::atomic<uint64_t> counter{0};
+    return "Task-" + std::to_string(++counter);
+}
+
+// At close, unfinished tasks are reported and unwound: each is cancelled and resumed
+// directly (the loop no longer runs) until its fiber ends, so destructors on its stack run.
+void FiberRuntime::on_close(Loop& loop) {
+    while (TaskBase* t = tasks_) {
+        Ref<TaskBase> keep(t);
+        loop.call_exception_handler(
+            {"Task was destroyed but it is pending: " + t->describe(), nullptr, t->describe()});
+        t->cancel("event loop closed");
+        for (int round = 0; round < 100 && t->fiber; ++round) {
+            Fiber* f = t->fiber;
+            if (f->state != Fiber::State::created) f->cancel_pending = true;
+            f->state = Fiber::State::scheduled;
+            run_fiber(f);
+        }
+        if (t->fiber) {  // it refuses to end: give up on it, without freeing a live stack
+            loop.call_exception_handler(
+                {"Task ignored cancellation at loop close; its stack is leaked", nullptr,
+                 t->describe()});
+            remove(t);
+            t->fiber = nullptr;
+        }
+    }
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+void sleep(Duration delay) {
+    detail::Fiber* f = detail::require_fiber("sleep");
+    if (delay < Duration::zero())
+        throw Error(std::make_error_code(std::errc::invalid_argument), "sleep: negative delay");
+    if (delay == Duration::zero()) return detail::yield(f);
+    Loop& loop = f->runtime->loop_;
+    detail::SleepTimer timer;
+    timer.fiber = f;
+    timer.deadline = loop.time() + delay;
+    timer.fire = [](detail::TimerNode* t) { detail::wake(static_cast<detail::SleepTimer*>(t)->fiber); };
+    loop.add_timer(&timer);
+    try {
+        do {
+            detail::suspend(f);
+        } while (timer.queued());
+    } catch (...) {
+        loop.remove_timer(&timer);
+        throw;
+    }
+}
+
+TaskRef current_task() noexcept {
+    detail::Fiber* f = detail::current_fiber();
+    return f ? TaskRef(f->task) : TaskRef();
+}
+
+std::vector<TaskRef> all_tasks(Loop& loop) {
+    std::vector<TaskRef> out;
+    for (detail::TaskBase* t = detail::FiberRuntime::of(loop).tasks(); t; t = t->next_task)
+        out.emplace_back(t);
+    return out;
+}
+
+std::vector<TaskRef> all_tasks() { return all_tasks(Loop::current()); }
+
+void set_default_stack_size(Loop& loop, size_t bytes) {
+    detail::FiberRuntime::of(loop).stacks.set_default_size(bytes);
+}
+
+namespace detail {
+void cancel_all_tasks(Loop& loop) {
+    auto pending = all_tasks(loop);
+    if (pending.empty()) return;
+    for (auto& t : pending) t.cancel();
+    // Run until they are all done; re-cancel the stubborn ones every turn, bounded.
+    for (int turn = 0; turn < 10000; ++turn) {
+        bool left = false;
+        for (auto& t : pending)
+            if (!t.done()) left = true;
+        if (!left) break;
+        loop.run_once(false);
+    }
+    for (auto& t : pending) {
+        if (!t.done() || t.cancelled()) continue;
+        std::string source = "Task '" + t.get_name() + "'";
+        if (auto error = t.exception())
+            loop.call_exception_handler(
+                {"Unhandled exception during run() shutdown", error, source});
+        else
+            loop.call_exception_handler(
+                {"Task ignored cancellation at the end of run(): " + t.get_name(), nullptr, source});
+    }
+}
+}  // namespace detail
+
+}  // namespace weft

@@ -1,0 +1,130 @@
+// FutureBase: completion, waiters, done callbacks, and the never-retrieved report.
+#include <weft/future.hpp>
+
+#include <mimalloc.h>
+
+#include <new>
+
+#include "detail/fiber.hpp"
+
+namespace weft::detail {
+
+void* FutureBase::operator new(std::size_t size) {
+    if (void* p = mi_malloc(size)) return p;
+    throw std::bad_alloc();
+}
+void FutureBase::operator delete(void* p) noexcept { mi_free(p); }
+
+FutureBase::~FutureBase() = default;
+
+void FutureBase::unref() noexcept {
+    if (--refs_ != 0) return;
+    if (status_ == Status::done && error_ && !retrieved_)
+        loop_->call_exception_handler(
+            {describe() + " exception was never retrieved", error_, describe()});
+    delete this;
+}
+
+void link_waiter(FutureBase& f, Waiter& w) noexcept {
+    w.prev = nullptr;
+    w.next = f.waiters_;
+    if (f.waiters_) f.waiters_->prev = &w;
+    f.waiters_ = &w;
+}
+
+void unlink_waiter(FutureBase& f, Waiter& w) noexcept {
+    if (w.prev)
+        w.prev->next = w.next;
+    else if (f.waiters_ == &w)
+        f.waiters_ = w.next;
+    else
+        return;  // not linked
+    if (w.next) w.next->prev = w.prev;
+    w.prev = w.next = nullptr;
+}
+
+void FutureBase::check_pending(const char* what) const {
+    if (status_ != Status::pending)
+        throw InvalidStateError(std::string(what) + ": " + describe() + " is already " +
+                                (cancelled() ? "cancelled" : "done"));
+}
+
+bool FutureBase::cancel(std::string message) {
+    if (done()) return false;
+    set_cancelled(std::move(message));
+    return true;
+}
+
+void FutureBase::set_exception(std::exception_ptr error) {
+    check_pending("Future::set_exception");
+    if (!error) throw InvalidStateError("Future::set_exception: null exception");
+    error_ = std::move(error);
+    finish(Status::done);
+}
+
+std::exception_ptr FutureBase::exception() {
+    if (status_ == Status::pending)
+        throw InvalidStateError(describe() + ": exception() of a pending future");
+    if (status_ == Status::cancelled) throw Cancelled(cancel_message_);
+    retrieved_ = true;
+    return error_;
+}
+
+void FutureBase::check_result() {
+    if (status_ == Status::pending) throw InvalidStateError(describe() + ": result is not set yet");
+    if (status_ == Status::cancelled) throw Cancelled(cancel_message_);
+    retrieved_ = true;
+    if (error_) std::rethrow_exception(error_);
+}
+
+void FutureBase::finish(Status status) {
+    status_ = status;
+    // Waiters first, oldest first: their fibers resume in the order they started waiting.
+    Waiter* w = waiters_;
+    while (w && w->next) w = w->next;
+    while (w) {
+        Waiter* prev = w->prev;
+        Fiber* fiber = w->fiber;
+        w->prev = w->next = nullptr;
+        wake(fiber);
+        w = prev;
+    }
+    waiters_ = nullptr;
+    if (callbacks_.empty()) return;
+    for (auto& [id, fn] : callbacks_) loop_->call_soon(std::move(fn));
+    callbacks_.clear();
+}
+
+uint64_t FutureBase::add_done_callback(std::function<void()> fn) {
+    uint64_t id = next_callback_id_++;
+    if (done())
+        loop_->call_soon(std::move(fn));
+    else
+        callbacks_.emplace_back(id, std::move(fn));
+    return id;
+}
+
+size_t FutureBase::remove_done_callback(uint64_t id) noexcept {
+    size_t before = callbacks_.size();
+    std::erase_if(callbacks_, [id](const auto& c) { return c.first == id; });
+    return before - callbacks_.size();
+}
+
+void FutureBase::wait(const char* what) {
+    if (done()) return;
+    Fiber* f = require_fiber(what);
+    Waiter w;
+    w.fiber = f;
+    link_waiter(*this, w);
+    Ref<FutureBase> keep(this);
+    try {
+        while (!done()) suspend(f);
+    } catch (const Cancelled& c) {
+        unlink_waiter(*this, w);
+        cancel(c.message());  // asyncio: cancelling the awaiter cancels what it awaits
+        throw;
+    }
+    unlink_waiter(*this, w);
+}
+
+}  // namespace weft::detail

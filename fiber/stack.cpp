@@ -1,0 +1,150 @@
+// Guarded, pooled fiber stacks and the stack-overflow report.
+#include "detail/stack.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+
+#include <weft/error.hpp>
+
+namespace weft::detail {
+
+namespace {
+
+constexpr size_t kMinStackSize = 16 * 1024;
+constexpr size_t kMaxPooled = 1024;
+
+size_t page_size() {
+    static const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+    return page;
+}
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// What the signal handler needs, per thread: plain data, written only by this thread.
+thread_local const Stack* t_stack = nullptr;
+thread_local const char* t_name = nullptr;
+
+// This thread's alternate signal stack: the handler cannot run on the overflowed stack.
+struct AltStack {
+    void* memory = nullptr;
+    ~AltStack() {
+        if (!memory) return;
+        stack_t off{};
+        off.ss_flags = SS_DISABLE;
+        ::sigaltstack(&off, nullptr);
+        std::free(memory);
+    }
+};
+thread_local AltStack t_altstack;
+
+struct sigaction g_previous_segv;
+struct sigaction g_previous_bus;
+
+void write_str(const char* s) { [[maybe_unused]] ssize_t n = ::write(2, s, std::strlen(s)); }
+
+void on_fault(int signo, siginfo_t* info, void* ucontext) {
+    const Stack* stack = t_stack;
+    char* addr = static_cast<char*>(info->si_addr);
+    // The guard page, and a little below it: a big frame can jump over one page.
+    if (stack && addr >= stack->base - 64 * 1024 && addr < stack->base + page_size()) {
+        write_str("weft: fiber '");
+        write_str(t_name && *t_name ? t_name : "(unnamed)");
+        write_str("' overflowed its stack (guard page hit); aborting\n");
+        ::signal(SIGABRT, SIG_DFL);
+        ::abort();
+    }
+    // Not ours: hand over to whoever was there before, or crash the default way.
+    const struct sigaction& prev = signo == SIGSEGV ? g_previous_segv : g_previous_bus;
+    if (prev.sa_flags & SA_SIGINFO) {
+        if (prev.sa_sigaction) return prev.sa_sigaction(signo, info, ucontext);
+    } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+        return prev.sa_handler(signo);
+    }
+    ::signal(signo, SIG_DFL);  // returning re-runs the faulting instruction: default crash
+}
+
+}  // namespace
+
+size_t Stack::usable() const { return size - page_size(); }
+
+Stack StackPool::allocate(size_t usable) {
+    if (usable == 0 || usable == default_size_) {
+        if (!free_.empty()) {
+            Stack s = free_.back();
+            free_.pop_back();
+            return s;
+        }
+        usable = default_size_;
+    }
+    if (usable < kMinStackSize) usable = kMinStackSize;
+    size_t size = round_up(usable, page_size()) + page_size();
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    if (p == MAP_FAILED) throw_errno("mmap(fiber stack of " + std::to_string(size) + " bytes)");
+    if (::mprotect(p, page_size(), PROT_NONE) < 0) {
+        int err = errno;
+        ::munmap(p, size);
+        throw SystemError(err, "mprotect(fiber stack guard page)");
+    }
+    return Stack{static_cast<char*>(p), size};
+}
+
+void StackPool::release(Stack stack) noexcept {
+    if (stack.usable() == round_up(default_size_, page_size()) && free_.size() < kMaxPooled) {
+        free_.push_back(stack);
+        return;
+    }
+    ::munmap(stack.base, stack.size);
+}
+
+void StackPool::set_default_size(size_t usable) {
+    if (usable < kMinStackSize)
+        throw Error(std::make_error_code(std::errc::invalid_argument),
+                    "stack size " + std::to_string(usable) + " is below the minimum of " +
+                        std::to_string(kMinStackSize));
+    for (const Stack& s : free_) ::munmap(s.base, s.size);
+    free_.clear();
+    default_size_ = usable;
+}
+
+StackPool::~StackPool() {
+    for (const Stack& s : free_) ::munmap(s.base, s.size);
+}
+
+void set_running_stack(const Stack* stack, const char* name) noexcept {
+    t_stack = stack;
+    t_name = name;
+}
+
+void install_overflow_guard() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGSEGV, &sa, &g_previous_segv);
+        ::sigaction(SIGBUS, &sa, &g_previous_bus);
+    });
+    if (t_altstack.memory) return;
+    stack_t alt{};
+    alt.ss_size = 64 * 1024;
+    alt.ss_sp = std::malloc(alt.ss_size);
+    if (!alt.ss_sp) throw std::bad_alloc();
+    if (::sigaltstack(&alt, nullptr) < 0) {
+        int err = errno;
+        std::free(alt.ss_sp);
+        throw SystemError(err, "sigaltstack");
+    }
+    t_altstack.memory = alt.ss_sp;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,27 @@
+// asyncio.sleep: suspend the calling fiber for a while. sleep(0) lets other ready work run.
+#pragma once
+
+#include <chrono>
+#include <utility>
+
+#include <weft/loop.hpp>
+
+namespace weft {
+
+// Suspends the calling fiber for `delay` (a cancellation point). Throws InvalidStateError
+// outside a fiber and std::system_error(EINVAL) for a negative delay.
+void sleep(Duration delay);
+
+template <class Rep, class Period>
+void sleep(std::chrono::duration<Rep, Period> delay) {
+    sleep(std::chrono::ceil<Duration>(delay));
+}
+
+// asyncio.sleep(delay, result): sleeps, then returns `result`.
+template <class Rep, class Period, class T>
+T sleep(std::chrono::duration<Rep, Period> delay, T result) {
+    sleep(std::chrono::ceil<Duration>(delay));
+    return result;
+}
+
+}  // namespace weft

@@ -1,0 +1,73 @@
+// weft::run and closing a loop with live fibers.
+#include <weft/weft.hpp>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+TEST(Run, ReturnsTheMainResult) {
+    EXPECT_EQ(weft::run([] { return std::string("hi"); }), "hi");
+    weft::run([] {});  // void
+}
+
+TEST(Run, RemainingTasksAreCancelledAndJoined) {
+    std::vector<std::string> log;
+    weft::run([&] {
+        weft::spawn([&] {
+            try {
+                weft::sleep(1h);
+            } catch (const weft::Cancelled&) {
+                log.push_back("cancelled at exit");
+                throw;
+            }
+        });
+        weft::sleep(1ms);
+    });
+    EXPECT_EQ(log, std::vector<std::string>{"cancelled at exit"});
+}
+
+TEST(Run, TaskIgnoringCancellationIsReported) {
+    testing::internal::CaptureStderr();
+    weft::run([&] {
+        weft::spawn(weft::TaskOptions{"stubborn"}, [&] {
+            try {
+                weft::sleep(1h);
+            } catch (const weft::Cancelled&) {
+            }
+        });
+        weft::sleep(1ms);
+    });
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("ignored cancellation"), std::string::npos) << err;
+    EXPECT_NE(err.find("stubborn"), std::string::npos) << err;
+}
+
+TEST(Run, NoLoopIsLeftRunning) {
+    weft::run([] {});
+    EXPECT_EQ(weft::Loop::running(), nullptr);
+}
+
+TEST(Close, PendingFibersAreUnwound) {
+    std::vector<std::string> log;
+    std::vector<std::string> messages;
+    {
+        weft::Loop loop;
+        loop.set_exception_handler(
+            [&](weft::Loop&, const weft::ExceptionContext& c) { messages.push_back(c.message); });
+        weft::create_task(loop, [&] {
+            struct Guard {
+                std::vector<std::string>& log;
+                ~Guard() { log.push_back("destructor ran"); }
+            } guard{log};
+            weft::sleep(1h);
+        });
+        loop.run_once(false);
+        loop.close();
+    }
+    EXPECT_EQ(log, std::vector<std::string>{"destructor ran"});
+    ASSERT_FALSE(messages.empty());
+    EXPECT_NE(messages[0].find("destroyed but it is pending"), std::string::npos);
+}
