@@ -22,7 +22,9 @@ bool Inbox::submit(SubmitNode* node) noexcept {
 
 void Inbox::close() noexcept {
     closed_.store(true, std::memory_order_seq_cst);
-    while (producers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    // seq_cst, not acquire: this load must not be ordered before the store above, or a
+    // producer that saw closed_ == false could still be pushing (weakly ordered CPUs).
+    while (producers_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 }  // namespace weft::detail

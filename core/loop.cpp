@@ -13,6 +13,7 @@
 #include <map>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "detail/inbox.hpp"
@@ -75,6 +76,7 @@ struct IoSlot {
     uint32_t interest = 0;
     uint32_t ready = 0;    // reported, not yet cleared by the owner
     uint32_t pending = 0;  // arrived from the reactor, not yet dispatched
+    uint32_t missed = 0;   // arrived while already ready: owed a report after clear_ready
     bool in_use = false;
     bool queued = false;  // a dispatch entry is in the ready queue
     IoWatch* owner = nullptr;
@@ -84,6 +86,7 @@ struct IoSlot {
 };
 
 constexpr uint32_t kNoSlot = UINT32_MAX;
+constexpr size_t kMaxSubmissionsPerTurn = 4096;
 
 }  // namespace
 
@@ -103,6 +106,7 @@ struct Loop::State {
     std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
     bool running = false;
     bool stopping = false;
+    bool inbox_backlog = false;  // the last drain left submissions queued
     bool closed = false;
     detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
 
@@ -174,7 +178,7 @@ void Loop::State::run_ready() {
 
 void Loop::State::poll(bool may_block) {
     int timeout_ms = -1;
-    if (!may_block || !ready.empty() || stopping) {
+    if (!may_block || !ready.empty() || stopping || inbox_backlog) {
         timeout_ms = 0;
     } else if (const detail::TimerNode* t = timers.top()) {
         auto wait = std::chrono::ceil<std::chrono::milliseconds>(t->deadline - Clock::now());
@@ -187,9 +191,10 @@ void Loop::State::poll(bool may_block) {
         else
             on_io_event(events[i].token, events[i].events);
     }
-    inbox->drain([this](detail::SubmitNode* node) {
-        ready.push({&run_submission, node, uintptr_t(this)});
-    });
+    // Bounded, so producers that never pause cannot keep the loop from running callbacks.
+    inbox_backlog = inbox->drain(
+        [this](detail::SubmitNode* node) { ready.push({&run_submission, node, uintptr_t(this)}); },
+        kMaxSubmissionsPerTurn);
 }
 
 // ---- ready entries ------------------------------------------------------------------
@@ -264,6 +269,9 @@ void Loop::State::dispatch_io(void* p, uintptr_t token) {
     if (!slot.in_use || slot.gen != uint32_t(uint64_t(token) >> 32)) return;
     slot.queued = false;
     uint32_t fresh = slot.pending & ~slot.ready & (slot.interest | kHangup | kError);
+    // An edge for a direction still marked ready is not reported now; an edge-triggered
+    // backend will not repeat it, so clear_ready() reports it then.
+    slot.missed |= slot.pending & slot.ready & (kReadable | kWritable);
     slot.ready |= slot.pending;
     slot.pending = 0;
     if (fresh == 0) return;
@@ -318,7 +326,7 @@ void Loop::State::release_slot(uint32_t index) noexcept {
     IoSlot& slot = slots[index];
     slot.callback = nullptr;
     slot.fd = -1;
-    slot.interest = slot.ready = slot.pending = 0;
+    slot.interest = slot.ready = slot.pending = slot.missed = 0;
     slot.queued = false;
     free_slots.push_back(index);
 }
@@ -408,11 +416,12 @@ void Loop::close() {
     auto note = [&](const std::string& where) {
         if (++never_ran <= 5) sources += (sources.empty() ? "" : "; ") + where;
     };
-    s.inbox->close();
-    s.inbox->drain([&](detail::SubmitNode* node) {
+    s.inbox->close();  // no producer is in flight after this: busy states resolve quickly
+    while (s.inbox->drain([&](detail::SubmitNode* node) {
         note(describe(node->where()));
         delete node;
-    });
+    }))
+        std::this_thread::yield();
     while (!s.ready.empty()) {
         ReadyEntry e = s.ready.pop();
         if (e.fn == &State::run_callback) {
@@ -486,8 +495,14 @@ void Loop::submit_threadsafe(detail::SubmitNode* node) {
 
 LoopHandle Loop::handle() const { return LoopHandle(s_->inbox); }
 
-void Loop::post(ReadyFn fn, void* self, uintptr_t arg) { s_->ready.push({fn, self, arg}); }
-void Loop::add_timer(detail::TimerNode* node) { s_->timers.push(node); }
+void Loop::post(ReadyFn fn, void* self, uintptr_t arg) {
+    check_open("post");
+    s_->ready.push({fn, self, arg});
+}
+void Loop::add_timer(detail::TimerNode* node) {
+    check_open("add_timer");
+    s_->timers.push(node);
+}
 void Loop::remove_timer(detail::TimerNode* node) noexcept {
     if (node->queued()) s_->timers.remove(node);
 }
@@ -610,9 +625,14 @@ uint32_t IoWatch::ready() const noexcept { return loop_ ? loop_->s_->slots[slot_
 
 void IoWatch::clear_ready(uint32_t bits) {
     if (!loop_) throw InvalidStateError("IoWatch::clear_ready: not registered (loop closed?)");
-    IoSlot& slot = loop_->s_->slots[slot_];
+    Loop::State& s = *loop_->s_;
+    IoSlot& slot = s.slots[slot_];
     slot.ready &= ~bits;
-    if (bits & (kReadable | kWritable)) loop_->s_->reactor->rearm(slot.fd, bits);
+    if (bits & (kReadable | kWritable)) s.reactor->rearm(slot.fd, bits);
+    if (uint32_t owed = slot.missed & bits) {
+        slot.missed &= ~owed;
+        s.on_io_event(slot.token(slot_), owed);
+    }
 }
 
 void IoWatch::set_interest(uint32_t interest) {
@@ -620,7 +640,7 @@ void IoWatch::set_interest(uint32_t interest) {
     IoSlot& slot = loop_->s_->slots[slot_];
     loop_->s_->reactor->modify(slot.fd, interest, slot.token(slot_));
     slot.interest = interest;
-    slot.ready = 0;
+    slot.ready = slot.missed = 0;
 }
 
 }  // namespace weft

@@ -20,10 +20,11 @@ void LoopThread::start() {
             loop.run_forever();
             loop.close();
         } catch (...) {
+            std::exception_ptr error = std::current_exception();
             try {
-                ready.set_exception(std::current_exception());
+                ready.set_exception(error);
             } catch (const std::future_error&) {  // already running: keep it for join()
-                error_ = std::current_exception();
+                error_ = error;
             }
         }
     });

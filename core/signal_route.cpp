@@ -9,6 +9,7 @@
 #include <csignal>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "detail/platform.hpp"
 #include <weft/error.hpp>
@@ -20,17 +21,25 @@ namespace {
 // Write end of the owning pipe per signal, -1 if unrouted. Any thread and the signal
 // handler read it (atomic); route/unroute change it under g_route_mutex.
 std::atomic<int> g_signal_fd[NSIG];
+// Set by the handler when it writes a signal's byte, cleared by the reader: at most one
+// byte per signal is in the pipe, so a burst of one signal cannot crowd out another.
+std::atomic<bool> g_signal_pending[NSIG];
+// Handlers between loading an fd and finishing their write: the pipe is closed only when
+// this is zero, so a late handler never writes into a reused fd number.
+std::atomic<int> g_handlers_in_flight{0};
 struct sigaction g_old_action[NSIG];  // guarded by g_route_mutex
 std::mutex g_route_mutex;
 std::once_flag g_init_once;
 
 void on_signal(int signo) {
     int saved = errno;
-    int fd = g_signal_fd[signo].load(std::memory_order_acquire);
-    if (fd >= 0) {
+    g_handlers_in_flight.fetch_add(1, std::memory_order_seq_cst);
+    int fd = g_signal_fd[signo].load(std::memory_order_seq_cst);
+    if (fd >= 0 && !g_signal_pending[signo].exchange(true, std::memory_order_acq_rel)) {
         unsigned char byte = static_cast<unsigned char>(signo);
-        [[maybe_unused]] ssize_t n = ::write(fd, &byte, 1);  // full pipe: already pending
+        [[maybe_unused]] ssize_t n = ::write(fd, &byte, 1);
     }
+    g_handlers_in_flight.fetch_sub(1, std::memory_order_seq_cst);
     errno = saved;
 }
 
@@ -75,9 +84,14 @@ void unroute_signal(int signo, int write_fd) noexcept {
     g_signal_fd[signo].store(-1, std::memory_order_release);
 }
 
+void clear_signal_pending(int signo) noexcept {
+    g_signal_pending[signo].store(false, std::memory_order_release);
+}
+
 SignalPipe::~SignalPipe() {
     if (read_fd_ < 0) return;
     for (int s = 1; s < NSIG; ++s) unroute_signal(s, write_fd_);
+    while (g_handlers_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     ::close(read_fd_);
     ::close(write_fd_);
 }

@@ -71,7 +71,7 @@ Fiber* require_fiber(const char* what) {
 namespace {
 
 void throw_if_cancel_pending(Fiber* f) {
-    if (!f->cancel_pending) return;
+    if (!f->cancel_pending || f->cancel_deferred > 0) return;
     f->cancel_pending = false;
     throw Cancelled(f->task->cancel_request_message());
 }
@@ -110,10 +110,6 @@ void resume_entry(void* fiber, uintptr_t) {
     if (f->state == Fiber::State::scheduled || f->state == Fiber::State::created) run_fiber(f);
 }
 
-struct SleepTimer : TimerNode {
-    Fiber* fiber;
-};
-
 }  // namespace
 
 void fiber_main(Fiber* f) noexcept { f->task->run_body(); }
@@ -129,7 +125,7 @@ void suspend(Fiber* f) {
 void yield(Fiber* f) {
     throw_if_cancel_pending(f);
     f->state = Fiber::State::scheduled;
-    f->runtime->loop_.post(&resume_entry, f, 0);
+    f->loop->post(&resume_entry, f, 0);
     context_switch_out(f);
     f->state = Fiber::State::running;
     throw_if_cancel_pending(f);
@@ -138,8 +134,20 @@ void yield(Fiber* f) {
 void wake(Fiber* f) noexcept {
     if (f->state != Fiber::State::suspended) return;
     f->state = Fiber::State::scheduled;
-    f->runtime->loop_.post(&resume_entry, f, 0);
+    f->loop->post(&resume_entry, f, 0);
 }
+
+WakeTimer::WakeTimer(Fiber* f, TimePoint when) : fiber_(f) {
+    deadline = when;
+    fire = [](TimerNode* t) {
+        auto* self = static_cast<WakeTimer*>(t);
+        self->fired_ = true;
+        wake(self->fiber_);
+    };
+    f->loop->add_timer(this);
+}
+
+WakeTimer::~WakeTimer() { fiber_->loop->remove_timer(this); }
 
 void start_task(TaskBase* task, size_t stack_size) {
     FiberRuntime& rt = FiberRuntime::of(task->loop());
@@ -148,10 +156,11 @@ void start_task(TaskBase* task, size_t stack_size) {
     f->stack_size = stack_size;
     f->task = task;
     f->runtime = &rt;
+    f->loop = &task->loop();
     task->fiber = f;
     task->ref();  // the fiber's reference, dropped when it finishes
     rt.add(task);
-    f->runtime->loop_.post(&resume_entry, f, 0);
+    f->loop->post(&resume_entry, f, 0);
 }
 
 TaskBase::~TaskBase() = default;
@@ -210,20 +219,8 @@ void sleep(Duration delay) {
     if (delay < Duration::zero())
         throw Error(std::make_error_code(std::errc::invalid_argument), "sleep: negative delay");
     if (delay == Duration::zero()) return detail::yield(f);
-    Loop& loop = f->runtime->loop_;
-    detail::SleepTimer timer;
-    timer.fiber = f;
-    timer.deadline = loop.time() + delay;
-    timer.fire = [](detail::TimerNode* t) { detail::wake(static_cast<detail::SleepTimer*>(t)->fiber); };
-    loop.add_timer(&timer);
-    try {
-        do {
-            detail::suspend(f);
-        } while (timer.queued());
-    } catch (...) {
-        loop.remove_timer(&timer);
-        throw;
-    }
+    detail::WakeTimer timer(f, f->loop->time() + delay);
+    while (!timer.fired()) detail::suspend(f);
 }
 
 TaskRef current_task() noexcept {

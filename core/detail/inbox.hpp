@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <thread>
 
 #include "mpsc_queue.hpp"
@@ -23,9 +25,10 @@ public:
     // Any thread. Returns false (the node is not queued) once the inbox is closed.
     bool submit(SubmitNode* node) noexcept;
 
-    // Loop thread: hands every queued node, oldest first, to each(SubmitNode*).
+    // Loop thread: hands up to `max` queued nodes, oldest first, to each(SubmitNode*).
+    // Returns true if nodes may remain (the caller should poll without blocking).
     template <class Each>
-    void drain(Each&& each) noexcept;
+    bool drain(Each&& each, size_t max = SIZE_MAX) noexcept;
 
     // Loop thread: refuse new submissions and wait for in-flight ones to land; then
     // drain() yields what was accepted and never ran.
@@ -44,17 +47,19 @@ private:
 };
 
 template <class Each>
-void Inbox::drain(Each&& each) noexcept {
-    // Reset first: a producer that pushes after this point wakes the next poll.
-    wake_pending_.store(false, std::memory_order_seq_cst);
-    for (;;) {
+bool Inbox::drain(Each&& each, size_t max) noexcept {
+    // Reset first: a producer that pushes after this point wakes the next poll. An RMW,
+    // so it synchronises with the producers' exchange and their pushes are visible below.
+    wake_pending_.exchange(false, std::memory_order_acq_rel);
+    for (size_t n = 0; n < max; ++n) {
         MpscNode* node;
         switch (queue_.pop(&node)) {
             case MpscQueue::Pop::item: each(static_cast<SubmitNode*>(node)); break;
-            case MpscQueue::Pop::empty: return;
-            case MpscQueue::Pop::busy: std::this_thread::yield(); break;
+            case MpscQueue::Pop::empty: return false;
+            case MpscQueue::Pop::busy: return true;  // a producer is mid-push: next turn
         }
     }
+    return true;
 }
 
 }  // namespace weft::detail

@@ -14,6 +14,9 @@ void route_signal(int signo, int write_fd);
 // Restore the disposition signo had before route_signal. No-op if not routed to write_fd.
 void unroute_signal(int signo, int write_fd) noexcept;
 
+// Called by the reader before it reads the pipe: lets the handler write signo's byte again.
+void clear_signal_pending(int signo) noexcept;
+
 // The self-pipe: create it lazily and read the signal numbers that arrived into a mask.
 class SignalPipe {
 public:
@@ -44,6 +47,7 @@ private:
 
 template <class Emit>
 void weft::detail::SignalPipe::drain(Emit&& emit) noexcept {
+    for (int s = 1; s < NSIG; ++s) clear_signal_pending(s);
     std::bitset<NSIG> seen;
     unsigned char buf[128];
     ssize_t n;

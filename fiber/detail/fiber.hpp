@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "stack.hpp"
+#include <weft/handle.hpp>
 
 namespace weft {
 class Loop;
@@ -32,6 +33,8 @@ struct Fiber {
     size_t stack_size = 0;  // requested usable size, 0 = the loop's default
     State state = State::created;
     bool cancel_pending = false;  // the next (or current) suspension throws Cancelled
+    int cancel_deferred = 0;      // > 0 inside DeferCancellation scopes: cancel waits
+    Loop* loop = nullptr;
     TaskBase* task = nullptr;     // the task this fiber drives; holds a reference to it
     FiberRuntime* runtime = nullptr;
 
@@ -58,5 +61,19 @@ void suspend(Fiber* f);
 void yield(Fiber* f);
 // Loop thread: make a suspended fiber run again (in the next ready step). Idempotent.
 void wake(Fiber* f) noexcept;
+
+// Wakes a fiber at `deadline` while it waits for something else; unregisters on scope exit.
+class WakeTimer : public TimerNode {
+public:
+    WakeTimer(Fiber* f, TimePoint deadline);
+    ~WakeTimer();
+    WakeTimer(const WakeTimer&) = delete;
+    WakeTimer& operator=(const WakeTimer&) = delete;
+    bool fired() const noexcept { return fired_; }
+
+private:
+    Fiber* fiber_;
+    bool fired_ = false;
+};
 
 }  // namespace weft::detail

@@ -30,6 +30,7 @@ TEST_P(Threadsafe, ManyProducersNothingLostNothingDuplicated) {
                 });
         });
     go = true;
+    loop.call_later(std::chrono::seconds(30), [&] { loop.stop(); });  // backstop: fail, not hang
     loop.run_forever();
     for (auto& t : threads) t.join();
     ASSERT_EQ(total, producers * per_producer);
@@ -79,9 +80,11 @@ TEST(ThreadsafeSubmit, ProducersRacingCloseEitherRunOrThrow) {
                 reported += std::stoi(c.message.substr(c.message.find("with ") + 5));
             });
             weft::LoopHandle handle = loop.handle();
+            std::atomic<int> started{0};
             std::vector<std::thread> threads;
             for (int p = 0; p < 2; ++p)
                 threads.emplace_back([&] {
+                    ++started;
                     for (int i = 0; i < 2000; ++i) {
                         try {
                             handle.call_soon_threadsafe([&] { ++ran; });
@@ -91,6 +94,7 @@ TEST(ThreadsafeSubmit, ProducersRacingCloseEitherRunOrThrow) {
                         }
                     }
                 });
+            while (started < 2) std::this_thread::yield();  // close races the producers
             for (int i = 0; i < 3; ++i) loop.run_once(false);
             loop.close();
             for (auto& t : threads) t.join();
