@@ -268,3 +268,15 @@ void cancel_all_tasks(Loop& loop) {
 }  // namespace detail
 
 }  // namespace weft
+
+namespace weft {
+
+DeferCancellation::DeferCancellation() noexcept : fiber_(detail::current_fiber()) {
+    if (fiber_) ++fiber_->cancel_deferred;
+}
+
+DeferCancellation::~DeferCancellation() {
+    if (fiber_) --fiber_->cancel_deferred;
+}
+
+}  // namespace weft

@@ -4,6 +4,7 @@
 #include <mimalloc.h>
 
 #include <new>
+#include <optional>
 
 #include "detail/fiber.hpp"
 
@@ -110,21 +111,24 @@ size_t FutureBase::remove_done_callback(uint64_t id) noexcept {
     return before - callbacks_.size();
 }
 
-void FutureBase::wait(const char* what) {
-    if (done()) return;
+bool FutureBase::wait(const char* what, const TimePoint* deadline, bool cancel_inner) {
+    if (done()) return true;
     Fiber* f = require_fiber(what);
     Waiter w;
     w.fiber = f;
     link_waiter(*this, w);
     Ref<FutureBase> keep(this);
     try {
-        while (!done()) suspend(f);
+        std::optional<WakeTimer> timer;
+        if (deadline) timer.emplace(f, *deadline);
+        while (!done() && !(timer && timer->fired())) suspend(f);
     } catch (const Cancelled& c) {
         unlink_waiter(*this, w);
-        cancel(c.message());  // asyncio: cancelling the awaiter cancels what it awaits
+        if (cancel_inner) cancel(c.message());  // asyncio: the awaited thing is cancelled too
         throw;
     }
     unlink_waiter(*this, w);
+    return done();
 }
 
 }  // namespace weft::detail

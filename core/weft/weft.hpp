@@ -8,6 +8,7 @@
 #include <weft/loop.hpp>
 #include <weft/loop_thread.hpp>
 
+#include <weft/combinators.hpp>
 #include <weft/future.hpp>
 #include <weft/run.hpp>
 #include <weft/sleep.hpp>

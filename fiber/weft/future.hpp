@@ -58,9 +58,13 @@ public:
     uint64_t add_done_callback(std::function<void()> fn);
     size_t remove_done_callback(uint64_t id) noexcept;
 
-    // Suspends the current fiber until done. If the fiber is cancelled meanwhile, this
-    // future is cancelled too (asyncio), and Cancelled propagates.
-    void wait(const char* what);
+    // Suspends the current fiber until done, or until *deadline if given; returns done().
+    // If the fiber is cancelled meanwhile, Cancelled propagates and — when cancel_inner,
+    // as in asyncio — this future is cancelled too (shield passes false).
+    bool wait(const char* what, const TimePoint* deadline = nullptr, bool cancel_inner = true);
+
+    // An exception is stored (peek: does not count as retrieving it).
+    bool has_exception() const noexcept { return status_ == Status::done && error_ != nullptr; }
 
     virtual std::string describe() const { return "Future"; }
 
@@ -82,6 +86,9 @@ protected:
     friend void link_waiter(FutureBase&, Waiter&) noexcept;
     friend void unlink_waiter(FutureBase&, Waiter&) noexcept;
 };
+
+void link_waiter(FutureBase& f, Waiter& w) noexcept;
+void unlink_waiter(FutureBase& f, Waiter& w) noexcept;
 
 // An intrusive reference to a FutureBase-derived state.
 template <class S>
@@ -184,6 +191,7 @@ public:
     friend decltype(auto) weft_await(Future& f) { return f.get(); }
 
     Loop& loop() const noexcept { return s_->loop(); }
+    detail::FutureBase* base() const noexcept { return s_.get(); }  // for combinators
 
 private:
     detail::Ref<detail::FutureState<T>> s_;

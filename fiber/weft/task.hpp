@@ -117,6 +117,7 @@ public:
     void set_name(std::string name) { s_->set_name(std::move(name)); }
     std::exception_ptr exception() { return s_->exception(); }
     Loop& loop() const noexcept { return s_->loop(); }
+    detail::FutureBase* base() const noexcept { return s_.get(); }  // for combinators
     explicit operator bool() const noexcept { return bool(s_); }
     friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept {
         return a.s_.get() == b.s_.get();
@@ -205,6 +206,20 @@ TaskRef current_task() noexcept;
 // Every task of the running loop that has not finished (asyncio.all_tasks).
 std::vector<TaskRef> all_tasks();
 std::vector<TaskRef> all_tasks(Loop& loop);
+
+// Inside this scope the calling fiber's suspensions do not throw Cancelled; a cancel that
+// arrives meanwhile is raised at the first suspension after the scope. For clean-up code
+// that must finish (tear-down that suspends, joining children). No-op outside a fiber.
+class DeferCancellation {
+public:
+    DeferCancellation() noexcept;
+    ~DeferCancellation();
+    DeferCancellation(const DeferCancellation&) = delete;
+    DeferCancellation& operator=(const DeferCancellation&) = delete;
+
+private:
+    detail::Fiber* fiber_;
+};
 
 // Fiber stacks of this loop: default usable size for new tasks (256 KiB unless set).
 void set_default_stack_size(Loop& loop, size_t bytes);

@@ -1,0 +1,297 @@
+// asyncio's combinators for fibers: gather, wait, wait_for, as_completed, timeout scopes
+// and shield. They take Tasks, Futures, or plain callables (which are spawned as tasks,
+// as asyncio wraps coroutines), and suspend only the calling fiber.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <weft/future.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+// A result or the exception that took its place (gather's return-exceptions form).
+template <class T>
+class Outcome {
+public:
+    using value_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+    explicit Outcome(value_type v) : v_(std::move(v)) {}
+    explicit Outcome(std::exception_ptr e) : v_(std::move(e)) {}
+
+    bool ok() const noexcept { return v_.index() == 0; }
+    value_type& value() {  // rethrows the error
+        if (!ok()) std::rethrow_exception(std::get<1>(v_));
+        return std::get<0>(v_);
+    }
+    std::exception_ptr error() const noexcept { return ok() ? nullptr : std::get<1>(v_); }
+
+private:
+    std::variant<value_type, std::exception_ptr> v_;
+};
+
+struct ReturnExceptions {};
+inline constexpr ReturnExceptions return_exceptions{};
+
+enum class ReturnWhen { first_completed, first_exception, all_completed };
+
+template <class H>
+struct WaitResult {
+    std::vector<H> done;
+    std::vector<H> pending;
+};
+
+namespace detail {
+
+template <class A>
+struct is_handle : std::false_type {};
+template <class T>
+struct is_handle<Task<T>> : std::true_type {};
+template <class T>
+struct is_handle<Future<T>> : std::true_type {};
+
+// What the combinators accept: a Task, a Future, or a callable to spawn.
+template <class A>
+concept AwaitableArg = is_handle<std::remove_cvref_t<A>>::value || std::invocable<std::decay_t<A>&>;
+
+// A Task or Future stays itself; a callable becomes a spawned task.
+template <class A>
+auto to_handle(A&& a) {
+    if constexpr (is_handle<std::remove_cvref_t<A>>::value)
+        return std::remove_cvref_t<A>(a);
+    else
+        return spawn(std::forward<A>(a));
+}
+
+template <class H>
+using result_t = typename H::value_type;
+template <class T>
+using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class H>
+stored_t<result_t<H>> take_result(H& h) {
+    if constexpr (std::is_void_v<result_t<H>>) {
+        h.result();
+        return {};
+    } else {
+        return std::move(h.result());
+    }
+}
+
+template <class H>
+Outcome<result_t<H>> take_outcome(H& h) {
+    try {
+        return Outcome<result_t<H>>(take_result(h));
+    } catch (...) {
+        return Outcome<result_t<H>>(std::current_exception());
+    }
+}
+
+// Suspends until at least one of fs is done or the deadline passes.
+void wait_any(const std::vector<FutureBase*>& fs, const TimePoint* deadline, const char* what);
+// gather's waiting: until all are done, or (unless return_exceptions) the first failure in
+// completion order is rethrown. If the caller is cancelled, every child is cancelled.
+void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions);
+// Cancels the current task at a deadline; knows whether it fired (asyncio.timeout).
+class TimeoutScope {
+public:
+    explicit TimeoutScope(TimePoint deadline);
+    ~TimeoutScope();
+    TimeoutScope(const TimeoutScope&) = delete;
+    TimeoutScope& operator=(const TimeoutScope&) = delete;
+    bool expired() const noexcept { return expired_; }
+    [[noreturn]] void throw_timeout() const;
+
+private:
+    struct Timer : TimerNode {
+        TimeoutScope* scope;
+    };
+    static void on_deadline(TimerNode* t);
+    Timer timer_;
+    Fiber* fiber_;
+    TimePoint deadline_;
+    bool expired_ = false;
+    bool we_cancelled_ = false;
+};
+
+template <class... H, size_t... I>
+std::vector<FutureBase*> bases_of(std::tuple<H...>& hs, std::index_sequence<I...>) {
+    return {std::get<I>(hs).base()...};
+}
+
+}  // namespace detail
+
+// asyncio.gather(*aws): waits for all, returns their results in input order as a tuple
+// (std::monostate for void). The first failure propagates; the others keep running.
+template <detail::AwaitableArg... A>
+auto gather(A&&... aws) {
+    auto hs = std::make_tuple(detail::to_handle(std::forward<A>(aws))...);
+    auto seq = std::index_sequence_for<A...>{};
+    detail::gather_wait(detail::bases_of(hs, seq), false);
+    return std::apply([](auto&... h) { return std::make_tuple(detail::take_result(h)...); }, hs);
+}
+
+// asyncio.gather(*aws, return_exceptions=True): every item's Outcome, in input order.
+template <detail::AwaitableArg... A>
+auto gather(ReturnExceptions, A&&... aws) {
+    auto hs = std::make_tuple(detail::to_handle(std::forward<A>(aws))...);
+    detail::gather_wait(detail::bases_of(hs, std::index_sequence_for<A...>{}), true);
+    return std::apply([](auto&... h) { return std::make_tuple(detail::take_outcome(h)...); }, hs);
+}
+
+// gather over a range of Tasks or Futures: a vector of results in input order.
+template <class H>
+auto gather(const std::vector<H>& handles) {
+    std::vector<detail::FutureBase*> bases;
+    for (auto& h : handles) bases.push_back(h.base());
+    detail::gather_wait(bases, false);
+    std::vector<detail::stored_t<detail::result_t<H>>> out;
+    out.reserve(handles.size());
+    for (auto h : handles) out.push_back(detail::take_result(h));
+    return out;
+}
+
+template <class H>
+auto gather(ReturnExceptions, const std::vector<H>& handles) {
+    std::vector<detail::FutureBase*> bases;
+    for (auto& h : handles) bases.push_back(h.base());
+    detail::gather_wait(bases, true);
+    std::vector<Outcome<detail::result_t<H>>> out;
+    out.reserve(handles.size());
+    for (auto h : handles) out.push_back(detail::take_outcome(h));
+    return out;
+}
+
+// asyncio.wait(aws, timeout, return_when): splits the handles into done and pending.
+// Never cancels anything; a timeout just returns what is done so far.
+template <class H>
+WaitResult<H> wait(const std::vector<H>& handles, ReturnWhen when = ReturnWhen::all_completed,
+                   std::optional<Duration> timeout = std::nullopt) {
+    std::optional<TimePoint> deadline;
+    if (timeout) deadline = Clock::now() + *timeout;
+    auto satisfied = [&] {
+        size_t done = 0;
+        for (auto& h : handles) {
+            if (!h.base()->done()) continue;
+            ++done;
+            if (when == ReturnWhen::first_completed) return true;
+            if (when == ReturnWhen::first_exception && h.base()->has_exception()) return true;
+        }
+        return done == handles.size();
+    };
+    std::vector<detail::FutureBase*> bases;
+    for (auto& h : handles) bases.push_back(h.base());
+    while (!satisfied() && !(deadline && Clock::now() >= *deadline)) {
+        std::vector<detail::FutureBase*> pending;
+        for (auto* b : bases)
+            if (!b->done()) pending.push_back(b);
+        detail::wait_any(pending, deadline ? &*deadline : nullptr, "wait");
+    }
+    WaitResult<H> out;
+    for (auto& h : handles) (h.base()->done() ? out.done : out.pending).push_back(h);
+    return out;
+}
+
+// asyncio.wait_for(aw, timeout): the result, or — after cancelling aw and waiting until it
+// has finished cancelling — TimeoutError.
+template <detail::AwaitableArg A, class Rep, class Period>
+decltype(auto) wait_for(A&& aw, std::chrono::duration<Rep, Period> timeout) {
+    auto h = detail::to_handle(std::forward<A>(aw));
+    TimePoint deadline = Clock::now() + std::chrono::ceil<Duration>(timeout);
+    if (!h.base()->wait("wait_for", &deadline)) {
+        h.base()->cancel("wait_for: timed out");
+        h.base()->wait("wait_for");
+        if (h.base()->cancelled())
+            throw TimeoutError("wait_for: timed out after " +
+                               std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
+    }
+    return detail::take_result(h);
+}
+
+// asyncio.shield(aw): waits for aw, but cancelling the caller does not cancel aw.
+template <detail::AwaitableArg A>
+decltype(auto) shield(A&& aw) {
+    auto h = detail::to_handle(std::forward<A>(aw));
+    h.base()->wait("shield", nullptr, /*cancel_inner=*/false);
+    return detail::take_result(h);
+}
+
+// asyncio.timeout / timeout_at as a scope: runs fn(); if the deadline passes first, the
+// calling task is cancelled inside fn and the Cancelled becomes TimeoutError here.
+template <class F>
+decltype(auto) timeout_at(TimePoint deadline, F&& fn) {
+    detail::TimeoutScope scope(deadline);
+    try {
+        return std::forward<F>(fn)();
+    } catch (const Cancelled&) {
+        if (scope.expired()) scope.throw_timeout();
+        throw;
+    }
+}
+
+template <class Rep, class Period, class F>
+decltype(auto) timeout(std::chrono::duration<Rep, Period> delay, F&& fn) {
+    return timeout_at(Clock::now() + std::chrono::ceil<Duration>(delay), std::forward<F>(fn));
+}
+
+// asyncio.as_completed: iterate the handles in the order they finish. Each step of the
+// iteration suspends the calling fiber until the next one is done.
+template <class H>
+class AsCompleted {
+public:
+    explicit AsCompleted(std::vector<H> handles) : pending_(std::move(handles)) {}
+
+    // The next handle to finish, or nullopt when all have been returned.
+    std::optional<H> next() {
+        for (;;) {
+            for (size_t i = 0; i < pending_.size(); ++i)
+                if (pending_[i].base()->done()) {
+                    H h = std::move(pending_[i]);
+                    pending_.erase(pending_.begin() + std::ptrdiff_t(i));
+                    return h;
+                }
+            if (pending_.empty()) return std::nullopt;
+            std::vector<detail::FutureBase*> bases;
+            for (auto& h : pending_) bases.push_back(h.base());
+            detail::wait_any(bases, nullptr, "as_completed");
+        }
+    }
+
+    class iterator {
+    public:
+        explicit iterator(AsCompleted* owner) : owner_(owner) { advance(); }
+        iterator() = default;
+        H& operator*() { return *current_; }
+        iterator& operator++() {
+            advance();
+            return *this;
+        }
+        bool operator==(const iterator& o) const { return !current_ && !o.current_; }
+
+    private:
+        void advance() { current_ = owner_->next(); }
+        AsCompleted* owner_ = nullptr;
+        std::optional<H> current_;
+    };
+    iterator begin() { return iterator(this); }
+    iterator end() { return iterator(); }
+
+private:
+    std::vector<H> pending_;
+};
+
+template <class H>
+AsCompleted<H> as_completed(std::vector<H> handles) {
+    return AsCompleted<H>(std::move(handles));
+}
+
+}  // namespace weft

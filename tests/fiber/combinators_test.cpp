@@ -1,0 +1,269 @@
+// gather, wait, wait_for, as_completed, timeout scopes, shield — asyncio as the reference.
+#include <weft/weft.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+auto after(std::chrono::milliseconds d, int v) {
+    return [d, v] {
+        weft::sleep(d);
+        return v;
+    };
+}
+}  // namespace
+
+TEST(Gather, VariadicResultsInInputOrder) {
+    weft::run([] {
+        auto t = weft::spawn(after(5ms, 1));
+        weft::Future<std::string> f;
+        weft::Loop::current().call_later(1ms, [f]() mutable { f.set_result("fut"); });
+        auto [a, b, c, d] = weft::gather(t, f, after(2ms, 3), [] {});
+        EXPECT_EQ(a, 1);
+        EXPECT_EQ(b, "fut");
+        EXPECT_EQ(c, 3);
+        static_assert(std::is_same_v<decltype(d), std::monostate>);
+    });
+}
+
+TEST(Gather, RangeResultsInInputOrder) {
+    weft::run([] {
+        std::vector<weft::Task<int>> tasks;
+        for (int i = 0; i < 10; ++i) tasks.push_back(weft::spawn(after(std::chrono::milliseconds(10 - i), i)));
+        auto results = weft::gather(tasks);
+        for (int i = 0; i < 10; ++i) EXPECT_EQ(results[size_t(i)], i);
+    });
+}
+
+TEST(Gather, FirstExceptionPropagatesOthersKeepRunning) {
+    weft::run([] {
+        auto slow = weft::spawn(after(20ms, 1));
+        auto bad = weft::spawn([]() -> int {
+            weft::sleep(1ms);
+            throw std::runtime_error("bad");
+        });
+        EXPECT_THROW(weft::gather(slow, bad), std::runtime_error);
+        EXPECT_FALSE(slow.done());  // not cancelled: still running
+        EXPECT_EQ(slow.get(), 1);
+    });
+}
+
+TEST(Gather, ReturnExceptionsGivesOutcomes) {
+    weft::run([] {
+        auto [a, b] = weft::gather(weft::return_exceptions, after(1ms, 5),
+                                   []() -> int { throw std::runtime_error("x"); });
+        EXPECT_TRUE(a.ok());
+        EXPECT_EQ(a.value(), 5);
+        EXPECT_FALSE(b.ok());
+        EXPECT_THROW(b.value(), std::runtime_error);
+        std::vector<weft::Task<int>> ts{weft::spawn(after(1ms, 1)), weft::spawn([]() -> int {
+                                            throw std::logic_error("y");
+                                        })};
+        auto outs = weft::gather(weft::return_exceptions, ts);
+        EXPECT_TRUE(outs[0].ok());
+        EXPECT_NE(outs[1].error(), nullptr);
+    });
+}
+
+TEST(Gather, CancellingGatherCancelsChildren) {
+    weft::run([] {
+        auto a = weft::spawn(after(1h, 1));
+        auto b = weft::spawn(after(1h, 2));
+        auto g = weft::spawn([&] { return std::get<0>(weft::gather(a, b)); });
+        weft::sleep(1ms);
+        g.cancel();
+        EXPECT_THROW(g.get(), weft::Cancelled);
+        weft::sleep(0ms);
+        EXPECT_TRUE(a.cancelled());
+        EXPECT_TRUE(b.cancelled());
+    });
+}
+
+TEST(Gather, TenThousandTasks) {
+    weft::run([] {
+        std::vector<weft::Task<int>> tasks;
+        for (int i = 0; i < 10000; ++i)
+            tasks.push_back(weft::spawn([i] {
+                weft::sleep(0ms);
+                return i;
+            }));
+        auto r = weft::gather(tasks);
+        long sum = 0;
+        for (int v : r) sum += v;
+        EXPECT_EQ(sum, 10000L * 9999 / 2);
+    });
+}
+
+TEST(Wait, FirstCompleted) {
+    weft::run([] {
+        std::vector<weft::Task<int>> ts{weft::spawn(after(30ms, 1)), weft::spawn(after(1ms, 2))};
+        auto [done, pending] = weft::wait(ts, weft::ReturnWhen::first_completed);
+        ASSERT_EQ(done.size(), 1u);
+        EXPECT_EQ(done[0].result(), 2);
+        ASSERT_EQ(pending.size(), 1u);
+        pending[0].cancel();
+    });
+}
+
+TEST(Wait, FirstException) {
+    weft::run([] {
+        std::vector<weft::Task<int>> ts{weft::spawn(after(1ms, 1)), weft::spawn([]() -> int {
+                                            weft::sleep(3ms);
+                                            throw std::runtime_error("e");
+                                        }),
+                                        weft::spawn(after(1h, 3))};
+        auto r = weft::wait(ts, weft::ReturnWhen::first_exception);
+        EXPECT_EQ(r.done.size(), 2u);
+        EXPECT_EQ(r.pending.size(), 1u);
+        EXPECT_NE(ts[1].exception(), nullptr);
+        r.pending[0].cancel();
+    });
+}
+
+TEST(Wait, AllCompletedWithTimeoutReturnsPending) {
+    weft::run([] {
+        std::vector<weft::Task<int>> ts{weft::spawn(after(1ms, 1)), weft::spawn(after(1h, 2))};
+        auto start = weft::Clock::now();
+        auto r = weft::wait(ts, weft::ReturnWhen::all_completed, 20ms);
+        EXPECT_GE(weft::Clock::now() - start, 20ms);
+        EXPECT_EQ(r.done.size(), 1u);
+        ASSERT_EQ(r.pending.size(), 1u);
+        EXPECT_FALSE(r.pending[0].done());  // wait never cancels
+        r.pending[0].cancel();
+    });
+}
+
+TEST(WaitFor, ReturnsTheResultInTime) {
+    EXPECT_EQ(weft::run([] { return weft::wait_for(after(1ms, 7), 1s); }), 7);
+}
+
+TEST(WaitFor, TimeoutCancelsAndWaitsForTheInnerTask) {
+    weft::run([] {
+        std::vector<std::string> log;
+        auto inner = weft::spawn([&] {
+            try {
+                weft::sleep(1h);
+            } catch (const weft::Cancelled&) {
+                weft::sleep(2ms);  // slow clean-up: wait_for must wait for it
+                log.push_back("inner cleaned up");
+                throw;
+            }
+        });
+        EXPECT_THROW(weft::wait_for(inner, 5ms), weft::TimeoutError);
+        EXPECT_EQ(log, std::vector<std::string>{"inner cleaned up"});
+        EXPECT_TRUE(inner.cancelled());
+    });
+}
+
+TEST(WaitFor, CancelDuringTimeoutWait) {
+    weft::run([] {
+        auto inner = weft::spawn(after(1h, 1));
+        auto outer = weft::spawn([&] { return weft::wait_for(inner, 1h); });
+        weft::sleep(1ms);
+        outer.cancel();
+        EXPECT_THROW(outer.get(), weft::Cancelled);
+        EXPECT_TRUE(inner.cancelled());
+    });
+}
+
+TEST(WaitFor, OnAFuture) {
+    weft::run([] {
+        weft::Future<int> never;
+        EXPECT_THROW(weft::wait_for(never, 2ms), weft::TimeoutError);
+        EXPECT_TRUE(never.cancelled());
+    });
+}
+
+TEST(AsCompleted, YieldsInCompletionOrder) {
+    weft::run([] {
+        std::vector<weft::Task<int>> ts{weft::spawn(after(15ms, 3)), weft::spawn(after(1ms, 1)),
+                                        weft::spawn(after(8ms, 2))};
+        std::vector<int> order;
+        for (auto& t : weft::as_completed(ts)) order.push_back(t.result());
+        EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+    });
+}
+
+TEST(Timeout, ScopeConvertsToTimeoutError) {
+    weft::run([] {
+        bool cleaned = false;
+        EXPECT_THROW(weft::timeout(5ms,
+                                   [&] {
+                                       try {
+                                           weft::sleep(1h);
+                                       } catch (const weft::Cancelled&) {
+                                           cleaned = true;
+                                           throw;
+                                       }
+                                   }),
+                     weft::TimeoutError);
+        EXPECT_TRUE(cleaned);
+        weft::sleep(1ms);  // the task itself is not left cancelled
+    });
+}
+
+TEST(Timeout, NoTimeoutReturnsTheValue) {
+    EXPECT_EQ(weft::run([] { return weft::timeout(1s, [] { return 4; }); }), 4);
+    EXPECT_EQ(weft::run([] { return weft::timeout_at(weft::Clock::now() + 1s, after(1ms, 5)); }), 5);
+}
+
+TEST(Timeout, ExpiryWithoutSuspensionDoesNotLeakACancel) {
+    weft::run([] {
+        weft::timeout(1ms, [] {
+            auto until = weft::Clock::now() + 3ms;
+            while (weft::Clock::now() < until) {
+            }  // busy: the deadline passes, but the cancel only lands at a suspension
+        });
+        weft::sleep(1ms);  // must not throw Cancelled
+    });
+}
+
+TEST(Timeout, NestedInnerExpires) {
+    weft::run([] {
+        auto r = weft::timeout(1s, [] {
+            try {
+                weft::timeout(2ms, [] { weft::sleep(1h); });
+            } catch (const weft::TimeoutError&) {
+                return std::string("inner timed out");
+            }
+            return std::string("no");
+        });
+        EXPECT_EQ(r, "inner timed out");
+    });
+}
+
+TEST(Shield, CancellingTheCallerLeavesTheInnerRunning) {
+    weft::run([] {
+        auto inner = weft::spawn(after(5ms, 9));
+        auto outer = weft::spawn([&] { return weft::shield(inner); });
+        weft::sleep(1ms);
+        outer.cancel();
+        EXPECT_THROW(outer.get(), weft::Cancelled);
+        EXPECT_FALSE(inner.cancelled());
+        EXPECT_EQ(inner.get(), 9);
+    });
+}
+
+TEST(DeferCancellation, CancelLandsAfterTheScope) {
+    weft::run([] {
+        std::vector<std::string> log;
+        auto t = weft::spawn([&] {
+            {
+                weft::DeferCancellation defer;
+                weft::sleep(5ms);  // cancelled meanwhile: does not throw here
+                log.push_back("tear-down finished");
+            }
+            weft::sleep(1ms);  // throws here
+            log.push_back("not reached");
+        });
+        weft::sleep(1ms);
+        t.cancel();
+        EXPECT_THROW(t.get(), weft::Cancelled);
+        EXPECT_EQ(log, std::vector<std::string>{"tear-down finished"});
+    });
+}
