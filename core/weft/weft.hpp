@@ -10,6 +10,9 @@
 
 #include <weft/combinators.hpp>
 #include <weft/future.hpp>
+#include <weft/queue.hpp>
 #include <weft/run.hpp>
 #include <weft/sleep.hpp>
+#include <weft/sync.hpp>
 #include <weft/task.hpp>
+#include <weft/task_group.hpp>
