@@ -10,8 +10,10 @@
 
 #include <weft/combinators.hpp>
 #include <weft/future.hpp>
+#include <weft/generator.hpp>
 #include <weft/queue.hpp>
 #include <weft/run.hpp>
+#include <weft/scoped.hpp>
 #include <weft/sleep.hpp>
 #include <weft/sync.hpp>
 #include <weft/task.hpp>

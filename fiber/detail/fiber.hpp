@@ -29,6 +29,12 @@ struct Fiber {
 
     void* context = nullptr;         // saved context while not running (Boost.Context)
     void* return_context = nullptr;  // the loop's context while this fiber runs
+    // The C++ runtime's per-thread exception state (the caught-exception stack and the
+    // uncaught count), kept per fiber while it is switched out: see context.cpp.
+    struct ExceptionState {
+        void* caught = nullptr;
+        unsigned int uncaught = 0;
+    } exceptions;
     Stack stack;
     size_t stack_size = 0;  // requested usable size, 0 = the loop's default
     State state = State::created;

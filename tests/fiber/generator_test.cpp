@@ -1,0 +1,82 @@
+// Generator<T>: the seed's AsyncCounter, range-for, errors, and abandonment clean-up.
+#include <weft/weft.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+TEST(Generator, AsyncCounterInARangeFor) {
+    std::vector<int> got = weft::run([] {
+        weft::Generator<int> counter([](auto& yield) {
+            for (int i = 0; i < 5; ++i) {
+                weft::sleep(1ms);  // the body may suspend between values
+                yield(i);
+            }
+        });
+        std::vector<int> out;
+        for (int v : counter) out.push_back(v);
+        return out;
+    });
+    EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(Generator, NextAndEnd) {
+    weft::run([] {
+        weft::Generator<std::string> g([](auto& yield) { yield("only"); });
+        EXPECT_EQ(g.next(), "only");
+        EXPECT_EQ(g.next(), std::nullopt);
+        EXPECT_EQ(g.next(), std::nullopt);
+    });
+}
+
+TEST(Generator, BodyExceptionReachesTheConsumer) {
+    weft::run([] {
+        weft::Generator<int> g([](auto& yield) {
+            yield(1);
+            throw std::runtime_error("gen failed");
+        });
+        EXPECT_EQ(g.next(), 1);
+        EXPECT_THROW(g.next(), std::runtime_error);
+    });
+}
+
+TEST(Generator, AbandonedMidwayCleansUpItsFiber) {
+    std::vector<std::string> log;
+    weft::run([&] {
+        {
+            weft::Generator<int> g([&](auto& yield) {
+                struct Cleanup {
+                    std::vector<std::string>& log;
+                    ~Cleanup() { log.push_back("body cleaned up"); }
+                } cleanup{log};
+                for (int i = 0;; ++i) yield(i);
+            });
+            EXPECT_EQ(g.next(), 0);
+            EXPECT_EQ(g.next(), 1);
+        }  // abandoned here
+        weft::sleep(1ms);
+        EXPECT_EQ(log, std::vector<std::string>{"body cleaned up"});
+        EXPECT_EQ(weft::all_tasks().size(), 1u);  // only main: the producer fiber is gone
+    });
+}
+
+TEST(Generator, TwoGeneratorsInterleave) {
+    weft::run([] {
+        auto numbers = [](int base) {
+            return [base](auto& yield) {
+                for (int i = 0; i < 3; ++i) yield(base + i);
+            };
+        };
+        weft::Generator<int> a(numbers(0)), b(numbers(10));
+        std::vector<int> out;
+        for (int i = 0; i < 3; ++i) {
+            out.push_back(*a.next());
+            out.push_back(*b.next());
+        }
+        EXPECT_EQ(out, (std::vector<int>{0, 10, 1, 11, 2, 12}));
+    });
+}
