@@ -53,20 +53,22 @@ public:
     size_t size() const noexcept { return size_t(tail_ - head_); }
     void push(ReadyEntry e) {
         if (size() == ring_.size()) grow();
-        ring_[tail_++ & (ring_.size() - 1)] = e;
+        ring_[tail_++ & mask_] = e;
     }
-    ReadyEntry pop() noexcept { return ring_[head_++ & (ring_.size() - 1)]; }
+    ReadyEntry pop() noexcept { return ring_[head_++ & mask_]; }
 
 private:
     void grow() {
         std::vector<ReadyEntry> bigger(ring_.empty() ? 64 : ring_.size() * 2);
         size_t n = size();
-        for (size_t i = 0; i < n; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
+        for (size_t i = 0; i < n; ++i) bigger[i] = ring_[(head_ + i) & mask_];
         ring_.swap(bigger);
+        mask_ = ring_.size() - 1;
         head_ = 0;
         tail_ = n;
     }
     std::vector<ReadyEntry> ring_;
+    size_t mask_ = 0;
     uint64_t head_ = 0, tail_ = 0;
 };
 
@@ -87,6 +89,7 @@ struct IoSlot {
 
 constexpr uint32_t kNoSlot = UINT32_MAX;
 constexpr size_t kMaxSubmissionsPerTurn = 4096;
+constexpr unsigned kMaxTurnsWithoutPoll = 32;
 
 }  // namespace
 
@@ -107,6 +110,7 @@ struct Loop::State {
     bool running = false;
     bool stopping = false;
     bool inbox_backlog = false;  // the last drain left submissions queued
+    unsigned turns_without_poll = 0;
     bool closed = false;
     detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
 
@@ -122,6 +126,7 @@ struct Loop::State {
     void run_due_timers();
     void run_ready();
     void poll(bool may_block);
+    void drain_inbox();
     void on_io_event(uint64_t token, uint32_t events);
     uint32_t allocate_slot(int fd);
     void free_slot(uint32_t index) noexcept;
@@ -184,6 +189,14 @@ void Loop::State::poll(bool may_block) {
         auto wait = std::chrono::ceil<std::chrono::milliseconds>(t->deadline - Clock::now());
         timeout_ms = wait.count() <= 0 ? 0 : wait.count() > INT_MAX ? INT_MAX : int(wait.count());
     }
+    // While work stays ready, a look at the OS is needed only now and then: skipping the
+    // syscall for a bounded number of turns keeps busy fibers fast without starving I/O.
+    if (timeout_ms == 0 && may_block && !ready.empty() && turns_without_poll < kMaxTurnsWithoutPoll) {
+        ++turns_without_poll;
+        if (inbox_backlog || inbox->maybe_pending()) drain_inbox();
+        return;
+    }
+    turns_without_poll = 0;
     int n = reactor->poll(timeout_ms, events, detail::Reactor::kMinPollCapacity);
     for (int i = 0; i < n; ++i) {
         if (events[i].events & detail::kSignal)
@@ -191,6 +204,10 @@ void Loop::State::poll(bool may_block) {
         else
             on_io_event(events[i].token, events[i].events);
     }
+    drain_inbox();
+}
+
+void Loop::State::drain_inbox() {
     // Bounded, so producers that never pause cannot keep the loop from running callbacks.
     inbox_backlog = inbox->drain(
         [this](detail::SubmitNode* node) { ready.push({&run_submission, node, uintptr_t(this)}); },

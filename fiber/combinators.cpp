@@ -34,32 +34,72 @@ void wait_any(const std::vector<FutureBase*>& fs, const TimePoint* deadline, con
     while (!any_done() && !(timer && timer->fired())) suspend(fiber);
 }
 
+namespace {
+// gather's bookkeeping: one waiter per child, registered once; completions are counted
+// and the gathering fiber is woken only when it has something to do. O(n) in all.
+struct Gather {
+    Fiber* fiber = nullptr;
+    size_t remaining = 0;
+    bool return_exceptions = false;
+    std::vector<size_t> completed;  // indices in completion order, not yet looked at
+};
+
+struct GatherWaiter : Waiter {
+    Gather* gather = nullptr;
+    size_t index = 0;
+    FutureBase* future = nullptr;
+};
+
+bool failed(const FutureBase* f) { return f->cancelled() || f->has_exception(); }
+
+void on_child_done(Waiter* w) {
+    auto* gw = static_cast<GatherWaiter*>(w);
+    Gather& g = *gw->gather;
+    --g.remaining;
+    g.completed.push_back(gw->index);
+    if (g.remaining == 0 || (!g.return_exceptions && failed(gw->future))) wake(g.fiber);
+}
+}  // namespace
+
 void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
-    std::vector<bool> seen(fs.size(), false);
-    std::vector<Ref<FutureBase>> keep(fs.begin(), fs.end());
-    for (;;) {
-        bool all_done = true;
-        for (size_t i = 0; i < fs.size(); ++i) {
-            if (!fs[i]->done()) {
-                all_done = false;
-                continue;
-            }
-            if (seen[i]) continue;
-            seen[i] = true;
-            // The first failure seen (completion order, then input order) propagates.
-            if (!return_exceptions && (fs[i]->cancelled() || fs[i]->has_exception()))
-                fs[i]->check_result();
+    // Children already done count first, in input order.
+    for (FutureBase* f : fs)
+        if (f->done() && !return_exceptions && failed(f)) f->check_result();
+    Gather g;
+    g.return_exceptions = return_exceptions;
+    std::vector<GatherWaiter> waiters(fs.size());
+    for (size_t i = 0; i < fs.size(); ++i) {
+        if (fs[i]->done()) continue;
+        if (!g.fiber) g.fiber = require_fiber("gather");
+        GatherWaiter& w = waiters[i];
+        w.fiber = g.fiber;
+        w.notify = &on_child_done;
+        w.gather = &g;
+        w.index = i;
+        w.future = fs[i];
+        link_waiter(*fs[i], w);
+        ++g.remaining;
+    }
+    struct Unlink {  // on every way out: no waiter may stay linked to a child
+        const std::vector<FutureBase*>& fs;
+        std::vector<GatherWaiter>& ws;
+        ~Unlink() {
+            for (size_t i = 0; i < fs.size(); ++i) unlink_waiter(*fs[i], ws[i]);
         }
-        if (all_done) return;
-        std::vector<FutureBase*> pending;
-        for (FutureBase* f : fs)
-            if (!f->done()) pending.push_back(f);
+    } unlink{fs, waiters};
+    std::vector<Ref<FutureBase>> keep(fs.begin(), fs.end());
+    while (g.remaining > 0) {
         try {
-            wait_any(pending, nullptr, "gather");
+            suspend(g.fiber);
         } catch (const Cancelled& c) {
-            for (FutureBase* f : pending) f->cancel(c.message());  // asyncio: cancel children
+            for (FutureBase* f : fs) f->cancel(c.message());  // asyncio: cancel the children
             throw;
         }
+        // The first failure in completion order propagates; the others keep running.
+        if (!return_exceptions)
+            for (size_t i : g.completed)
+                if (failed(fs[i])) fs[i]->check_result();
+        g.completed.clear();
     }
 }
 

@@ -85,16 +85,19 @@ void run_fiber(Fiber* f) {
             f->state = Fiber::State::done;
             task->finish_unstarted();
         } else {
-            install_overflow_guard();
-            f->stack = rt.stacks.allocate(f->stack_size);
-            context_prepare(f);
+            try {
+                install_overflow_guard();
+                f->stack = rt.stacks.allocate(f->stack_size);
+                context_prepare(f);
+            } catch (...) {  // no stack, no run: the task fails with the reason
+                f->state = Fiber::State::done;
+                task->fail_unstarted(std::current_exception());
+            }
         }
     }
     if (f->state != Fiber::State::done) {
         f->state = Fiber::State::running;
-        set_running_stack(&f->stack, task->name().c_str());
         context_switch_in(f);
-        set_running_stack(nullptr, nullptr);
     }
     if (f->state == Fiber::State::done) {
         if (f->stack.base) rt.stacks.release(f->stack);
@@ -176,10 +179,7 @@ bool TaskBase::cancel(std::string message) {
     return true;
 }
 
-void TaskBase::set_name(std::string name) {
-    name_ = std::move(name);
-    if (fiber && current_fiber() == fiber) set_running_stack(&fiber->stack, name_.c_str());
-}
+void TaskBase::set_name(std::string name) { name_ = std::move(name); }
 
 std::string next_task_name() {
     static std::atomic<uint64_t> counter{0};
@@ -239,6 +239,10 @@ std::vector<TaskRef> all_tasks() { return all_tasks(Loop::current()); }
 
 void set_default_stack_size(Loop& loop, size_t bytes) {
     detail::FiberRuntime::of(loop).stacks.set_default_size(bytes);
+}
+
+void set_stack_guard_pages(Loop& loop, bool on) {
+    detail::FiberRuntime::of(loop).stacks.set_guard_pages(on);
 }
 
 namespace detail {

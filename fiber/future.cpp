@@ -85,9 +85,11 @@ void FutureBase::finish(Status status) {
     while (w && w->next) w = w->next;
     while (w) {
         Waiter* prev = w->prev;
-        Fiber* fiber = w->fiber;
         w->prev = w->next = nullptr;
-        wake(fiber);
+        if (w->notify)
+            w->notify(w);
+        else
+            wake(w->fiber);
         w = prev;
     }
     waiters_ = nullptr;

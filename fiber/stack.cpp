@@ -12,14 +12,18 @@
 #include <new>
 #include <string>
 
+#include "detail/fiber.hpp"
 #include <weft/error.hpp>
+#include <weft/task.hpp>
 
 namespace weft::detail {
 
 namespace {
 
 constexpr size_t kMinStackSize = 16 * 1024;
-constexpr size_t kMaxPooled = 1024;
+// Enough for a warm loop to run ~16k fibers at once without a syscall per spawn; a pooled
+// stack costs the pages its last fiber touched (usually one or two) plus two mappings.
+constexpr size_t kMaxPooled = 16384;
 
 size_t page_size() {
     static const size_t page = size_t(::sysconf(_SC_PAGESIZE));
@@ -28,9 +32,6 @@ size_t page_size() {
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-// What the signal handler needs, per thread: plain data, written only by this thread.
-thread_local const Stack* t_stack = nullptr;
-thread_local const char* t_name = nullptr;
 
 // This thread's alternate signal stack: the handler cannot run on the overflowed stack.
 struct AltStack {
@@ -51,12 +52,14 @@ struct sigaction g_previous_bus;
 void write_str(const char* s) { [[maybe_unused]] ssize_t n = ::write(2, s, std::strlen(s)); }
 
 void on_fault(int signo, siginfo_t* info, void* ucontext) {
-    const Stack* stack = t_stack;
+    const char* name = nullptr;
+    const Stack* stack = running_fiber_stack(&name);
     char* addr = static_cast<char*>(info->si_addr);
     // The guard page, and a little below it: a big frame can jump over one page.
-    if (stack && addr >= stack->base - 64 * 1024 && addr < stack->base + page_size()) {
+    if (stack && stack->guarded && addr >= stack->base - 64 * 1024 &&
+        addr < stack->base + page_size()) {
         write_str("weft: fiber '");
-        write_str(t_name && *t_name ? t_name : "(unnamed)");
+        write_str(name && *name ? name : "(unnamed)");
         write_str("' overflowed its stack (guard page hit); aborting\n");
         ::signal(SIGABRT, SIG_DFL);
         ::abort();
@@ -73,7 +76,14 @@ void on_fault(int signo, siginfo_t* info, void* ucontext) {
 
 }  // namespace
 
-size_t Stack::usable() const { return size - page_size(); }
+const Stack* running_fiber_stack(const char** name) noexcept {
+    Fiber* f = current_fiber();
+    if (!f) return nullptr;
+    *name = f->task ? f->task->name().c_str() : nullptr;
+    return &f->stack;
+}
+
+size_t Stack::usable() const { return guarded ? size - page_size() : size; }
 
 Stack StackPool::allocate(size_t usable) {
     if (usable == 0 || usable == default_size_) {
@@ -82,9 +92,26 @@ Stack StackPool::allocate(size_t usable) {
             free_.pop_back();
             return s;
         }
+        if (!guard_pages_) return allocate_from_slab();
         usable = default_size_;
     }
-    if (usable < kMinStackSize) usable = kMinStackSize;
+    return allocate_guarded(usable < kMinStackSize ? kMinStackSize : usable);
+}
+
+Stack StackPool::allocate_from_slab() {
+    constexpr size_t kStacksPerSlab = 64;
+    size_t each = round_up(default_size_, page_size());
+    size_t size = each * kStacksPerSlab;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    if (p == MAP_FAILED) throw_errno("mmap(fiber stack slab of " + std::to_string(size) + " bytes)");
+    slabs_.push_back(Stack{static_cast<char*>(p), size, false});
+    for (size_t i = 1; i < kStacksPerSlab; ++i)
+        free_.push_back(Stack{static_cast<char*>(p) + i * each, each, false});
+    return Stack{static_cast<char*>(p), each, false};
+}
+
+Stack StackPool::allocate_guarded(size_t usable) {
     size_t size = round_up(usable, page_size()) + page_size();
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
@@ -92,17 +119,34 @@ Stack StackPool::allocate(size_t usable) {
     if (::mprotect(p, page_size(), PROT_NONE) < 0) {
         int err = errno;
         ::munmap(p, size);
-        throw SystemError(err, "mprotect(fiber stack guard page)");
+        throw SystemError(err, "mprotect(fiber stack guard page)" +
+                                   std::string(err == ENOMEM ? ": out of kernel mappings; "
+                                                               "raise vm.max_map_count or turn "
+                                                               "guard pages off for this loop"
+                                                             : ""));
     }
-    return Stack{static_cast<char*>(p), size};
+    return Stack{static_cast<char*>(p), size, true};
 }
 
 void StackPool::release(Stack stack) noexcept {
-    if (stack.usable() == round_up(default_size_, page_size()) && free_.size() < kMaxPooled) {
+    if (!stack.guarded) {  // slab stacks always go back to the free list
+        free_.push_back(stack);
+        return;
+    }
+    if (guard_pages_ && stack.usable() == round_up(default_size_, page_size()) &&
+        free_.size() < kMaxPooled) {
         free_.push_back(stack);
         return;
     }
     ::munmap(stack.base, stack.size);
+}
+
+void StackPool::set_guard_pages(bool on) {
+    if (on == guard_pages_) return;
+    for (const Stack& s : free_)
+        if (s.guarded) ::munmap(s.base, s.size);
+    free_.clear();
+    guard_pages_ = on;
 }
 
 void StackPool::set_default_size(size_t usable) {
@@ -110,18 +154,16 @@ void StackPool::set_default_size(size_t usable) {
         throw Error(std::make_error_code(std::errc::invalid_argument),
                     "stack size " + std::to_string(usable) + " is below the minimum of " +
                         std::to_string(kMinStackSize));
-    for (const Stack& s : free_) ::munmap(s.base, s.size);
-    free_.clear();
+    for (const Stack& s : free_)
+        if (s.guarded) ::munmap(s.base, s.size);
+    free_.clear();  // unguarded ones stay mapped in their slabs until the pool goes
     default_size_ = usable;
 }
 
 StackPool::~StackPool() {
-    for (const Stack& s : free_) ::munmap(s.base, s.size);
-}
-
-void set_running_stack(const Stack* stack, const char* name) noexcept {
-    t_stack = stack;
-    t_name = name;
+    for (const Stack& s : free_)
+        if (s.guarded) ::munmap(s.base, s.size);
+    for (const Stack& s : slabs_) ::munmap(s.base, s.size);
 }
 
 void install_overflow_guard() {

@@ -34,6 +34,9 @@ public:
     // drain() yields what was accepted and never ran.
     void close() noexcept;
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+    // Loop thread, cheap: false means nothing was submitted since the last drain began,
+    // except by a producer still inside submit() (it then wakes the next poll).
+    bool maybe_pending() const noexcept { return wake_pending_.load(std::memory_order_acquire); }
 
     Loop* loop() const noexcept { return loop_; }  // valid while !closed()
 

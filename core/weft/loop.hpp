@@ -11,6 +11,9 @@
 //   3. poll    — wait for I/O with timeout 0 if anything is ready (or stop() was called),
 //                else until the next timer deadline (forever if none). Readiness, signals
 //                and everything other threads submitted become ready-queue entries.
+//                While entries stay ready, the zero-timeout look at the OS is made at
+//                least every 32 turns rather than every turn (thread-safe submissions
+//                are still taken every turn); run_once(false) always looks.
 //
 // Threads: a Loop belongs to the thread that runs it. Every member is loop-thread-only
 // except call_soon_threadsafe() and handle(); other threads hold a LoopHandle, whose

@@ -57,6 +57,8 @@ void fiber_main(Fiber* f) noexcept;
 
 // The fiber running on this thread, or nullptr on the loop's own stack.
 Fiber* current_fiber() noexcept;
+// Its stack and name, for the stack-overflow report (async-signal-safe: reads only).
+const Stack* running_fiber_stack(const char** name) noexcept;
 // current_fiber(), or InvalidStateError "<what>: must be called from inside a fiber".
 Fiber* require_fiber(const char* what);
 

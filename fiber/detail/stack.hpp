@@ -9,8 +9,9 @@
 namespace weft::detail {
 
 struct Stack {
-    char* base = nullptr;  // lowest address: the guard page starts here
-    size_t size = 0;       // whole mapping, guard page included
+    char* base = nullptr;  // lowest address: the guard page (if any) starts here
+    size_t size = 0;       // whole region, guard page included
+    bool guarded = true;
     char* top() const noexcept { return base + size; }
     size_t usable() const;
 };
@@ -31,14 +32,22 @@ public:
     size_t default_size() const noexcept { return default_size_; }
     void set_default_size(size_t usable);  // throws std::system_error(EINVAL) below a minimum
 
-private:
-    size_t default_size_;
-    std::vector<Stack> free_;  // all of default size
-};
+    // Guard pages cost two kernel mappings per stack, and Linux allows ~65k mappings per
+    // process by default (vm.max_map_count): about 32k guarded fibers at once. Without
+    // guards, stacks are carved from shared slabs (one mapping per 64 stacks), for
+    // hundreds of thousands of fibers; an overflow then corrupts memory silently.
+    void set_guard_pages(bool on);
+    bool guard_pages() const noexcept { return guard_pages_; }
 
-// The fiber whose stack is in use on this thread, for the overflow report. name must point
-// at storage that lives as long as the fiber (read from the signal handler).
-void set_running_stack(const Stack* stack, const char* name) noexcept;
+private:
+    Stack allocate_guarded(size_t usable);
+    Stack allocate_from_slab();
+
+    size_t default_size_;
+    bool guard_pages_ = true;
+    std::vector<Stack> free_;  // all of default size, of the current guard mode
+    std::vector<Stack> slabs_;  // unguarded slabs, unmapped with the pool
+};
 
 // Installs the SIGSEGV handler (once per process) and this thread's alternate signal stack.
 void install_overflow_guard();

@@ -27,6 +27,9 @@ struct Waiter {
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
     Fiber* fiber = nullptr;
+    // Called instead of waking `fiber` when set (lets one fiber watch many futures
+    // without being woken, and rescanning them all, on every completion).
+    void (*notify)(Waiter*) = nullptr;
 };
 
 // The untyped shared state of a Future or Task. Reference counted (loop thread only).

@@ -13,6 +13,7 @@ namespace weft {
 struct RunOptions {
     bool debug = false;     // asyncio's debug=True (reserved: slow-callback reports)
     size_t stack_size = 0;  // default fiber stack size for this loop (0: 256 KiB)
+    bool guard_pages = true;  // see set_stack_guard_pages
 };
 
 namespace detail {
@@ -24,6 +25,7 @@ template <class F>
 decltype(auto) run(F&& fn, RunOptions options = {}) {
     Loop loop;
     if (options.stack_size) set_default_stack_size(loop, options.stack_size);
+    if (!options.guard_pages) set_stack_guard_pages(loop, false);
     auto main = create_task(loop, std::forward<F>(fn), "main");
     main.add_done_callback([&loop](auto&) { loop.stop(); });
     loop.run_forever();

@@ -36,6 +36,8 @@ public:
     virtual void run_body() noexcept = 0;
     // Completes a task that was cancelled before it started.
     void finish_unstarted() { set_cancelled(cancel_request_message_); }
+    // Completes a task that could not start (no stack): with the reason.
+    void fail_unstarted(std::exception_ptr e) { complete_error(std::move(e)); }
 
     TaskBase* prev_task = nullptr;  // the runtime's list of live tasks (all_tasks)
     TaskBase* next_task = nullptr;
@@ -223,5 +225,8 @@ private:
 
 // Fiber stacks of this loop: default usable size for new tasks (256 KiB unless set).
 void set_default_stack_size(Loop& loop, size_t bytes);
+// Guard pages under fiber stacks (on by default): see StackPool in fiber/detail/stack.hpp.
+// Turn them off to run more than ~32k fibers at once without raising vm.max_map_count.
+void set_stack_guard_pages(Loop& loop, bool on);
 
 }  // namespace weft
