@@ -109,6 +109,9 @@ struct Loop::State {
     std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
     bool running = false;
     bool stopping = false;
+    bool debug = false;
+    Duration slow_callback = std::chrono::milliseconds(100);
+    std::thread::id owner = std::this_thread::get_id();  // the thread that runs the loop
     bool inbox_backlog = false;  // the last drain left submissions queued
     unsigned turns_without_poll = 0;
     bool closed = false;
@@ -125,6 +128,8 @@ struct Loop::State {
     void turn(bool may_block);
     void run_due_timers();
     void run_ready();
+    void run_timed(const ReadyEntry& e);
+    std::string describe_entry(const ReadyEntry& e);
     void poll(bool may_block);
     void drain_inbox();
     void on_io_event(uint64_t token, uint32_t events);
@@ -173,12 +178,47 @@ void Loop::State::run_due_timers() {
 void Loop::State::run_ready() {
     for (size_t n = ready.size(); n > 0 && !ready.empty(); --n) {
         ReadyEntry e = ready.pop();
+        if (debug) {
+            run_timed(e);
+            continue;
+        }
         try {
             e.fn(e.self, e.arg);
         } catch (...) {
             report("Exception in ready entry", "");
         }
     }
+}
+
+// Debug mode: run one entry and report it if it held the loop too long.
+void Loop::State::run_timed(const ReadyEntry& e) {
+    std::string what = describe_entry(e);
+    TimePoint start = Clock::now();
+    try {
+        e.fn(e.self, e.arg);
+    } catch (...) {
+        report("Exception in ready entry", what);
+    }
+    Duration took = Clock::now() - start;
+    if (took < slow_callback) return;
+    std::string where;
+    if (extension && e.fn != &run_callback && e.fn != &run_submission && e.fn != &dispatch_io &&
+        e.fn != &dispatch_signal)
+        where = extension->locate_entry(e.fn, e.self);
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.3f", std::chrono::duration<double>(took).count());
+    loop->call_exception_handler({"Executing " + what + " took " + secs + " seconds", nullptr,
+                                  where.empty() ? what : where});
+}
+
+std::string Loop::State::describe_entry(const ReadyEntry& e) {
+    if (e.fn == &run_callback)
+        return "callback " + describe(static_cast<detail::CallbackNode*>(e.self)->where());
+    if (e.fn == &run_submission)
+        return "callback " + describe(static_cast<detail::SubmitNode*>(e.self)->where());
+    if (e.fn == &dispatch_io) return "I/O callback (fd " + std::to_string(slots[uint32_t(e.arg)].fd) + ")";
+    if (e.fn == &dispatch_signal) return "signal handler " + std::to_string(e.arg);
+    return extension ? extension->describe_entry(e.fn, e.self) : "ready entry";
 }
 
 void Loop::State::poll(bool may_block) {
@@ -404,6 +444,7 @@ struct RunningScope {
 void Loop::run_forever() {
     check_open("run_forever");
     RunningScope scope(this, s_->running, "run_forever");
+    s_->owner = std::this_thread::get_id();
     for (;;) {
         s_->turn(true);
         if (s_->stopping) break;
@@ -414,6 +455,7 @@ void Loop::run_forever() {
 void Loop::run_once(bool may_block) {
     check_open("run_once");
     RunningScope scope(this, s_->running, "run_once");
+    s_->owner = std::this_thread::get_id();
     s_->turn(may_block);
     s_->stopping = false;
 }
@@ -483,7 +525,28 @@ void Loop::set_extension(std::unique_ptr<detail::LoopExtension> extension) {
     s_->extension = std::move(extension);
 }
 
+void Loop::set_debug(bool on) noexcept { s_->debug = on; }
+bool Loop::get_debug() const noexcept { return s_->debug; }
+void Loop::set_slow_callback_duration(Duration d) noexcept { s_->slow_callback = d; }
+Duration Loop::slow_callback_duration() const noexcept { return s_->slow_callback; }
+
+void Loop::check_thread(const char* what) const {
+    if (s_->debug && std::this_thread::get_id() != s_->owner)
+        throw InvalidStateError(std::string(what) +
+                                ": called from a thread other than the loop's (use "
+                                "call_soon_threadsafe)");
+}
+
 void Loop::schedule_soon(detail::CallbackNode* node) {
+    if (s_->debug) {
+        try {
+            check_thread("call_soon");
+        } catch (...) {
+            node->cancelled_ = true;
+            node->unref();
+            throw;
+        }
+    }
     if (s_->closed) {
         node->cancelled_ = true;
         node->unref();
@@ -493,6 +556,15 @@ void Loop::schedule_soon(detail::CallbackNode* node) {
 }
 
 void Loop::schedule_timer(detail::CallbackNode* node) {
+    if (s_->debug) {
+        try {
+            check_thread("call_at");
+        } catch (...) {
+            node->cancelled_ = true;
+            node->unref();
+            throw;
+        }
+    }
     if (s_->closed) {
         node->cancelled_ = true;
         node->unref();
@@ -514,6 +586,7 @@ LoopHandle Loop::handle() const { return LoopHandle(s_->inbox); }
 
 void Loop::post(ReadyFn fn, void* self, uintptr_t arg) {
     check_open("post");
+    if (s_->debug) check_thread("post");
     s_->ready.push({fn, self, arg});
 }
 void Loop::add_timer(detail::TimerNode* node) {

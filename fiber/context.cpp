@@ -7,6 +7,8 @@
 // exception on top of it when it resumes (`throw;` rethrowing the wrong exception).
 #include <boost/context/detail/fcontext.hpp>
 
+#include <execinfo.h>
+
 #include "detail/fiber.hpp"
 
 // From the Itanium C++ ABI; the record's layout is part of that ABI.
@@ -53,6 +55,31 @@ void context_switch_in(Fiber* f) {
     f->exceptions = state;
     state = outside;
     t_current = outer;
+}
+
+namespace {
+struct Capture {
+    void** frames;
+    int max;
+    int count;
+};
+
+// Runs on top of a suspended fiber's stack: records the call stack, then goes straight
+// back. The fiber stays suspended, one frame deeper; when it is resumed for real, this
+// function returns and the fiber continues as if its own switch had returned.
+bc::transfer_t capture_on_fiber(bc::transfer_t from) {
+    auto* c = static_cast<Capture*>(from.data);
+    c->count = ::backtrace(c->frames, c->max);
+    return bc::jump_fcontext(from.fctx, nullptr);
+}
+}  // namespace
+
+int context_backtrace(Fiber* f, void** frames, int max) {
+    if (f == t_current) return ::backtrace(frames, max);
+    Capture c{frames, max, 0};
+    bc::transfer_t back = bc::ontop_fcontext(f->context, &c, &capture_on_fiber);
+    f->context = back.fctx;
+    return c.count;
 }
 
 void context_switch_out(Fiber* f) {

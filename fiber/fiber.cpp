@@ -8,50 +8,13 @@
 #include <string>
 
 #include "detail/fiber.hpp"
+#include "detail/runtime.hpp"
 #include "detail/stack.hpp"
 #include <weft/run.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>
 
 namespace weft::detail {
-
-// Per-loop fiber state, kept by the loop as its extension.
-class FiberRuntime final : public LoopExtension {
-public:
-    explicit FiberRuntime(Loop& loop) : loop_(loop) {}
-    ~FiberRuntime() override = default;
-
-    static FiberRuntime& of(Loop& loop) {
-        if (auto* rt = dynamic_cast<FiberRuntime*>(loop.extension())) return *rt;
-        auto rt = std::make_unique<FiberRuntime>(loop);
-        FiberRuntime& ref = *rt;
-        loop.set_extension(std::move(rt));
-        return ref;
-    }
-
-    void on_close(Loop& loop) override;
-
-    void add(TaskBase* t) noexcept {
-        t->next_task = tasks_;
-        if (tasks_) tasks_->prev_task = t;
-        tasks_ = t;
-    }
-    void remove(TaskBase* t) noexcept {
-        if (t->prev_task)
-            t->prev_task->next_task = t->next_task;
-        else
-            tasks_ = t->next_task;
-        if (t->next_task) t->next_task->prev_task = t->prev_task;
-        t->prev_task = t->next_task = nullptr;
-    }
-    TaskBase* tasks() const noexcept { return tasks_; }
-
-    Loop& loop_;
-    StackPool stacks;
-
-private:
-    TaskBase* tasks_ = nullptr;  // live (unfinished) tasks, newest first
-};
 
 void* Fiber::operator new(std::size_t size) {
     if (void* p = mi_malloc(size)) return p;
@@ -116,6 +79,8 @@ void resume_entry(void* fiber, uintptr_t) {
 }  // namespace
 
 void fiber_main(Fiber* f) noexcept { f->task->run_body(); }
+
+bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
 
 void suspend(Fiber* f) {
     throw_if_cancel_pending(f);

@@ -23,10 +23,14 @@ void FutureBase::unref() noexcept {
     if (status_ == Status::done && error_ && !retrieved_)
         loop_->call_exception_handler(
             {describe() + " exception was never retrieved", error_, describe()});
+    else if (status_ == Status::pending && !awaited_ && loop_->get_debug())
+        loop_->call_exception_handler(
+            {describe() + " was destroyed while pending and was never awaited", nullptr, describe()});
     delete this;
 }
 
 void link_waiter(FutureBase& f, Waiter& w) noexcept {
+    f.awaited_ = true;
     w.prev = nullptr;
     w.next = f.waiters_;
     if (f.waiters_) f.waiters_->prev = &w;
@@ -99,6 +103,7 @@ void FutureBase::finish(Status status) {
 }
 
 uint64_t FutureBase::add_done_callback(std::function<void()> fn) {
+    awaited_ = true;
     uint64_t id = next_callback_id_++;
     if (done())
         loop_->call_soon(std::move(fn));
@@ -114,6 +119,7 @@ size_t FutureBase::remove_done_callback(uint64_t id) noexcept {
 }
 
 bool FutureBase::wait(const char* what, const TimePoint* deadline, bool cancel_inner) {
+    awaited_ = true;
     if (done()) return true;
     Fiber* f = require_fiber(what);
     Waiter w;

@@ -15,7 +15,7 @@ cp tests/install/consumer.cpp "$scratch/"
 # shellcheck disable=SC2046
 ${CXX:-c++} -o "$scratch/consumer" "$scratch/consumer.cpp" $(pkg-config --cflags --libs weft)
 out=$("$scratch/consumer")
-if [ "$out" != "consumer ok: 3 callbacks, 1 timer, 1 cross-thread" ]; then
+if [ "$out" != "consumer ok: 3 callbacks, 1 timer, 1 cross-thread, 2 fibers" ]; then
   echo "consumer-test: unexpected output: $out" >&2
   exit 1
 fi

@@ -45,6 +45,10 @@ class LoopExtension {
 public:
     virtual ~LoopExtension() = default;
     virtual void on_close(Loop& loop) = 0;
+    // Debug mode: names a ready entry this layer posted (before it runs), and says where
+    // it is now (after a slow run), e.g. a task's name and its suspended call stack.
+    virtual std::string describe_entry(void (*fn)(void*, uintptr_t), void* self) = 0;
+    virtual std::string locate_entry(void (*fn)(void*, uintptr_t), void* self) = 0;
 };
 }  // namespace detail
 
@@ -158,6 +162,16 @@ public:
     void add_signal_handler(int signo, std::function<void()> fn);
     bool remove_signal_handler(int signo) noexcept;  // false if none was set
 
+    // asyncio's debug mode: callbacks (and fiber slices) that hold the loop for at least
+    // slow_callback_duration (100 ms by default) are reported through the exception
+    // handler with their source and, for a fiber, the task and where it now waits;
+    // scheduling from a thread other than the loop's throws instead of corrupting it; a
+    // Future dropped while pending without ever being awaited is reported.
+    void set_debug(bool on) noexcept;
+    bool get_debug() const noexcept;
+    void set_slow_callback_duration(Duration d) noexcept;
+    Duration slow_callback_duration() const noexcept;
+
     // Errors that escape callbacks go here. The default prints the message, the source
     // and the exception's what() to stderr; the loop keeps running either way.
     void set_exception_handler(ExceptionHandler handler);
@@ -188,6 +202,7 @@ private:
     void schedule_timer(detail::CallbackNode* node);
     void submit_threadsafe(detail::SubmitNode* node);  // takes ownership, also on throw
     void check_open(const char* what) const;
+    void check_thread(const char* what) const;
     static void check_delay(bool negative, const std::source_location& where);
 
     std::unique_ptr<State> s_;

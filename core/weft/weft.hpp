@@ -9,6 +9,7 @@
 #include <weft/loop_thread.hpp>
 
 #include <weft/combinators.hpp>
+#include <weft/debug.hpp>
 #include <weft/future.hpp>
 #include <weft/generator.hpp>
 #include <weft/queue.hpp>

@@ -52,6 +52,8 @@ struct Fiber {
 void context_prepare(Fiber* f);  // make the initial context on f->stack
 void context_switch_in(Fiber* f);   // loop → fiber; returns when it suspends or ends
 void context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
+// The call stack of a suspended (or the running) fiber, as return addresses.
+int context_backtrace(Fiber* f, void** frames, int max);
 // fiber.cpp: the fiber's whole life, called on its stack; must not throw.
 void fiber_main(Fiber* f) noexcept;
 

@@ -80,6 +80,7 @@ protected:
     uint32_t refs_ = 0;
     Status status_ = Status::pending;
     bool retrieved_ = false;  // result()/exception() looked at the outcome
+    bool awaited_ = false;    // someone waited on it or added a done callback
     std::exception_ptr error_;
     std::string cancel_message_;
     Waiter* waiters_ = nullptr;

@@ -11,7 +11,7 @@
 namespace weft {
 
 struct RunOptions {
-    bool debug = false;     // asyncio's debug=True (reserved: slow-callback reports)
+    bool debug = false;     // asyncio's debug=True: see Loop::set_debug
     size_t stack_size = 0;  // default fiber stack size for this loop (0: 256 KiB)
     bool guard_pages = true;  // see set_stack_guard_pages
 };
@@ -24,6 +24,7 @@ void cancel_all_tasks(Loop& loop);
 template <class F>
 decltype(auto) run(F&& fn, RunOptions options = {}) {
     Loop loop;
+    loop.set_debug(options.debug);
     if (options.stack_size) set_default_stack_size(loop, options.stack_size);
     if (!options.guard_pages) set_stack_guard_pages(loop, false);
     auto main = create_task(loop, std::forward<F>(fn), "main");

@@ -1,4 +1,5 @@
-// An outside program: it sees weft only through the installed headers and weft.pc.
+// An outside program: it sees weft only through the installed headers and weft.pc. It
+// uses both layers, so the link line must carry Boost.Context and mimalloc too.
 #include <weft/weft.hpp>
 
 #include <chrono>
@@ -19,6 +20,16 @@ int main() {
     });
     loop.run_forever();
     other.join();
-    std::printf("consumer ok: %d callbacks, %d timer, %d cross-thread\n", callbacks, timers, cross);
-    return callbacks == 3 && timers == 1 && cross == 1 ? 0 : 1;
+
+    int fibers = weft::run([] {
+        auto a = weft::spawn([] {
+            weft::sleep(std::chrono::milliseconds(1));
+            return 1;
+        });
+        auto [x, y] = weft::gather(a, [] { return 1; });
+        return x + y;
+    });
+    std::printf("consumer ok: %d callbacks, %d timer, %d cross-thread, %d fibers\n", callbacks,
+                timers, cross, fibers);
+    return callbacks == 3 && timers == 1 && cross == 1 && fibers == 2 ? 0 : 1;
 }

@@ -1,0 +1,109 @@
+// dump_tasks and the fiber runtime's debug-mode descriptions of its ready entries.
+#include <weft/debug.hpp>
+
+#include <cxxabi.h>
+#include <execinfo.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "detail/runtime.hpp"
+
+namespace weft {
+
+namespace {
+
+const char* state_name(detail::Fiber::State s) {
+    switch (s) {
+        case detail::Fiber::State::created: return "not started";
+        case detail::Fiber::State::scheduled: return "scheduled";
+        case detail::Fiber::State::running: return "running";
+        case detail::Fiber::State::suspended: return "suspended";
+        case detail::Fiber::State::done: return "done";
+    }
+    return "?";
+}
+
+// "binary(_ZN4weft5sleepE...+0x3f) [0x...]" -> "weft::sleep(...)+0x3f  (binary)"
+std::string symbolize(char* raw) {
+    std::string line = raw;
+    char* open = std::strchr(raw, '(');
+    char* plus = open ? std::strchr(open, '+') : nullptr;
+    if (!open || !plus || plus == open + 1) return line;
+    std::string mangled(open + 1, plus);
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+    if (status != 0 || !demangled) return line;
+    std::string out = std::string(demangled) + std::string(plus, std::strcspn(plus, ")")) +
+                      "  (" + std::string(raw, open) + ")";
+    std::free(demangled);
+    return out;
+}
+
+std::vector<std::string> stack_of(detail::Fiber* f) {
+    std::vector<std::string> out;
+    if (f->state != detail::Fiber::State::suspended && f->state != detail::Fiber::State::running &&
+        f->state != detail::Fiber::State::scheduled)
+        return out;
+    if (f->state == detail::Fiber::State::scheduled && !f->context) return out;
+    void* frames[64];
+    int n = detail::context_backtrace(f, frames, 64);
+    char** symbols = ::backtrace_symbols(frames, n);
+    if (!symbols) return out;
+    for (int i = 1; i < n; ++i) out.push_back(symbolize(symbols[i]));  // [0]: the capture itself
+    std::free(symbols);
+    return out;
+}
+
+}  // namespace
+
+std::vector<TaskInfo> task_snapshot(Loop& loop) {
+    std::vector<TaskInfo> out;
+    for (detail::TaskBase* t = detail::FiberRuntime::of(loop).tasks(); t; t = t->next_task) {
+        TaskInfo info;
+        info.name = t->name();
+        if (detail::Fiber* f = t->fiber) {
+            info.state = state_name(f->state);
+            info.stack = stack_of(f);
+        } else {
+            info.state = "done";
+        }
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+std::string dump_tasks(Loop& loop) {
+    std::string out;
+    auto tasks = task_snapshot(loop);
+    out += std::to_string(tasks.size()) + " task(s)\n";
+    for (const TaskInfo& t : tasks) {
+        out += "Task '" + t.name + "' (" + t.state + ")\n";
+        for (const std::string& frame : t.stack) out += "    " + frame + "\n";
+    }
+    return out;
+}
+
+std::string dump_tasks() { return dump_tasks(Loop::current()); }
+
+namespace detail {
+
+std::string FiberRuntime::describe_entry(void (*fn)(void*, uintptr_t), void* self) {
+    if (is_fiber_entry(fn)) return "Task '" + static_cast<Fiber*>(self)->task->name() + "'";
+    return "ready entry";
+}
+
+std::string FiberRuntime::locate_entry(void (*fn)(void*, uintptr_t), void* self) {
+    if (!is_fiber_entry(fn)) return {};
+    for (TaskBase* t = tasks_; t; t = t->next_task) {  // is the fiber still alive?
+        if (t->fiber != self) continue;
+        std::string where = "Task '" + t->name() + "', now waiting at:";
+        for (const std::string& frame : stack_of(t->fiber)) where += "\n    " + frame;
+        return where;
+    }
+    return "a task that has finished since";
+}
+
+}  // namespace detail
+
+}  // namespace weft
