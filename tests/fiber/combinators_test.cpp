@@ -267,3 +267,24 @@ TEST(DeferCancellation, CancelLandsAfterTheScope) {
         EXPECT_EQ(log, std::vector<std::string>{"tear-down finished"});
     });
 }
+
+TEST(WaitFor, CallerCancelledWhileTheTimedOutInnerIsStillCancelling) {
+    weft::run([] {
+        weft::Event inner_cleaning;
+        auto inner = weft::spawn([&] {
+            try {
+                weft::sleep(1h);
+            } catch (const weft::Cancelled&) {
+                inner_cleaning.set();
+                weft::DeferCancellation defer;
+                weft::sleep(5ms);  // a slow clean-up that will not be cut short
+                throw;
+            }
+        });
+        auto outer = weft::spawn([&] { weft::wait_for(inner, 1ms); });
+        inner_cleaning.wait();  // wait_for timed out and is now waiting for the clean-up
+        outer.cancel();
+        EXPECT_THROW(outer.get(), weft::Cancelled);  // not TimeoutError: we were cancelled
+        EXPECT_THROW(inner.get(), weft::Cancelled);
+    });
+}

@@ -286,3 +286,21 @@ TEST(Task, StackSizePerSpawn) {
         EXPECT_EQ(t.get(), 3);
     });
 }
+
+TEST(Sleep, ReturnsTheGivenResult) {
+    auto r = weft::run([] { return weft::sleep(2ms, std::string("done")); });
+    EXPECT_EQ(r, "done");
+}
+
+TEST(Sleep, NegativeDelayIsAnError) {
+    weft::run([] { EXPECT_THROW(weft::sleep(-1ms), weft::Error); });
+}
+
+TEST(Sleep, ZeroYieldsToOtherReadyWork) {
+    weft::run([] {
+        bool other_ran = false;
+        weft::spawn([&] { other_ran = true; });
+        weft::sleep(0ms);
+        EXPECT_TRUE(other_ran);
+    });
+}
