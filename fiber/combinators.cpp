@@ -5,6 +5,7 @@
 #include <string>
 
 #include "detail/fiber.hpp"
+#include <weft/task.hpp>
 
 namespace weft::detail {
 
@@ -92,7 +93,10 @@ void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
         try {
             suspend(g.fiber);
         } catch (const Cancelled& c) {
-            for (FutureBase* f : fs) f->cancel(c.message());  // asyncio: cancel the children
+            // asyncio: cancel the children, and finish only once they have finished.
+            for (FutureBase* f : fs) f->cancel(c.message());
+            DeferCancellation defer;
+            for (FutureBase* f : fs) f->wait("gather", nullptr, false);
             throw;
         }
         // The first failure in completion order propagates; the others keep running.
@@ -104,7 +108,9 @@ void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
 }
 
 TimeoutScope::TimeoutScope(TimePoint deadline)
-    : fiber_(require_fiber("timeout")), deadline_(deadline) {
+    : fiber_(require_fiber("timeout")),
+      task_(fiber_->task),
+      cancelling_at_entry_(task_->cancelling()) {
     timer_.scope = this;
     timer_.deadline = deadline;
     timer_.fire = &on_deadline;
@@ -114,15 +120,21 @@ TimeoutScope::TimeoutScope(TimePoint deadline)
 void TimeoutScope::on_deadline(TimerNode* t) {
     TimeoutScope* self = static_cast<Timer*>(t)->scope;
     self->expired_ = true;
-    self->we_cancelled_ = !self->fiber_->cancel_pending;
-    self->fiber_->task->cancel("timeout");
+    self->task_->cancel("timeout");
+}
+
+bool TimeoutScope::owns_cancellation() noexcept {
+    if (!expired_ || settled_) return false;
+    settled_ = true;
+    return task_->uncancel() <= cancelling_at_entry_;
 }
 
 TimeoutScope::~TimeoutScope() {
     fiber_->loop->remove_timer(&timer_);
-    // Our cancel was never observed (fn finished first): take it back, as asyncio's
-    // uncancel does, so it cannot hit an unrelated suspension later.
-    if (we_cancelled_ && fiber_->cancel_pending) fiber_->cancel_pending = false;
+    // Expired, but fn finished before the cancel landed: take the request back, and the
+    // pending cancel with it unless someone else asked for one too.
+    if (expired_ && !settled_ && task_->uncancel() <= cancelling_at_entry_)
+        fiber_->cancel_pending = false;
 }
 
 void TimeoutScope::throw_timeout() const {

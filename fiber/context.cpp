@@ -76,6 +76,13 @@ bc::transfer_t capture_on_fiber(bc::transfer_t from) {
 
 int context_backtrace(Fiber* f, void** frames, int max) {
     if (f == t_current) return ::backtrace(frames, max);
+    // The first backtrace() loads the unwinder, which needs a lot of stack: do that here,
+    // not on top of a suspended fiber's possibly nearly full stack.
+    static const int warmed_up = [] {
+        void* frame[1];
+        return ::backtrace(frame, 1);
+    }();
+    (void)warmed_up;
     Capture c{frames, max, 0};
     bc::transfer_t back = bc::ontop_fcontext(f->context, &c, &capture_on_fiber);
     f->context = back.fctx;

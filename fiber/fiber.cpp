@@ -136,6 +136,7 @@ TaskBase::~TaskBase() = default;
 bool TaskBase::cancel(std::string message) {
     if (done()) return false;
     cancel_requested_ = true;
+    ++cancel_count_;
     cancel_request_message_ = std::move(message);
     if (fiber && fiber->state != Fiber::State::created) {
         fiber->cancel_pending = true;
@@ -161,8 +162,10 @@ void FiberRuntime::on_close(Loop& loop) {
         t->cancel("event loop closed");
         for (int round = 0; round < 100 && t->fiber; ++round) {
             Fiber* f = t->fiber;
-            if (f->state != Fiber::State::created) f->cancel_pending = true;
-            f->state = Fiber::State::scheduled;
+            if (f->state != Fiber::State::created) {  // a fiber never started just ends
+                f->cancel_pending = true;
+                f->state = Fiber::State::scheduled;
+            }
             run_fiber(f);
         }
         if (t->fiber) {  // it refuses to end: give up on it, without freeing a live stack
@@ -215,13 +218,19 @@ void cancel_all_tasks(Loop& loop) {
     auto pending = all_tasks(loop);
     if (pending.empty()) return;
     for (auto& t : pending) t.cancel();
-    // Run until they are all done; re-cancel the stubborn ones every turn, bounded.
-    for (int turn = 0; turn < 10000; ++turn) {
-        bool left = false;
+    // As asyncio, wait for them to finish (clean-up may sleep or do I/O) — but not for
+    // ever: after kShutdownGrace the loop closes and reports the ones still running.
+    constexpr auto kShutdownGrace = std::chrono::seconds(10);
+    auto deadline = loop.time() + kShutdownGrace;
+    auto all_done = [&] {
         for (auto& t : pending)
-            if (!t.done()) left = true;
-        if (!left) break;
-        loop.run_once(false);
+            if (!t.done()) return false;
+        return true;
+    };
+    while (!all_done() && loop.time() < deadline) {
+        auto tick = loop.call_at(deadline, [] {});  // bounds the poll step's wait
+        loop.run_once();
+        tick.cancel();
     }
     for (auto& t : pending) {
         if (!t.done() || t.cancelled()) continue;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "detail/fiber.hpp"
+#include <weft/task.hpp>
 
 namespace weft::detail {
 
@@ -98,7 +99,8 @@ void FutureBase::finish(Status status) {
     }
     waiters_ = nullptr;
     if (callbacks_.empty()) return;
-    for (auto& [id, fn] : callbacks_) loop_->call_soon(std::move(fn));
+    for (auto& [id, fn] : callbacks_)
+        loop_->call_soon([self = Ref<FutureBase>(this), fn = std::move(fn)] { fn(); });
     callbacks_.clear();
 }
 
@@ -106,7 +108,7 @@ uint64_t FutureBase::add_done_callback(std::function<void()> fn) {
     awaited_ = true;
     uint64_t id = next_callback_id_++;
     if (done())
-        loop_->call_soon(std::move(fn));
+        loop_->call_soon([self = Ref<FutureBase>(this), fn = std::move(fn)] { fn(); });
     else
         callbacks_.emplace_back(id, std::move(fn));
     return id;
@@ -122,20 +124,29 @@ bool FutureBase::wait(const char* what, const TimePoint* deadline, bool cancel_i
     awaited_ = true;
     if (done()) return true;
     Fiber* f = require_fiber(what);
+    Ref<FutureBase> keep(this);
     Waiter w;
     w.fiber = f;
     link_waiter(*this, w);
-    Ref<FutureBase> keep(this);
+    struct Unlink {  // on every way out, also if setting up the timer throws
+        FutureBase& future;
+        Waiter& waiter;
+        ~Unlink() { unlink_waiter(future, waiter); }
+    } unlink{*this, w};
     try {
         std::optional<WakeTimer> timer;
         if (deadline) timer.emplace(f, *deadline);
         while (!done() && !(timer && timer->fired())) suspend(f);
     } catch (const Cancelled& c) {
+        if (!cancel_inner) throw;
+        // asyncio: the awaited thing is cancelled too, and the awaiter finishes only once
+        // it has finished cancelling (its clean-up may still use the awaiter's frame).
         unlink_waiter(*this, w);
-        if (cancel_inner) cancel(c.message());  // asyncio: the awaited thing is cancelled too
+        cancel(c.message());
+        DeferCancellation defer;
+        wait(what, nullptr, false);
         throw;
     }
-    unlink_waiter(*this, w);
     return done();
 }
 

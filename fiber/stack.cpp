@@ -129,9 +129,9 @@ Stack StackPool::allocate_guarded(size_t usable) {
 }
 
 void StackPool::release(Stack stack) noexcept {
-    if (!stack.guarded) {  // slab stacks always go back to the free list
-        free_.push_back(stack);
-        return;
+    if (!stack.guarded) {  // slab stacks go back to the free list while their size is current
+        if (!guard_pages_ && stack.size == round_up(default_size_, page_size())) free_.push_back(stack);
+        return;                // else it stays unused in its slab until the pool goes
     }
     if (guard_pages_ && stack.usable() == round_up(default_size_, page_size()) &&
         free_.size() < kMaxPooled) {

@@ -108,7 +108,9 @@ public:
     ~TimeoutScope();
     TimeoutScope(const TimeoutScope&) = delete;
     TimeoutScope& operator=(const TimeoutScope&) = delete;
-    bool expired() const noexcept { return expired_; }
+    // Cancelled reached the scope: true if it is the scope's own (the deadline passed and
+    // no other cancel is pending), so it becomes TimeoutError (asyncio's uncancel rule).
+    bool owns_cancellation() noexcept;
     [[noreturn]] void throw_timeout() const;
 
 private:
@@ -118,9 +120,10 @@ private:
     static void on_deadline(TimerNode* t);
     Timer timer_;
     Fiber* fiber_;
-    TimePoint deadline_;
+    TaskBase* task_;
+    uint32_t cancelling_at_entry_;
     bool expired_ = false;
-    bool we_cancelled_ = false;
+    bool settled_ = false;  // the expiry's cancel request was taken back
 };
 
 template <class... H, size_t... I>
@@ -233,7 +236,7 @@ decltype(auto) timeout_at(TimePoint deadline, F&& fn) {
     try {
         return std::forward<F>(fn)();
     } catch (const Cancelled&) {
-        if (scope.expired()) scope.throw_timeout();
+        if (scope.owns_cancellation()) scope.throw_timeout();
         throw;
     }
 }

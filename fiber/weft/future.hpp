@@ -183,7 +183,12 @@ public:
     // Runs fn(future) on the loop (via call_soon) once the future is done; returns an id
     // for remove_done_callback. A callback added to a done future is scheduled at once.
     uint64_t add_done_callback(std::function<void(Future&)> fn) {
-        return s_->add_done_callback([self = *this, fn = std::move(fn)]() mutable { fn(self); });
+        // A raw pointer: the state keeps its pending callbacks, so a Future captured here
+        // would keep itself alive; finish() holds a reference while a callback runs.
+        return s_->add_done_callback([s = s_.get(), fn = std::move(fn)] {
+            Future self(s);
+            fn(self);
+        });
     }
     size_t remove_done_callback(uint64_t id) noexcept { return s_->remove_done_callback(id); }
 
@@ -198,6 +203,7 @@ public:
     detail::FutureBase* base() const noexcept { return s_.get(); }  // for combinators
 
 private:
+    explicit Future(detail::FutureState<T>* s) noexcept : s_(s) {}
     detail::Ref<detail::FutureState<T>> s_;
 };
 

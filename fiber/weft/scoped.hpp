@@ -25,33 +25,42 @@ template <class Open, class Use, class Close>
 decltype(auto) with_resource(Open&& open, Use&& use, Close&& close) {
     auto resource = std::forward<Open>(open)();
     using R = std::invoke_result_t<Use&, decltype(resource)&>;
-    try {
-        if constexpr (std::is_void_v<R>) {
-            use(resource);
-            DeferCancellation defer;
+    // Unwinding: close still runs; if it fails too, the first error wins and the second
+    // goes to the loop's exception handler instead of being lost.
+    auto close_after_error = [&] {
+        DeferCancellation defer;
+        try {
             close(resource);
-        } else {
-            R result = use(resource);
-            DeferCancellation defer;
-            close(resource);
-            return result;
+        } catch (...) {
+            if (Loop* loop = Loop::running())
+                loop->call_exception_handler(
+                    {"Exception in with_resource tear-down while another was in flight",
+                     std::current_exception(), ""});
         }
-    } catch (...) {
-        // Unwinding: close still runs; if it fails too, the first error wins and the
-        // second goes to the loop's exception handler instead of being lost.
-        std::exception_ptr first = std::current_exception();
+    };
+    if constexpr (std::is_void_v<R>) {
+        try {
+            use(resource);
+        } catch (...) {
+            close_after_error();
+            throw;
+        }
+        DeferCancellation defer;
+        close(resource);  // outside the try: a failing close runs once and propagates
+    } else {
+        R result = [&]() -> R {
+            try {
+                return use(resource);
+            } catch (...) {
+                close_after_error();
+                throw;
+            }
+        }();
         {
             DeferCancellation defer;
-            try {
-                close(resource);
-            } catch (...) {
-                if (Loop* loop = Loop::running())
-                    loop->call_exception_handler(
-                        {"Exception in with_resource tear-down while another was in flight",
-                         std::current_exception(), ""});
-            }
+            close(resource);
         }
-        std::rethrow_exception(first);
+        return result;
     }
 }
 

@@ -30,6 +30,10 @@ public:
     const std::string& name() const noexcept { return name_; }
     void set_name(std::string name);
     bool cancel_requested() const noexcept { return cancel_requested_; }
+    // asyncio Task.cancelling() / uncancel(): pending cancel requests, for scopes that
+    // cancel their own task (timeout) and must not swallow someone else's cancel.
+    uint32_t cancelling() const noexcept { return cancel_count_; }
+    uint32_t uncancel() noexcept { return cancel_count_ > 0 ? --cancel_count_ : 0; }
     const std::string& cancel_request_message() const noexcept { return cancel_request_message_; }
 
     // On the task's fiber: runs fn and completes the task. Never throws.
@@ -54,6 +58,7 @@ protected:
 private:
     std::string name_;
     bool cancel_requested_ = false;
+    uint32_t cancel_count_ = 0;
     std::string cancel_request_message_;
 };
 
@@ -116,6 +121,8 @@ public:
     bool cancelled() const noexcept { return s_->cancelled(); }
     bool cancel(std::string message = {}) { return s_->cancel(std::move(message)); }
     const std::string& get_name() const noexcept { return s_->name(); }
+    uint32_t cancelling() const noexcept { return s_->cancelling(); }
+    uint32_t uncancel() noexcept { return s_->uncancel(); }
     void set_name(std::string name) { s_->set_name(std::move(name)); }
     std::exception_ptr exception() { return s_->exception(); }
     Loop& loop() const noexcept { return s_->loop(); }
@@ -141,7 +148,11 @@ public:
     decltype(auto) result() { return state()->result(); }
 
     uint64_t add_done_callback(std::function<void(Task&)> fn) {
-        return s_->add_done_callback([self = *this, fn = std::move(fn)]() mutable { fn(self); });
+        // A raw pointer, as in Future::add_done_callback: no reference cycle.
+        return s_->add_done_callback([s = state(), fn = std::move(fn)] {
+            Task self(s);
+            fn(self);
+        });
     }
     size_t remove_done_callback(uint64_t id) noexcept { return s_->remove_done_callback(id); }
 
