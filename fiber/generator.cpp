@@ -7,20 +7,31 @@
 namespace weft::detail {
 
 bool GeneratorShared::advance(const std::function<Task<void>()>& start) {
-    consumer = require_fiber("Generator::next");
+    Fiber* me = require_fiber("Generator::next");
+    if (has_value) {  // yielded while no next() was waiting (an earlier one was cancelled)
+        has_value = false;
+        return true;
+    }
     if (finished) {
         if (task) task.result();  // rethrows the body's exception, once more if asked
         return false;
     }
-    has_value = false;
     if (!task) {
         task = start();
-    } else {
+    } else if (producer_waiting) {
         want_next = true;
         wake(producer);
     }
-    while (!has_value && !finished) suspend(consumer);
-    if (has_value) return true;
+    consumer = me;
+    struct Leave {  // a cancelled next() must not leave a dangling consumer behind
+        Fiber*& consumer;
+        ~Leave() { consumer = nullptr; }
+    } leave{consumer};
+    while (!has_value && !finished) suspend(me);
+    if (has_value) {
+        has_value = false;
+        return true;
+    }
     task.result();
     return false;
 }
@@ -28,7 +39,12 @@ bool GeneratorShared::advance(const std::function<Task<void>()>& start) {
 void GeneratorShared::yielded() {
     has_value = true;
     want_next = false;
-    wake(consumer);
+    if (consumer) wake(consumer);
+    producer_waiting = true;
+    struct Leave {
+        bool& waiting;
+        ~Leave() { waiting = false; }
+    } leave{producer_waiting};
     while (!want_next) suspend(producer);
 }
 

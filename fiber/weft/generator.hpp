@@ -18,10 +18,11 @@ namespace detail {
 // The hand-off between the consumer and the producer fiber. Shared by the Generator and
 // its producer task, so a producer still unwinding after the Generator is gone is safe.
 struct GeneratorShared {
-    Fiber* consumer = nullptr;
-    Fiber* producer = nullptr;
-    bool has_value = false;
+    Fiber* consumer = nullptr;  // set only while a next() waits
+    Fiber* producer = nullptr;  // set once the body started
+    bool has_value = false;     // the slot holds a value nobody took yet
     bool want_next = false;
+    bool producer_waiting = false;  // the producer is suspended in yielded()
     bool finished = false;
     bool abandoned = false;
     Task<void> task;
@@ -64,8 +65,12 @@ public:
     // body(yield) runs lazily, from the first next().
     template <class F>
     explicit Generator(F&& body) : state_(std::make_shared<State>()) {
-        start_ = [state = state_, body = std::forward<F>(body)]() mutable {
-            return spawn([state, body = std::move(body)]() mutable {
+        // The producer task holds the state weakly between runs: the state owns the task
+        // handle, so a strong capture would keep both alive for ever.
+        start_ = [weak = std::weak_ptr<State>(state_), body = std::forward<F>(body)]() mutable {
+            return spawn([weak, body = std::move(body)]() mutable {
+                std::shared_ptr<State> state = weak.lock();
+                if (!state) return;
                 state->producer_started();
                 struct Finish {
                     State* s;
@@ -82,9 +87,8 @@ public:
 
     // The next value, or nullopt once the body returned. Must be called from a fiber.
     std::optional<T> next() {
-        state_->slot.reset();
         if (!state_->advance(start_)) return std::nullopt;
-        return std::move(state_->slot);
+        return std::exchange(state_->slot, std::nullopt);
     }
 
     class iterator {

@@ -66,11 +66,12 @@ TEST(Debug, SlowFiberSliceNamesTheTaskAndWhereItWaits) {
             t.get();
         },
         options);
-    ASSERT_FALSE(seen.empty());
-    EXPECT_NE(seen[0].message.find("Executing Task 'slowpoke' took"), std::string::npos)
-        << seen[0].message;
-    EXPECT_NE(seen[0].source.find("now waiting at"), std::string::npos) << seen[0].source;
-    EXPECT_NE(seen[0].source.find("weft::sleep"), std::string::npos) << seen[0].source;
+    const weft::ExceptionContext* report = nullptr;
+    for (const auto& c : seen)
+        if (c.message.find("Executing Task 'slowpoke' took") != std::string::npos) report = &c;
+    ASSERT_NE(report, nullptr);
+    EXPECT_NE(report->source.find("now waiting at"), std::string::npos) << report->source;
+    EXPECT_NE(report->source.find("weft::sleep"), std::string::npos) << report->source;
 }
 
 TEST(Debug, WrongThreadCallIsAnError) {

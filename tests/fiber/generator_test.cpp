@@ -80,3 +80,36 @@ TEST(Generator, TwoGeneratorsInterleave) {
         EXPECT_EQ(out, (std::vector<int>{0, 10, 1, 11, 2, 12}));
     });
 }
+
+TEST(Generator, NothingIsLeakedWhenItFinishes) {
+    auto alive = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = alive;
+    weft::run([&] {
+        {
+            weft::Generator<int> g([token = std::move(alive)](auto& yield) { yield(*token); });
+            for (int v : g) EXPECT_EQ(v, 0);
+        }
+        weft::sleep(1ms);
+    });
+    EXPECT_TRUE(watch.expired());  // the body (and what it captured) was destroyed
+}
+
+TEST(Generator, ValueYieldedToACancelledNextIsNotLost) {
+    weft::run([] {
+        weft::Event produce;
+        weft::Generator<int> g([&](auto& yield) {
+            produce.wait();
+            yield(1);
+            yield(2);
+        });
+        auto first = weft::spawn([&] { return g.next(); });
+        weft::sleep(0ms);
+        first.cancel();  // gives up while the body has not produced yet
+        EXPECT_THROW(first.get(), weft::Cancelled);
+        produce.set();
+        weft::sleep(1ms);  // the body yields 1 with nobody waiting
+        EXPECT_EQ(g.next(), 1);
+        EXPECT_EQ(g.next(), 2);
+        EXPECT_EQ(g.next(), std::nullopt);
+    });
+}

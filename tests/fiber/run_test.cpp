@@ -71,3 +71,17 @@ TEST(Close, PendingFibersAreUnwound) {
     ASSERT_FALSE(messages.empty());
     EXPECT_NE(messages[0].find("destroyed but it is pending"), std::string::npos);
 }
+
+TEST(Close, NeverStartedTasksEndWithoutRunning) {
+    bool ran = false;
+    std::vector<std::string> messages;
+    {
+        weft::Loop loop;
+        loop.set_exception_handler(
+            [&](weft::Loop&, const weft::ExceptionContext& c) { messages.push_back(c.message); });
+        weft::create_task(loop, [&] { ran = true; }, "never-started");
+    }  // closed with the task still queued for its first run
+    EXPECT_FALSE(ran);
+    ASSERT_FALSE(messages.empty());
+    EXPECT_NE(messages[0].find("never-started"), std::string::npos);
+}

@@ -19,7 +19,8 @@ struct FakeConnection {
         return {&log};
     }
     void close() {
-        weft::sleep(1ms);  // closing suspends too
+        log->push_back("closing");
+        weft::sleep(2ms);  // closing suspends too
         log->push_back("close");
     }
 };
@@ -36,7 +37,7 @@ TEST(WithResource, NormalExit) {
                                    [](FakeConnection& c) { c.close(); });
     });
     EXPECT_EQ(r, 42);
-    EXPECT_EQ(log, (std::vector<std::string>{"open", "use", "close"}));
+    EXPECT_EQ(log, (std::vector<std::string>{"open", "use", "closing", "close"}));
 }
 
 TEST(WithResource, ExceptionExit) {
@@ -47,7 +48,20 @@ TEST(WithResource, ExceptionExit) {
                                          [](FakeConnection& c) { c.close(); });
                  }),
                  std::runtime_error);
-    EXPECT_EQ(log, (std::vector<std::string>{"open", "close"}));
+    EXPECT_EQ(log, (std::vector<std::string>{"open", "closing", "close"}));
+}
+
+TEST(WithResource, FailingCloseRunsOnceAndPropagates) {
+    int closes = 0;
+    EXPECT_THROW(weft::run([&] {
+                     return weft::with_resource([] { return 1; }, [](int& r) { return r; },
+                                                [&](int&) {
+                                                    ++closes;
+                                                    throw std::runtime_error("close failed");
+                                                });
+                 }),
+                 std::runtime_error);
+    EXPECT_EQ(closes, 1);
 }
 
 TEST(WithResource, CancellationExit) {
@@ -61,10 +75,11 @@ TEST(WithResource, CancellationExit) {
                                 },
                                 [](FakeConnection& c) { c.close(); });
         });
-        weft::sleep(3ms);
+        while (log.size() < 2) weft::sleep(0ms);  // until it waits in `use`
         t.cancel();
+        while (log.back() != "closing") weft::sleep(0ms);
         t.cancel();  // a second cancel during tear-down must not cut it short
         EXPECT_THROW(t.get(), weft::Cancelled);
     });
-    EXPECT_EQ(log, (std::vector<std::string>{"open", "waiting", "close"}));
+    EXPECT_EQ(log, (std::vector<std::string>{"open", "waiting", "closing", "close"}));
 }

@@ -211,7 +211,7 @@ TEST(Task, FireAndForgetRunsToCompletion) {
                 weft::sleep(1ms);
                 ++done;
             });  // handle dropped at once
-        weft::sleep(20ms);
+        for (int i = 0; i < 5000 && done < 100; ++i) weft::sleep(1ms);
     });
     EXPECT_EQ(done, 100);
 }
@@ -302,5 +302,33 @@ TEST(Sleep, ZeroYieldsToOtherReadyWork) {
         weft::spawn([&] { other_ran = true; });
         weft::sleep(0ms);
         EXPECT_TRUE(other_ran);
+    });
+}
+
+TEST(Task, CancelledAwaiterWaitsForTheAwaitedTaskToFinishCancelling) {
+    weft::run([] {
+        std::vector<std::string> log;
+        auto outer = weft::spawn([&] {
+            std::vector<std::string> frame_local{"alive"};  // the inner task uses this
+            auto inner = weft::spawn([&] {
+                try {
+                    weft::sleep(1h);
+                } catch (const weft::Cancelled&) {
+                    weft::sleep(2ms);  // slow clean-up that touches outer's frame
+                    log.push_back("inner cleaned up: " + frame_local[0]);
+                    throw;
+                }
+            });
+            try {
+                inner.get();
+            } catch (const weft::Cancelled&) {
+                log.push_back("outer unwinding");
+                throw;
+            }
+        });
+        weft::sleep(1ms);
+        outer.cancel();
+        EXPECT_THROW(outer.get(), weft::Cancelled);
+        EXPECT_EQ(log, (std::vector<std::string>{"inner cleaned up: alive", "outer unwinding"}));
     });
 }
