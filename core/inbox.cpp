@@ -15,7 +15,10 @@ bool Inbox::submit(SubmitNode* node) noexcept {
         return false;
     }
     queue_.push(node);
-    if (!wake_pending_.exchange(true, std::memory_order_seq_cst)) reactor_->wake();
+    if (!wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+        wakeups_.fetch_add(1, std::memory_order_relaxed);
+        reactor_->wake();
+    }
     producers_.fetch_sub(1, std::memory_order_release);
     return true;
 }

@@ -39,6 +39,8 @@ public:
     bool maybe_pending() const noexcept { return wake_pending_.load(std::memory_order_acquire); }
 
     Loop* loop() const noexcept { return loop_; }  // valid while !closed()
+    // How many times producers woke the reactor (for tests of the one-per-batch rule).
+    uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
 private:
     MpscQueue queue_;
@@ -47,6 +49,7 @@ private:
     alignas(64) std::atomic<bool> wake_pending_{false};  // any thread
     alignas(64) std::atomic<int> producers_{0};          // any thread: submits in flight
     std::atomic<bool> closed_{false};                    // set once by the loop thread
+    std::atomic<uint64_t> wakeups_{0};                   // any thread (relaxed: a statistic)
 };
 
 template <class Each>
