@@ -537,39 +537,25 @@ void Loop::check_thread(const char* what) const {
                                 "call_soon_threadsafe)");
 }
 
-void Loop::schedule_soon(detail::CallbackNode* node) {
-    if (s_->debug) {
-        try {
-            check_thread("call_soon");
-        } catch (...) {
-            node->cancelled_ = true;
-            node->unref();
-            throw;
-        }
-    }
-    if (s_->closed) {
+// A callback the loop will not take: drop the queue's reference and throw why.
+void Loop::check_accepts(detail::CallbackNode* node, const char* what) const {
+    try {
+        check_open(what);
+        if (s_->debug) check_thread(what);
+    } catch (...) {
         node->cancelled_ = true;
         node->unref();
-        check_open("call_soon");
+        throw;
     }
+}
+
+void Loop::schedule_soon(detail::CallbackNode* node) {
+    check_accepts(node, "call_soon");
     s_->ready.push({&State::run_callback, node, uintptr_t(s_.get())});
 }
 
 void Loop::schedule_timer(detail::CallbackNode* node) {
-    if (s_->debug) {
-        try {
-            check_thread("call_at");
-        } catch (...) {
-            node->cancelled_ = true;
-            node->unref();
-            throw;
-        }
-    }
-    if (s_->closed) {
-        node->cancelled_ = true;
-        node->unref();
-        check_open("call_at");
-    }
+    check_accepts(node, "call_at");
     node->fire = &State::fire_timer_callback;
     node->loop_ = this;
     s_->timers.push(node);

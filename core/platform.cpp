@@ -83,11 +83,11 @@ void Wakeup::drain() noexcept {
     }
 }
 
-int open_socket(int domain, int type, int protocol) noexcept {
-#ifdef WEFT_LINUX_PATHS
-    return ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-#else
-    int fd = ::socket(domain, type, protocol);
+#ifndef WEFT_LINUX_PATHS
+namespace {
+// The portable paths' second step for a new socket: the flags Linux sets atomically.
+// Returns fd, or -1 with errno (and fd closed).
+int finish_portable_socket(int fd) noexcept {
     if (fd < 0) return -1;
     try {
         set_nonblocking_cloexec(fd);
@@ -101,6 +101,15 @@ int open_socket(int domain, int type, int protocol) noexcept {
     ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
 #endif
     return fd;
+}
+}  // namespace
+#endif
+
+int open_socket(int domain, int type, int protocol) noexcept {
+#ifdef WEFT_LINUX_PATHS
+    return ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+#else
+    return finish_portable_socket(::socket(domain, type, protocol));
 #endif
 }
 
@@ -108,20 +117,7 @@ int accept_socket(int listen_fd, sockaddr* addr, socklen_t* len) noexcept {
 #ifdef WEFT_LINUX_PATHS
     return ::accept4(listen_fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-    int fd = ::accept(listen_fd, addr, len);
-    if (fd < 0) return -1;
-    try {
-        set_nonblocking_cloexec(fd);
-    } catch (const SystemError& e) {
-        ::close(fd);
-        errno = e.errno_value();
-        return -1;
-    }
-#ifdef SO_NOSIGPIPE
-    int on = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
-#endif
-    return fd;
+    return finish_portable_socket(::accept(listen_fd, addr, len));
 #endif
 }
 

@@ -217,7 +217,12 @@ namespace detail {
 void cancel_all_tasks(Loop& loop) {
     auto pending = all_tasks(loop);
     if (pending.empty()) return;
-    for (auto& t : pending) t.cancel();
+    for (auto& t : pending) {
+        t.cancel();
+        // A finished task queues this no-op, so that turn's poll step does not block
+        // (run_once ends in its poll step) and the loop below sees it at once.
+        t.base()->add_done_callback([] {});
+    }
     // As asyncio, wait for them to finish (clean-up may sleep or do I/O) — but not for
     // ever: after kShutdownGrace the loop closes and reports the ones still running.
     constexpr auto kShutdownGrace = std::chrono::seconds(10);

@@ -203,6 +203,7 @@ private:
     void submit_threadsafe(detail::SubmitNode* node);  // takes ownership, also on throw
     void check_open(const char* what) const;
     void check_thread(const char* what) const;
+    void check_accepts(detail::CallbackNode* node, const char* what) const;
     static void check_delay(bool negative, const std::source_location& where);
 
     std::unique_ptr<State> s_;

@@ -85,3 +85,23 @@ TEST(Close, NeverStartedTasksEndWithoutRunning) {
     ASSERT_FALSE(messages.empty());
     EXPECT_NE(messages[0].find("never-started"), std::string::npos);
 }
+
+TEST(Run, ShutdownWaitsForCleanupThatSleepsButNoLonger) {
+    std::vector<std::string> log;
+    auto start = weft::Clock::now();
+    weft::run([&] {
+        weft::spawn([&] {
+            try {
+                weft::sleep(1h);
+            } catch (const weft::Cancelled&) {
+                weft::sleep(20ms);  // clean-up that needs the loop to keep running
+                log.push_back("cleaned up");
+                throw;
+            }
+        });
+        weft::sleep(1ms);
+    });
+    EXPECT_EQ(log, std::vector<std::string>{"cleaned up"});
+    // It returns once the clean-up is done, not at the end of the shutdown grace period.
+    EXPECT_LT(weft::Clock::now() - start, 5s);
+}
