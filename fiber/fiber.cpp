@@ -12,6 +12,7 @@
 #include "detail/stack.hpp"
 #include <weft/run.hpp>
 #include <weft/sleep.hpp>
+#include <weft/executor.hpp>
 #include <weft/task.hpp>
 
 namespace weft::detail {
@@ -154,7 +155,16 @@ std::string next_task_name() {
 
 // At close, unfinished tasks are reported and unwound: each is cancelled and resumed
 // directly (the loop no longer runs) until its fiber ends, so destructors on its stack run.
+ThreadPool& default_executor(Loop& loop) {
+    FiberRuntime& rt = FiberRuntime::of(loop);
+    if (!rt.default_executor) rt.default_executor = std::make_unique<ThreadPool>();
+    return *rt.default_executor;
+}
+
 void FiberRuntime::on_close(Loop& loop) {
+    // Jobs still running finish first (their results are dropped with the loop), as
+    // asyncio's shutdown_default_executor does.
+    if (default_executor) default_executor->shutdown(true, false);
     while (TaskBase* t = tasks_) {
         Ref<TaskBase> keep(t);
         loop.call_exception_handler(

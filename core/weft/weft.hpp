@@ -7,9 +7,12 @@
 #include <weft/io_watch.hpp>
 #include <weft/loop.hpp>
 #include <weft/loop_thread.hpp>
+#include <weft/thread_future.hpp>
+#include <weft/thread_pool.hpp>
 
 #include <weft/combinators.hpp>
 #include <weft/debug.hpp>
+#include <weft/executor.hpp>
 #include <weft/future.hpp>
 #include <weft/generator.hpp>
 #include <weft/queue.hpp>

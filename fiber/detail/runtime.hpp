@@ -8,6 +8,7 @@
 #include "stack.hpp"
 #include <weft/loop.hpp>
 #include <weft/task.hpp>
+#include <weft/thread_pool.hpp>
 
 namespace weft::detail {
 
@@ -46,6 +47,7 @@ public:
 
     Loop& loop_;
     StackPool stacks;
+    std::unique_ptr<ThreadPool> default_executor;  // created on first use
 
 private:
     TaskBase* tasks_ = nullptr;  // live (unfinished) tasks, newest first

@@ -1,0 +1,91 @@
+// ThreadPool: workers pop from the MPMC queue and park on `epoch_` when it is empty.
+// Parking protocol: a worker announces itself in sleepers_, reads epoch_, re-checks the
+// queue and only then waits for epoch_ to change; a producer pushes, bumps epoch_ and
+// notifies if anyone announced itself. Either the worker sees the job or the producer
+// sees the sleeper, so no wake-up is lost.
+#include <weft/thread_pool.hpp>
+
+#include <mimalloc.h>
+
+#include <new>
+
+#include "detail/mpmc_queue.hpp"
+
+namespace weft {
+
+void* detail::Job::operator new(std::size_t size) {
+    if (void* p = mi_malloc(size)) return p;
+    throw std::bad_alloc();
+}
+void detail::Job::operator delete(void* p) noexcept { mi_free(p); }
+
+ThreadPool::ThreadPool(size_t workers) : queue_(std::make_unique<detail::MpmcQueue<detail::Job*>>()) {
+    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    workers_.reserve(workers);
+    for (size_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
+}
+
+ThreadPool::~ThreadPool() { shutdown(true, false); }
+
+void ThreadPool::enqueue(detail::Job* job) {
+    submitting_.fetch_add(1, std::memory_order_seq_cst);
+    if (closed_.load(std::memory_order_seq_cst)) {
+        submitting_.fetch_sub(1, std::memory_order_seq_cst);
+        delete job;
+        throw InvalidStateError("ThreadPool::submit: the pool is shut down");
+    }
+    queue_->push(job);
+    epoch_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) epoch_.notify_one();
+    submitting_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+detail::Job* ThreadPool::next_job() noexcept {
+    detail::Job* job = nullptr;
+    for (;;) {
+        if (queue_->pop(job)) return job;
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        uint32_t seen = epoch_.load(std::memory_order_seq_cst);
+        if (queue_->pop(job)) {
+            sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+            return job;
+        }
+        // Closed, every in-flight submit landed, and nothing is queued: time to go.
+        if (closed_.load(std::memory_order_seq_cst) && submitting_.load(std::memory_order_seq_cst) == 0 &&
+            !queue_->pop(job)) {
+            sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+            return nullptr;
+        }
+        if (job) {
+            sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+            return job;
+        }
+        epoch_.wait(seen, std::memory_order_seq_cst);
+        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+}
+
+void ThreadPool::work() noexcept {
+    while (detail::Job* job = next_job()) {
+        job->run();
+        delete job;
+    }
+}
+
+void ThreadPool::shutdown(bool wait, bool cancel_futures) {
+    closed_.store(true, std::memory_order_seq_cst);
+    while (submitting_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    if (cancel_futures) {
+        detail::Job* job;
+        while (queue_->pop(job)) {
+            job->cancel();
+            delete job;
+        }
+    }
+    epoch_.fetch_add(1, std::memory_order_seq_cst);
+    epoch_.notify_all();  // parked workers re-check and leave once the queue is empty
+    if (wait && !joined_.exchange(true))
+        for (auto& t : workers_) t.join();
+}
+
+}  // namespace weft

@@ -1,0 +1,99 @@
+// ThreadPool (concurrent.futures.ThreadPoolExecutor): N worker threads fed by a lock-free
+// MPMC queue. Idle workers park on a futex (no spinning). submit() returns a ThreadFuture;
+// a job cancelled before it starts never runs. Every job submitted before shutdown either
+// runs or ends cancelled (shutdown with cancel_futures) — none is silently dropped.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <weft/thread_future.hpp>
+
+namespace weft {
+
+namespace detail {
+template <class T>
+class MpmcQueue;
+
+// A queued job: run() on a worker, or cancel() when shutdown cancels queued work.
+class Job {
+public:
+    virtual ~Job() = default;
+    virtual void run() noexcept = 0;
+    virtual void cancel() noexcept = 0;
+    static void* operator new(std::size_t size);
+    static void operator delete(void* p) noexcept;
+};
+
+template <class R, class Fn>
+class FutureJob final : public Job {
+public:
+    FutureJob(ThreadFuture<R> future, Fn fn) : future_(std::move(future)), fn_(std::move(fn)) {}
+    void run() noexcept override {
+        if (!future_.set_running_or_notify_cancel()) return;  // cancelled while queued
+        try {
+            if constexpr (std::is_void_v<R>) {
+                fn_();
+                future_.set_result();
+            } else {
+                future_.set_result(fn_());
+            }
+        } catch (...) {
+            future_.set_exception(std::current_exception());
+        }
+    }
+    void cancel() noexcept override { future_.cancel(); }
+
+private:
+    ThreadFuture<R> future_;
+    Fn fn_;
+};
+}  // namespace detail
+
+class ThreadPool {
+public:
+    // workers == 0: one per hardware thread.
+    explicit ThreadPool(size_t workers = 0);
+    ~ThreadPool();  // shutdown(wait = true)
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    // Any thread. Runs fn(args...) on a worker; InvalidStateError after shutdown.
+    template <class F, class... Args>
+    auto submit(F&& fn, Args&&... args) {
+        auto call = [fn = std::forward<F>(fn), ... args = std::forward<Args>(args)]() mutable {
+            return std::invoke(fn, args...);
+        };
+        using R = std::invoke_result_t<decltype(call)&>;
+        ThreadFuture<R> future;
+        enqueue(new detail::FutureJob<R, decltype(call)>(future, std::move(call)));
+        return future;
+    }
+
+    // concurrent.futures' shutdown: refuse new jobs; cancel_futures cancels the queued
+    // ones (their futures end cancelled); wait joins the workers after the rest ran.
+    void shutdown(bool wait = true, bool cancel_futures = false);
+    size_t size() const noexcept { return workers_.size(); }
+
+private:
+    void enqueue(detail::Job* job);  // takes ownership, also on throw
+    void work() noexcept;
+    detail::Job* next_job() noexcept;
+
+    std::unique_ptr<detail::MpmcQueue<detail::Job*>> queue_;
+    std::vector<std::thread> workers_;       // immutable after construction (joined once)
+    alignas(64) std::atomic<uint32_t> epoch_{0};  // bumped per submission; workers park on it
+    alignas(64) std::atomic<int> sleepers_{0};    // workers parked or about to park
+    std::atomic<int> submitting_{0};              // submit() calls in flight
+    std::atomic<bool> closed_{false};             // no new jobs
+    std::atomic<bool> joined_{false};
+};
+
+}  // namespace weft

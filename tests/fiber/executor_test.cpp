@@ -1,0 +1,115 @@
+// wrap_future, run_in_executor and run_coroutine_threadsafe (the seed's background-loop
+// example), with cancellation across the thread boundary.
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+TEST(Executor, RunInExecutorAwaitsABlockingCall) {
+    int r = weft::run([] {
+        auto f = weft::run_in_executor(nullptr, [](int x) {
+            std::this_thread::sleep_for(5ms);  // blocking: fine on a worker
+            return x * 2;
+        }, 21);
+        return f.get();
+    });
+    EXPECT_EQ(r, 42);
+}
+
+TEST(Executor, GatherOfExecutorJobsAndExceptions) {
+    weft::run([] {
+        weft::ThreadPool pool(2);
+        auto a = weft::run_in_executor(&pool, [] { return 1; });
+        auto b = weft::run_in_executor(&pool, [] { return 2; });
+        auto [x, y] = weft::gather(a, b);
+        EXPECT_EQ(x + y, 3);
+        auto bad = weft::run_in_executor(&pool, []() -> int { throw std::runtime_error("in job"); });
+        EXPECT_THROW(bad.get(), std::runtime_error);
+    });
+}
+
+TEST(Executor, CancellingTheAwaiterCancelsAJobNotStarted) {
+    weft::run([] {
+        weft::ThreadPool pool(1);
+        std::atomic<bool> release{false}, queued_ran{false};
+        auto blocker = weft::run_in_executor(&pool, [&] {
+            while (!release.load()) std::this_thread::sleep_for(100us);
+        });
+        auto waiter = weft::spawn([&] {
+            weft::run_in_executor(&pool, [&] { queued_ran = true; }).get();
+        });
+        weft::sleep(1ms);
+        waiter.cancel();
+        EXPECT_THROW(waiter.get(), weft::Cancelled);
+        release = true;
+        blocker.get();
+        pool.shutdown(true);
+        EXPECT_FALSE(queued_ran.load());
+    });
+}
+
+TEST(Executor, WrapFuture) {
+    weft::run([] {
+        weft::ThreadFuture<std::string> tf;
+        std::thread producer([tf]() mutable {
+            std::this_thread::sleep_for(2ms);
+            tf.set_result("from a thread");
+        });
+        EXPECT_EQ(weft::wrap_future(tf).get(), "from a thread");
+        producer.join();
+    });
+}
+
+TEST(Executor, SeedExampleBackgroundLoopThread) {
+    // The seed: a loop on a background thread, a coroutine submitted from the main
+    // thread with run_coroutine_threadsafe, result(timeout=2), and a done callback.
+    weft::LoopThread background;
+    background.start();
+    std::atomic<bool> callback_ran{false};
+    auto future = weft::run_coroutine_threadsafe(background, [](int x) {
+        weft::sleep(5ms);
+        return x + 1;
+    }, 41);
+    future.add_done_callback([&](weft::ThreadFuture<int>& f) { callback_ran = f.result() == 42; });
+    EXPECT_EQ(future.result(2s), 42);
+    for (int i = 0; i < 200 && !callback_ran; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(callback_ran.load());
+    background.stop();
+    background.join();
+}
+
+TEST(Executor, CancellingTheThreadFutureCancelsTheTask) {
+    weft::LoopThread background;
+    background.start();
+    std::atomic<bool> cleaned{false};
+    auto future = weft::run_coroutine_threadsafe(background, [&] {
+        try {
+            weft::sleep(1h);
+        } catch (const weft::Cancelled&) {
+            cleaned = true;
+            throw;
+        }
+    });
+    std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(future.cancel());
+    for (int i = 0; i < 2000 && !cleaned; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(cleaned.load());
+    EXPECT_THROW(future.result(), weft::Cancelled);
+    background.stop();
+    background.join();
+}
+
+TEST(Executor, ExceptionCrossesBackToTheCaller) {
+    weft::LoopThread background;
+    background.start();
+    auto future = weft::run_coroutine_threadsafe(background, []() -> int {
+        throw std::runtime_error("failed on the loop");
+    });
+    EXPECT_THROW(future.result(2s), std::runtime_error);
+}
