@@ -165,6 +165,7 @@ void FiberRuntime::on_close(Loop& loop) {
     // Jobs still running finish first (their results are dropped with the loop), as
     // asyncio's shutdown_default_executor does.
     if (default_executor) default_executor->shutdown(true, false);
+    if (file_executor) file_executor->shutdown(true, false);
     while (TaskBase* t = tasks_) {
         Ref<TaskBase> keep(t);
         loop.call_exception_handler(

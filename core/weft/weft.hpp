@@ -13,6 +13,7 @@
 #include <weft/combinators.hpp>
 #include <weft/debug.hpp>
 #include <weft/executor.hpp>
+#include <weft/files.hpp>
 #include <weft/future.hpp>
 #include <weft/generator.hpp>
 #include <weft/queue.hpp>

@@ -48,6 +48,7 @@ public:
     Loop& loop_;
     StackPool stacks;
     std::unique_ptr<ThreadPool> default_executor;  // created on first use
+    std::unique_ptr<ThreadPool> file_executor;     // files' own small pool, on first use
 
 private:
     TaskBase* tasks_ = nullptr;  // live (unfinished) tasks, newest first
