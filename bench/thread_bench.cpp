@@ -102,6 +102,30 @@ static void BM_RunCoroutineThreadsafe(benchmark::State& state) {
 }
 BENCHMARK(BM_RunCoroutineThreadsafe)->UseRealTime();
 
+// A fiber sends a tiny job to a worker process and awaits the reply.
+static std::string echo_bytes(std::string_view in) { return std::string(in); }
+static void BM_ProcessPoolRoundTrip(benchmark::State& state) {
+    weft::register_process_function("echo", echo_bytes);
+    weft::run([&] {
+        weft::ProcessPool pool(1);
+        for (auto _ : state) benchmark::DoNotOptimize(pool.submit("echo", "ping").get());
+    });
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ProcessPoolRoundTrip)->UseRealTime();
+
+// Start-up cost of a one-worker process pool (fork + first round trip + shutdown).
+static void BM_ProcessPoolStartup(benchmark::State& state) {
+    weft::register_process_function("echo", echo_bytes);
+    weft::run([&] {
+        for (auto _ : state) {
+            weft::ProcessPool pool(1);
+            benchmark::DoNotOptimize(pool.submit("echo", "x").get());
+        }
+    });
+}
+BENCHMARK(BM_ProcessPoolStartup)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 // Peer of BM_CallSoonThreadsafe: N threads post 200k handlers to an io_context.
 static void BM_AsioPostCrossThread(benchmark::State& state) {
     const int producers = int(state.range(0)), total = 200'000;

@@ -16,6 +16,7 @@
 #include <weft/files.hpp>
 #include <weft/future.hpp>
 #include <weft/generator.hpp>
+#include <weft/process_pool.hpp>
 #include <weft/queue.hpp>
 #include <weft/run.hpp>
 #include <weft/scoped.hpp>
