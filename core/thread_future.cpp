@@ -62,26 +62,25 @@ void ThreadFutureBase::set_exception(std::exception_ptr error) {
     complete(Status::done, [&] { error_ = std::move(error); }, "ThreadFuture::set_exception");
 }
 
-std::unique_lock<std::mutex> ThreadFutureBase::wait_result(Timeout timeout) {
+std::unique_lock<std::mutex> ThreadFutureBase::wait_finished(Timeout timeout, const char* what) const {
     std::unique_lock lock(mutex_);
     auto finished = [&] { return status_ == Status::done || status_ == Status::cancelled; };
     if (!timeout)
         changed_.wait(lock, finished);
     else if (!changed_.wait_for(lock, *timeout, finished))
-        throw TimeoutError("ThreadFuture::result: not done within the timeout");
+        throw TimeoutError(std::string(what) + ": not done within the timeout");
     if (status_ == Status::cancelled) throw Cancelled("ThreadFuture was cancelled");
+    return lock;
+}
+
+std::unique_lock<std::mutex> ThreadFutureBase::wait_result(Timeout timeout) {
+    auto lock = wait_finished(timeout, "ThreadFuture::result");
     if (error_) std::rethrow_exception(error_);
     return lock;
 }
 
 std::exception_ptr ThreadFutureBase::exception(Timeout timeout) {
-    std::unique_lock lock(mutex_);
-    auto finished = [&] { return status_ == Status::done || status_ == Status::cancelled; };
-    if (!timeout)
-        changed_.wait(lock, finished);
-    else if (!changed_.wait_for(lock, *timeout, finished))
-        throw TimeoutError("ThreadFuture::exception: not done within the timeout");
-    if (status_ == Status::cancelled) throw Cancelled("ThreadFuture was cancelled");
+    auto lock = wait_finished(timeout, "ThreadFuture::exception");
     return error_;
 }
 

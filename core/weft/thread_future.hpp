@@ -39,7 +39,9 @@ public:
     void add_done_callback(std::function<void(ThreadFutureBase&)> fn);
 
 protected:
-    // Waits, then rethrows / throws Cancelled / TimeoutError; returns with the lock held.
+    // Waits until finished (TimeoutError, Cancelled); returns with the lock held.
+    std::unique_lock<std::mutex> wait_finished(Timeout timeout, const char* what) const;
+    // The same, and rethrows the stored exception.
     std::unique_lock<std::mutex> wait_result(Timeout timeout);
     // Sets the final status under the lock (via fill), then runs the callbacks outside it.
     template <class Fill>
