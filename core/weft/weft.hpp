@@ -15,6 +15,7 @@
 #include <weft/executor.hpp>
 #include <weft/files.hpp>
 #include <weft/future.hpp>
+#include <weft/io_wait.hpp>
 #include <weft/generator.hpp>
 #include <weft/process_pool.hpp>
 #include <weft/queue.hpp>
@@ -24,3 +25,7 @@
 #include <weft/sync.hpp>
 #include <weft/task.hpp>
 #include <weft/task_group.hpp>
+
+#include <weft/address.hpp>
+#include <weft/stream.hpp>
+#include <weft/tcp.hpp>

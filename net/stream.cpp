@@ -1,0 +1,261 @@
+// Stream: a read buffer filled through IoWaiter, and a write buffer flushed from the
+// fd's writability callback, with drain() waiting on an Event between the water marks.
+#include <weft/stream.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "detail/platform.hpp"
+#include <weft/io_wait.hpp>
+#include <weft/loop.hpp>
+#include <weft/sync.hpp>
+
+namespace weft {
+
+IncompleteReadError::IncompleteReadError(std::string partial, size_t expected)
+    : Error(std::make_error_code(std::errc::io_error),
+            "read_exactly: EOF after " + std::to_string(partial.size()) + " of " +
+                std::to_string(expected) + " bytes"),
+      partial_(std::move(partial)),
+      expected_(expected) {}
+
+LimitOverrunError::LimitOverrunError(const std::string& what, size_t consumed)
+    : Error(std::make_error_code(std::errc::value_too_large), what), consumed_(consumed) {}
+
+struct Stream::State {
+    Loop& loop;
+    int fd;
+    StreamOptions options;
+    SocketAddress peer, local;
+    IoWaiter io;
+    std::string in;        // received, not yet consumed
+    bool eof = false;
+    std::string out;       // written, not yet sent
+    int write_error = 0;   // errno of a failed background send, raised by the next write
+    bool write_closed = false;  // write_eof or close
+    bool closed = false;
+    Event drained;         // set while out.size() <= low water
+
+    State(Loop& l, int f, StreamOptions o) : loop(l), fd(f), options(o), io(l, f) {
+        socklen_t len = SocketAddress::capacity();
+        if (::getpeername(fd, peer.get(), &len) == 0) peer.set_size(len);
+        len = SocketAddress::capacity();
+        if (::getsockname(fd, local.get(), &len) == 0) local.set_size(len);
+        if (options.nodelay && (local.family() == AF_INET || local.family() == AF_INET6)) {
+            int on = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        }
+        drained.set();
+        io.set_write_hook([this] { flush(); });
+    }
+
+    [[noreturn]] void fail(int err, const char* what) const {
+        throw SystemError(err, std::string(what) + " (peer " + peer.to_string() + ")");
+    }
+    void check_open(const char* what) const {
+        if (closed) throw InvalidStateError(std::string(what) + ": the stream is closed");
+    }
+
+    // Reads once more into `in`, suspending until something arrives. False at EOF.
+    bool fill() {
+        check_open("read");
+        if (eof) return false;
+        char buf[64 * 1024];
+        for (;;) {
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n > 0) {
+                in.append(buf, size_t(n));
+                return true;
+            }
+            if (n == 0) {
+                eof = true;
+                return false;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) fail(errno, "recv");
+            io.clear(kReadable);
+            io.wait(kReadable);
+            check_open("read");
+        }
+    }
+
+    // Sends what it can without suspending; called by write() and by the loop when the
+    // socket becomes writable again. Never throws: errors are kept for the next write.
+    void flush() noexcept {
+        while (!out.empty() && !write_error && !closed) {
+            ssize_t n = ::send(fd, out.data(), out.size(), detail::nosignal_send_flags());
+            if (n > 0) {
+                out.erase(0, size_t(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                io.clear(kWritable);
+                break;
+            }
+            write_error = n < 0 ? errno : EPIPE;
+            out.clear();
+        }
+        if (out.size() <= options.low_water || write_error) drained.set();
+    }
+
+    void close_now() noexcept {
+        if (closed) return;
+        closed = write_closed = true;
+        io.reset();
+        ::close(fd);
+        drained.set();
+    }
+};
+
+Stream::Stream(Loop& loop, int fd, StreamOptions options) {
+    try {
+        s_ = std::make_unique<State>(loop, fd, options);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+}
+
+Stream::Stream(Stream&&) noexcept = default;
+Stream& Stream::operator=(Stream&& other) noexcept {
+    if (this != &other) {
+        if (s_) s_->close_now();
+        s_ = std::move(other.s_);
+    }
+    return *this;
+}
+
+Stream::~Stream() {
+    if (s_) s_->close_now();
+}
+
+std::string Stream::read(size_t n) {
+    if (s_->in.empty() && !s_->fill()) return {};
+    size_t take = std::min(n, s_->in.size());
+    std::string out = s_->in.substr(0, take);
+    s_->in.erase(0, take);
+    return out;
+}
+
+std::string Stream::read_all() {
+    while (s_->fill()) {
+    }
+    return std::exchange(s_->in, std::string());
+}
+
+std::string Stream::read_exactly(size_t n) {
+    while (s_->in.size() < n)
+        if (!s_->fill()) throw IncompleteReadError(std::exchange(s_->in, std::string()), n);
+    std::string out = s_->in.substr(0, n);
+    s_->in.erase(0, n);
+    return out;
+}
+
+std::string Stream::read_until(std::string_view sep) {
+    if (sep.empty())
+        throw Error(std::make_error_code(std::errc::invalid_argument), "read_until: empty separator");
+    size_t searched = 0;
+    for (;;) {
+        size_t at = s_->in.find(sep, searched);
+        if (at != std::string::npos) {
+            size_t end = at + sep.size();
+            if (end > s_->options.limit)
+                throw LimitOverrunError("read_until: separator found beyond the limit", at);
+            std::string out = s_->in.substr(0, end);
+            s_->in.erase(0, end);
+            return out;
+        }
+        if (s_->in.size() > s_->options.limit)
+            throw LimitOverrunError("read_until: separator not found within the limit of " +
+                                        std::to_string(s_->options.limit) + " bytes",
+                                    s_->in.size());
+        searched = s_->in.size() >= sep.size() ? s_->in.size() - sep.size() + 1 : 0;
+        if (!s_->fill()) throw IncompleteReadError(std::exchange(s_->in, std::string()), 0);
+    }
+}
+
+std::string Stream::read_line() {
+    try {
+        return read_until("\n");
+    } catch (const IncompleteReadError& e) {
+        return e.partial();  // asyncio: at EOF, the partial line (maybe empty)
+    }
+}
+
+bool Stream::at_eof() const noexcept { return s_->eof && s_->in.empty(); }
+
+void Stream::write(std::string_view data) {
+    s_->check_open("write");
+    if (s_->write_closed) throw InvalidStateError("write: the write side is shut (write_eof)");
+    if (s_->write_error) s_->fail(s_->write_error, "send");
+    s_->out.append(data);
+    s_->flush();
+    if (s_->out.size() > s_->options.high_water) s_->drained.clear();
+}
+
+void Stream::writev(std::initializer_list<std::string_view> parts) {
+    // One buffer, one send: the parts leave together when the socket takes them.
+    size_t total = 0;
+    for (auto p : parts) total += p.size();
+    s_->out.reserve(s_->out.size() + total);
+    for (auto p : parts) s_->out.append(p);
+    write({});
+}
+
+void Stream::drain() {
+    s_->check_open("drain");
+    while (s_->out.size() > s_->options.low_water && !s_->write_error && !s_->closed) {
+        s_->drained.clear();
+        s_->flush();
+        if (s_->out.size() <= s_->options.low_water) break;
+        s_->drained.wait();
+    }
+    if (s_->write_error) s_->fail(s_->write_error, "send");
+}
+
+void Stream::write_eof() {
+    s_->check_open("write_eof");
+    if (s_->write_closed) return;
+    StreamOptions& o = s_->options;
+    size_t low = o.low_water;
+    o.low_water = 0;  // flush everything before shutting the write side
+    try {
+        drain();
+    } catch (...) {
+        o.low_water = low;
+        throw;
+    }
+    o.low_water = low;
+    s_->write_closed = true;
+    if (::shutdown(s_->fd, SHUT_WR) < 0 && errno != ENOTCONN) s_->fail(errno, "shutdown(SHUT_WR)");
+}
+
+void Stream::close() { s_->close_now(); }
+
+void Stream::wait_closed() {
+    if (!s_->closed && !s_->write_error) {
+        size_t low = s_->options.low_water;
+        s_->options.low_water = 0;
+        try {
+            drain();
+        } catch (const SystemError&) {  // the peer is gone: nothing left to flush
+        }
+        s_->options.low_water = low;
+    }
+    s_->close_now();
+}
+
+bool Stream::is_closing() const noexcept { return s_->closed || s_->write_closed; }
+size_t Stream::buffered() const noexcept { return s_->out.size(); }
+const SocketAddress& Stream::peer_address() const noexcept { return s_->peer; }
+const SocketAddress& Stream::local_address() const noexcept { return s_->local; }
+int Stream::fd() const noexcept { return s_->fd; }
+
+}  // namespace weft

@@ -1,0 +1,229 @@
+// open_connection (non-blocking connect per address, with a deadline) and Server (an
+// accept task per listening socket, a task per connection).
+#include <weft/tcp.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "detail/platform.hpp"
+#include <weft/combinators.hpp>
+#include <weft/io_wait.hpp>
+#include <weft/loop.hpp>
+#include <weft/sleep.hpp>
+#include <weft/sync.hpp>
+
+namespace weft {
+
+namespace {
+
+// One connect attempt; returns the fd, or -1 with `err` set. Throws on timeout/cancel.
+int try_connect(Loop& loop, const SocketAddress& addr, const TimePoint* deadline, int& err) {
+    int fd = detail::open_socket(addr.family(), SOCK_STREAM, 0);
+    if (fd < 0) {
+        err = errno;
+        return -1;
+    }
+    if (::connect(fd, addr.get(), addr.size()) == 0) return fd;
+    if (errno != EINPROGRESS) {
+        err = errno;
+        ::close(fd);
+        return -1;
+    }
+    try {
+        IoWaiter io(loop, fd);
+        if (!io.wait(kWritable, deadline)) {
+            io.reset();
+            ::close(fd);
+            throw TimeoutError("connect to " + addr.to_string() + ": timed out");
+        }
+        io.reset();
+    } catch (...) {  // cancelled (or timed out): the half-open socket goes with us
+        ::close(fd);
+        throw;
+    }
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+}  // namespace
+
+Stream open_connection(const SocketAddress& address, ConnectOptions options) {
+    Loop& loop = Loop::current();
+    std::optional<TimePoint> deadline;
+    if (options.timeout) deadline = loop.time() + *options.timeout;
+    int err = 0;
+    int fd = try_connect(loop, address, deadline ? &*deadline : nullptr, err);
+    if (fd < 0) throw SystemError(err, "connect to " + address.to_string());
+    return Stream(loop, fd, options.stream);
+}
+
+Stream open_connection(const std::string& host, uint16_t port, ConnectOptions options) {
+    Loop& loop = Loop::current();
+    std::optional<TimePoint> deadline;
+    if (options.timeout) deadline = loop.time() + *options.timeout;
+    auto addresses = options.timeout
+                         ? weft::timeout_at(*deadline, [&] { return resolve(host, port); })
+                         : resolve(host, port);
+    int err = 0;
+    std::string tried;
+    for (const SocketAddress& addr : addresses) {
+        int fd = try_connect(loop, addr, deadline ? &*deadline : nullptr, err);
+        if (fd >= 0) return Stream(loop, fd, options.stream);
+        tried += (tried.empty() ? "" : ", ") + addr.to_string() + " (" + std::strerror(err) + ")";
+    }
+    throw SystemError(err, "connect to " + host + ":" + std::to_string(port) + " failed: " + tried);
+}
+
+// ---- Server ---------------------------------------------------------------------------
+
+struct Server::State {
+    Loop& loop;
+    Handler handler;
+    ServerOptions options;
+    std::vector<int> listeners;
+    std::vector<SocketAddress> addresses;
+    std::vector<std::unique_ptr<IoWaiter>> waiters;
+    std::vector<TaskRef> acceptors;
+    std::vector<TaskRef> connections;  // finished ones are pruned as new ones arrive
+    bool serving = true;
+    Event closed;
+
+    State(Loop& l, Handler h, ServerOptions o) : loop(l), handler(std::move(h)), options(o) {}
+
+    void accept_loop(size_t index) {
+        int lfd = listeners[index];
+        IoWaiter& io = *waiters[index];
+        auto backoff = std::chrono::milliseconds(10);
+        while (serving) {
+            SocketAddress peer;
+            socklen_t len = SocketAddress::capacity();
+            int fd = detail::accept_socket(lfd, peer.get(), &len);
+            if (fd >= 0) {
+                backoff = std::chrono::milliseconds(10);
+                start_connection(fd);
+                continue;
+            }
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                io.clear(kReadable);
+                io.wait(kReadable);
+            } else if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
+                continue;  // the client gave up before we accepted: not our problem
+            } else if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                // Out of descriptors: connections wait in the backlog until some close.
+                // Sleeping instead of retrying keeps the loop from spinning meanwhile.
+                loop.call_exception_handler({"accept: " + std::string(std::strerror(err)) +
+                                                 "; retrying in " + std::to_string(backoff.count()) + " ms",
+                                             nullptr, "Server on " + addresses[index].to_string()});
+                weft::sleep(backoff);
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+            } else {
+                throw SystemError(err, "accept on " + addresses[index].to_string());
+            }
+        }
+    }
+
+    void start_connection(int fd) {
+        std::erase_if(connections, [](const TaskRef& t) { return t.done(); });
+        auto stream = std::make_shared<Stream>(loop, fd, options.stream);
+        Handler h = handler;
+        connections.push_back(create_task(loop, [stream, h]() mutable {
+            h(*stream);
+            stream->wait_closed();  // flush what the handler wrote, then close
+        }));
+    }
+
+    void stop_accepting() {
+        if (!serving) return;
+        serving = false;
+        for (auto& t : acceptors) t.cancel("server closed");
+        for (size_t i = 0; i < listeners.size(); ++i) {
+            waiters[i]->reset();
+            ::close(listeners[i]);
+        }
+        listeners.clear();
+        closed.set();
+    }
+};
+
+Server::Server(std::unique_ptr<State> s) : s_(std::move(s)) {}
+
+Server::~Server() {
+    s_->stop_accepting();
+    for (auto& c : s_->connections) c.cancel("server destroyed");
+    if (current_task()) {
+        DeferCancellation defer;
+        for (auto& c : s_->connections) c.base()->wait("Server::~Server", nullptr, false);
+        for (auto& a : s_->acceptors) a.base()->wait("Server::~Server", nullptr, false);
+    }
+}
+
+const std::vector<SocketAddress>& Server::addresses() const noexcept { return s_->addresses; }
+uint16_t Server::port() const noexcept { return s_->addresses.empty() ? 0 : s_->addresses[0].port(); }
+bool Server::is_serving() const noexcept { return s_->serving; }
+
+void Server::close() { s_->stop_accepting(); }
+
+void Server::wait_closed() {
+    s_->closed.wait();
+    for (auto& a : s_->acceptors) a.base()->wait("Server::wait_closed", nullptr, false);
+    // Connections that arrive while waiting were accepted before close: wait for them too.
+    for (size_t i = 0; i < s_->connections.size(); ++i)
+        s_->connections[i].base()->wait("Server::wait_closed", nullptr, false);
+}
+
+void Server::serve_forever() {
+    try {
+        s_->closed.wait();
+    } catch (const Cancelled&) {
+        close();
+        throw;
+    }
+}
+
+std::unique_ptr<Server> start_server(Server::Handler handler, const std::string& host, uint16_t port,
+                                     ServerOptions options) {
+    Loop& loop = Loop::current();
+    auto s = std::make_unique<Server::State>(loop, std::move(handler), options);
+    std::vector<SocketAddress> candidates = resolve(host, port);
+    for (const SocketAddress& addr : candidates) {
+        int fd = detail::open_socket(addr.family(), SOCK_STREAM, 0);
+        if (fd < 0) throw_errno("socket for " + addr.to_string());
+        int on = 1;
+        if (options.reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+#ifdef SO_REUSEPORT
+        if (options.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+#endif
+        if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        if (::bind(fd, addr.get(), addr.size()) < 0 || ::listen(fd, options.backlog) < 0) {
+            int err = errno;
+            ::close(fd);
+            for (int l : s->listeners) ::close(l);
+            throw SystemError(err, "bind/listen on " + addr.to_string());
+        }
+        SocketAddress bound;
+        socklen_t len = SocketAddress::capacity();
+        ::getsockname(fd, bound.get(), &len);
+        bound.set_size(len);
+        s->listeners.push_back(fd);
+        s->addresses.push_back(bound);
+        if (port == 0) port = bound.port();  // every address shares the port picked first
+    }
+    Server::State* raw = s.get();
+    for (size_t i = 0; i < s->listeners.size(); ++i) {
+        s->waiters.push_back(std::make_unique<IoWaiter>(loop, s->listeners[i]));
+        s->acceptors.push_back(create_task(loop, [raw, i] { raw->accept_loop(i); },
+                                           "accept " + s->addresses[i].to_string()));
+    }
+    return std::unique_ptr<Server>(new Server(std::move(s)));
+}
+
+}  // namespace weft

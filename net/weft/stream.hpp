@@ -1,0 +1,88 @@
+// Stream: a connected socket with asyncio's StreamReader and StreamWriter in one object,
+// written for straight-line fiber code. Reads suspend the calling fiber until data
+// arrives; writes are buffered and flushed by the loop in the background, and drain()
+// suspends while the buffer is above its high-water mark, so a fast writer to a slow
+// reader does not grow memory without bound. Errors are SystemError with errno and the
+// peer's address. Loop thread only; one reading and one writing fiber at a time.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <weft/address.hpp>
+#include <weft/error.hpp>
+
+namespace weft {
+
+class Loop;
+
+// read_exactly hit EOF first: partial() is what arrived (asyncio.IncompleteReadError).
+class IncompleteReadError : public Error {
+public:
+    IncompleteReadError(std::string partial, size_t expected);
+    const std::string& partial() const noexcept { return partial_; }
+    size_t expected() const noexcept { return expected_; }
+
+private:
+    std::string partial_;
+    size_t expected_;
+};
+
+// read_until / read_line found no separator within the limit (asyncio.LimitOverrunError).
+// The data stays buffered; consumed() is how much was examined.
+class LimitOverrunError : public Error {
+public:
+    LimitOverrunError(const std::string& what, size_t consumed);
+    size_t consumed() const noexcept { return consumed_; }
+
+private:
+    size_t consumed_;
+};
+
+struct StreamOptions {
+    size_t limit = 64 * 1024;             // read_until / read_line limit (asyncio's default)
+    size_t high_water = 64 * 1024;        // drain() waits while more is buffered...
+    size_t low_water = 16 * 1024;         // ...until it is down to this
+    bool nodelay = true;                  // TCP_NODELAY on TCP sockets
+};
+
+class Stream {
+public:
+    // Adopts a connected, non-blocking socket (closing it when done).
+    Stream(Loop& loop, int fd, StreamOptions options = {});
+    Stream(Stream&&) noexcept;
+    Stream& operator=(Stream&&) noexcept;
+    ~Stream();  // closes at once; unsent buffered data is dropped (call drain() first)
+
+    // Up to n bytes: what is buffered, or — if nothing is — what the next read brings.
+    // Empty at EOF.
+    std::string read(size_t n = 64 * 1024);
+    std::string read_all();                    // until EOF
+    std::string read_exactly(size_t n);        // IncompleteReadError at an early EOF
+    std::string read_line();                   // through '\n', or the rest at EOF
+    std::string read_until(std::string_view separator);  // through the separator
+    bool at_eof() const noexcept;              // EOF seen and nothing buffered
+
+    void write(std::string_view data);         // buffered; never suspends
+    void writev(std::initializer_list<std::string_view> parts);
+    void drain();                              // waits for the buffer to go below low water
+    void write_eof();                          // flushes, then shuts the write side (half-close)
+    void close();                              // closes now; pending writes are dropped
+    void wait_closed();                        // flushes what is buffered, then closes
+    bool is_closing() const noexcept;
+    size_t buffered() const noexcept;          // bytes written but not yet sent
+
+    const SocketAddress& peer_address() const noexcept;
+    const SocketAddress& local_address() const noexcept;
+    int fd() const noexcept;
+
+    struct State;
+
+private:
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace weft

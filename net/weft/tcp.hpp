@@ -1,0 +1,67 @@
+// TCP clients and servers for fibers (asyncio.open_connection / start_server).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <weft/address.hpp>
+#include <weft/stream.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+struct ConnectOptions {
+    std::optional<Duration> timeout;  // for the whole attempt, over every address
+    StreamOptions stream;
+};
+
+// Connects to host:port, trying each resolved address in turn. Throws SystemError with
+// the last errno (ECONNREFUSED, ...) and every address tried, or TimeoutError. Cancelling
+// the calling fiber closes the half-open socket.
+Stream open_connection(const std::string& host, uint16_t port, ConnectOptions options = {});
+Stream open_connection(const SocketAddress& address, ConnectOptions options = {});
+
+struct ServerOptions {
+    int backlog = 128;
+    bool reuse_address = true;  // SO_REUSEADDR
+    bool reuse_port = false;    // SO_REUSEPORT: several listeners (loops) on one port
+    StreamOptions stream;
+};
+
+// A listening server. Each accepted connection runs handler(stream) in a task of its own.
+class Server {
+public:
+    using Handler = std::function<void(Stream&)>;
+
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    ~Server();  // close(); connections still running are cancelled and awaited if possible
+
+    const std::vector<SocketAddress>& addresses() const noexcept;
+    uint16_t port() const noexcept;  // of the first address (handy with port 0)
+    bool is_serving() const noexcept;
+
+    void close();         // stop accepting (listening sockets closed at once)
+    void wait_closed();   // suspends until closed and every connection's handler is done
+    void serve_forever(); // suspends until close() (or the caller is cancelled: then closes)
+
+    struct State;
+
+private:
+    friend std::unique_ptr<Server> start_server(Handler, const std::string&, uint16_t, ServerOptions);
+    explicit Server(std::unique_ptr<State> s);
+    std::unique_ptr<State> s_;
+};
+
+// Binds host:port (every resolved address; port 0 picks a free one), listens, and starts
+// accepting in the background on the running loop. The accept loop survives EMFILE /
+// ENFILE (it backs off and retries) and ignores ECONNABORTED.
+std::unique_ptr<Server> start_server(Server::Handler handler, const std::string& host, uint16_t port,
+                                     ServerOptions options = {});
+
+}  // namespace weft

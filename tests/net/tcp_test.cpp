@@ -1,0 +1,225 @@
+// TCP streams and servers on loopback: echo, the read forms and their errors, half-close,
+// refused connections, cancellation mid-read, a checksummed bulk transfer, and drain's
+// bound on buffered memory.
+#include <weft/weft.hpp>
+
+#include <cerrno>
+#include <string>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+// A server that echoes every line back; returns it running on 127.0.0.1 with a free port.
+std::unique_ptr<weft::Server> line_echo_server() {
+    return weft::start_server(
+        [](weft::Stream& s) {
+            for (;;) {
+                std::string line = s.read_line();
+                if (line.empty()) return;  // EOF
+                s.write(line);
+                s.drain();
+            }
+        },
+        "127.0.0.1", 0);
+}
+
+uint64_t fnv1a(std::string_view data, uint64_t h = 1469598103934665603ull) {
+    for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+}  // namespace
+
+TEST(Tcp, EchoLines) {
+    weft::run([] {
+        auto server = line_echo_server();
+        ASSERT_NE(server->port(), 0);
+        auto client = weft::open_connection("127.0.0.1", server->port());
+        EXPECT_EQ(client.peer_address().to_string(), "127.0.0.1:" + std::to_string(server->port()));
+        for (int i = 0; i < 10; ++i) {
+            client.write("hello " + std::to_string(i) + "\n");
+            EXPECT_EQ(client.read_line(), "hello " + std::to_string(i) + "\n");
+        }
+        client.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, ReadFormsAndTheirErrors) {
+    weft::run([] {
+        auto server = weft::start_server(
+            [](weft::Stream& s) {
+                s.write("abc|defgh|" + std::string(100, 'x'));
+                s.write_eof();
+            },
+            "127.0.0.1", 0);
+        weft::ConnectOptions options;
+        options.stream.limit = 50;
+        auto c = weft::open_connection("127.0.0.1", server->port(), options);
+        EXPECT_EQ(c.read_until("|"), "abc|");
+        EXPECT_EQ(c.read_exactly(3), "def");
+        EXPECT_EQ(c.read_until("|"), "gh|");
+        EXPECT_THROW(c.read_until("|"), weft::LimitOverrunError);  // 100 bytes, no separator
+        try {
+            c.read_exactly(1000);
+            FAIL();
+        } catch (const weft::IncompleteReadError& e) {
+            EXPECT_EQ(e.partial(), std::string(100, 'x'));
+            EXPECT_EQ(e.expected(), 1000u);
+        }
+        EXPECT_TRUE(c.at_eof());
+        EXPECT_EQ(c.read(), "");
+        EXPECT_EQ(c.read_line(), "");
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, HalfCloseBothWays) {
+    weft::run([] {
+        auto server = weft::start_server(
+            [](weft::Stream& s) {
+                std::string all = s.read_all();  // until the client's write_eof
+                s.write("got " + std::to_string(all.size()));
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        c.write(std::string(10000, 'a'));
+        c.write_eof();
+        EXPECT_THROW(c.write("more"), weft::InvalidStateError);
+        EXPECT_EQ(c.read_all(), "got 10000");  // our read side still works
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, ConnectionRefusedCarriesErrnoAndAddress) {
+    weft::run([] {
+        uint16_t port;
+        {
+            auto probe = weft::start_server([](weft::Stream&) {}, "127.0.0.1", 0);
+            port = probe->port();
+            probe->close();
+            probe->wait_closed();
+        }
+        try {
+            weft::open_connection("127.0.0.1", port);
+            FAIL();
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.errno_value(), ECONNREFUSED);
+            EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+                << e.what();
+        }
+    });
+}
+
+TEST(Tcp, CancelMidReadLeavesTheStreamUsable) {
+    weft::run([] {
+        auto server = line_echo_server();
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        auto reader = weft::spawn([&] { return c.read_line(); });
+        weft::sleep(2ms);
+        reader.cancel();
+        EXPECT_THROW(reader.get(), weft::Cancelled);
+        c.write("still works\n");
+        EXPECT_EQ(c.read_line(), "still works\n");
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, BulkTransferChecksummed) {
+    weft::run([] {
+        auto server = weft::start_server(
+            [](weft::Stream& s) {
+                for (;;) {
+                    std::string chunk = s.read(256 * 1024);
+                    if (chunk.empty()) break;
+                    s.write(chunk);
+                    s.drain();
+                }
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        const size_t total = 16 * 1024 * 1024;
+        uint64_t sent_hash = 1469598103934665603ull, got_hash = sent_hash;
+        auto reader = weft::spawn([&] {
+            size_t got = 0;
+            while (got < total) {
+                std::string chunk = c.read(1 << 20);
+                if (chunk.empty()) break;
+                got_hash = fnv1a(chunk, got_hash);
+                got += chunk.size();
+            }
+            return got;
+        });
+        std::string block(64 * 1024, '\0');
+        for (size_t sent = 0; sent < total; sent += block.size()) {
+            for (size_t i = 0; i < block.size(); i += 97) block[i] = char((sent + i) * 31);
+            sent_hash = fnv1a(block, sent_hash);
+            c.write(block);
+            c.drain();
+            EXPECT_LE(c.buffered(), 16u * 1024);  // drain keeps memory bounded
+        }
+        EXPECT_EQ(reader.get(), total);
+        EXPECT_EQ(got_hash, sent_hash);
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, SlowReaderKeepsTheWriterBounded) {
+    weft::run([] {
+        weft::Event go;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                go.wait();  // does not read for a while
+                while (!s.read(1 << 20).empty()) {
+                }
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        auto writer = weft::spawn([&] {
+            std::string block(64 * 1024, 'w');
+            for (int i = 0; i < 200; ++i) {  // 12.5 MB: far more than the socket buffers
+                c.write(block);
+                c.drain();
+                EXPECT_LE(c.buffered(), 64u * 1024 + block.size());
+            }
+            c.write_eof();
+        });
+        weft::sleep(20ms);
+        EXPECT_FALSE(writer.done());  // blocked in drain, not buffering without bound
+        EXPECT_LE(c.buffered(), 64u * 1024 + 64 * 1024);
+        go.set();
+        writer.get();
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, ServerCloseWaitsForConnections) {
+    weft::run([] {
+        std::vector<std::string> log;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                s.read_line();
+                weft::sleep(5ms);
+                log.push_back("handler done");
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        c.write("x\n");
+        weft::sleep(1ms);
+        server->close();
+        EXPECT_FALSE(server->is_serving());
+        EXPECT_THROW(weft::open_connection("127.0.0.1", server->port()), weft::SystemError);
+        server->wait_closed();
+        EXPECT_EQ(log, std::vector<std::string>{"handler done"});
+    });
+}
