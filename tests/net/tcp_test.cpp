@@ -3,8 +3,15 @@
 // bound on buffered memory.
 #include <weft/weft.hpp>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <string>
+
+#include <detail/platform.hpp>
 
 #include <gtest/gtest.h>
 
@@ -221,5 +228,45 @@ TEST(Tcp, ServerCloseWaitsForConnections) {
         EXPECT_THROW(weft::open_connection("127.0.0.1", server->port()), weft::SystemError);
         server->wait_closed();
         EXPECT_EQ(log, std::vector<std::string>{"handler done"});
+    });
+}
+
+TEST(Tcp, AcceptSurvivesEmfileAndRecovers) {
+    weft::run([] {
+        auto& loop = weft::Loop::current();
+        std::vector<std::string> reports;
+        loop.set_exception_handler(
+            [&](weft::Loop&, const weft::ExceptionContext& c) { reports.push_back(c.message); });
+        int handled = 0;
+        auto server = weft::start_server([&](weft::Stream&) { ++handled; }, "127.0.0.1", 0);
+        auto target = weft::SocketAddress::ip("127.0.0.1", server->port());
+        // Client sockets first (their fds exist before the limit drops), then connect:
+        // the kernel completes the handshakes into the backlog without an accept.
+        std::vector<int> clients;
+        for (int i = 0; i < 4; ++i) {
+            int fd = weft::detail::open_socket(AF_INET, SOCK_STREAM, 0);
+            ASSERT_GE(fd, 0);
+            ::connect(fd, target.get(), target.size());
+            clients.push_back(fd);
+        }
+        rlimit saved{};
+        ::getrlimit(RLIMIT_NOFILE, &saved);
+        int lowest_free = 0;  // new fds take the lowest free number: keep it out of reach
+        while (::fcntl(lowest_free, F_GETFD) >= 0) ++lowest_free;
+        rlimit low = saved;
+        low.rlim_cur = rlim_t(lowest_free);  // no fd left for accept
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        for (int i = 0; i < 20 && reports.empty(); ++i) weft::sleep(5ms);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+        EXPECT_FALSE(reports.empty());
+        if (!reports.empty()) {
+            EXPECT_NE(reports[0].find("Too many open files"), std::string::npos) << reports[0];
+        }
+        EXPECT_LT(reports.size(), 10u);  // backing off, not spinning
+        for (int i = 0; i < 400 && handled < 4; ++i) weft::sleep(5ms);  // recovers
+        EXPECT_EQ(handled, 4);
+        for (int fd : clients) ::close(fd);
+        server->close();
+        server->wait_closed();
     });
 }
