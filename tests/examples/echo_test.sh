@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs examples/echo_server and examples/echo_client against each other on loopback.
+set -euo pipefail
+server=$1 client=$2
+out=$(mktemp)
+trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
+"$server" 0 --once > "$out" &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$out" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out")
+[ -n "$port" ] || { echo "server did not start"; cat "$out"; exit 1; }
+got=$("$client" "$port" hello weft)
+expected=$'echo: hello\necho: weft'
+[ "$got" = "$expected" ] || { echo "unexpected client output: $got"; exit 1; }
+wait $pid  # --once: the server exits after the client leaves
+grep -q "left" "$out"
+echo "echo example ok"
