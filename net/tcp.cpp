@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -191,14 +192,50 @@ void Server::serve_forever() {
 
 std::unique_ptr<Server> start_server(Server::Handler handler, const std::string& host, uint16_t port,
                                      ServerOptions options) {
+    return start_server(std::move(handler), resolve(host, port), options);
+}
+
+std::unique_ptr<Server> start_unix_server(Server::Handler handler, const std::string& path,
+                                          ServerOptions options) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());  // stale
+    return start_server(std::move(handler), {SocketAddress::unix_path(path)}, options);
+}
+
+Stream open_unix_connection(const std::string& path, ConnectOptions options) {
+    return open_connection(SocketAddress::unix_path(path), options);
+}
+
+std::pair<Stream, Stream> stream_pair(StreamOptions options) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0) throw_errno("socketpair");
+    for (int fd : fds) {
+        try {
+            detail::set_nonblocking_cloexec(fd);
+        } catch (...) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            throw;
+        }
+    }
+    Loop& loop = Loop::current();
+    Stream a(loop, fds[0], options);
+    Stream b(loop, fds[1], options);
+    return {std::move(a), std::move(b)};
+}
+
+std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<SocketAddress>& candidates,
+                                     ServerOptions options) {
     Loop& loop = Loop::current();
     auto s = std::make_unique<Server::State>(loop, std::move(handler), options);
-    std::vector<SocketAddress> candidates = resolve(host, port);
-    for (const SocketAddress& addr : candidates) {
+    uint16_t port = candidates.empty() ? 0 : candidates[0].port();
+    for (SocketAddress addr : candidates) {
+        if (port != 0 && addr.family() != AF_UNIX && addr.port() == 0) addr = SocketAddress::ip(addr.host(), port);
         int fd = detail::open_socket(addr.family(), SOCK_STREAM, 0);
         if (fd < 0) throw_errno("socket for " + addr.to_string());
         int on = 1;
-        if (options.reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (options.reuse_address && addr.family() != AF_UNIX)
+            ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 #ifdef SO_REUSEPORT
         if (options.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
 #endif
@@ -209,10 +246,9 @@ std::unique_ptr<Server> start_server(Server::Handler handler, const std::string&
             for (int l : s->listeners) ::close(l);
             throw SystemError(err, "bind/listen on " + addr.to_string());
         }
-        SocketAddress bound;
+        SocketAddress bound = addr;
         socklen_t len = SocketAddress::capacity();
-        ::getsockname(fd, bound.get(), &len);
-        bound.set_size(len);
+        if (addr.family() != AF_UNIX && ::getsockname(fd, bound.get(), &len) == 0) bound.set_size(len);
         s->listeners.push_back(fd);
         s->addresses.push_back(bound);
         if (port == 0) port = bound.port();  // every address shares the port picked first

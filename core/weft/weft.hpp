@@ -29,3 +29,4 @@
 #include <weft/address.hpp>
 #include <weft/stream.hpp>
 #include <weft/tcp.hpp>
+#include <weft/udp.hpp>

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <weft/address.hpp>
@@ -53,7 +54,7 @@ public:
     struct State;
 
 private:
-    friend std::unique_ptr<Server> start_server(Handler, const std::string&, uint16_t, ServerOptions);
+    friend std::unique_ptr<Server> start_server(Handler, const std::vector<SocketAddress>&, ServerOptions);
     explicit Server(std::unique_ptr<State> s);
     std::unique_ptr<State> s_;
 };
@@ -63,5 +64,17 @@ private:
 // ENFILE (it backs off and retries) and ignores ECONNABORTED.
 std::unique_ptr<Server> start_server(Server::Handler handler, const std::string& host, uint16_t port,
                                      ServerOptions options = {});
+// The same on explicit addresses (IPv4, IPv6 or Unix paths).
+std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<SocketAddress>& addresses,
+                                     ServerOptions options = {});
+
+// Unix domain stream sockets (asyncio.start_unix_server / open_unix_connection). A stale
+// socket file at `path` is removed first; the server does not remove it when it closes.
+std::unique_ptr<Server> start_unix_server(Server::Handler handler, const std::string& path,
+                                          ServerOptions options = {});
+Stream open_unix_connection(const std::string& path, ConnectOptions options = {});
+
+// Two connected streams (socketpair), e.g. to talk to a child process or between fibers.
+std::pair<Stream, Stream> stream_pair(StreamOptions options = {});
 
 }  // namespace weft

@@ -1,0 +1,75 @@
+// Unix domain stream sockets, socketpair streams, and UDP endpoints.
+#include <weft/weft.hpp>
+
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+
+TEST(Unix, ServerAndClient) {
+    std::string path = "/tmp/weft-test-" + std::to_string(::getpid()) + ".sock";
+    weft::run([&] {
+        auto server = weft::start_unix_server(
+            [](weft::Stream& s) {
+                s.write("you said: " + s.read_line());
+            },
+            path);
+        EXPECT_EQ(server->addresses()[0].to_string(), path);
+        auto c = weft::open_unix_connection(path);
+        c.write("hi\n");
+        EXPECT_EQ(c.read_all(), "you said: hi\n");
+        server->close();
+        server->wait_closed();
+        // A stale socket file from an earlier server does not stop a new one.
+        auto again = weft::start_unix_server([](weft::Stream&) {}, path);
+        again->close();
+        again->wait_closed();
+    });
+    ::unlink(path.c_str());
+}
+
+TEST(Unix, StreamPair) {
+    weft::run([] {
+        auto [a, b] = weft::stream_pair();
+        a.write("ping\n");
+        EXPECT_EQ(b.read_line(), "ping\n");
+        b.write_eof();
+        EXPECT_EQ(a.read_all(), "");
+    });
+}
+
+TEST(Udp, SendToAndRecvFrom) {
+    weft::run([] {
+        auto server = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("127.0.0.1", 0));
+        auto client = weft::DatagramEndpoint::connect(server.local_address());
+        auto echo = weft::spawn([&] {
+            for (int i = 0; i < 3; ++i) {
+                auto [data, from] = server.recv_from();
+                server.send_to("re:" + data, from);
+            }
+        });
+        for (int i = 0; i < 3; ++i) {
+            client.send("d" + std::to_string(i));
+            auto [reply, from] = client.recv_from();
+            EXPECT_EQ(reply, "re:d" + std::to_string(i));
+            EXPECT_EQ(from.port(), server.local_address().port());
+        }
+        echo.get();
+        client.close();
+        EXPECT_THROW(client.send("x"), weft::InvalidStateError);
+    });
+}
+
+TEST(Udp, Ipv6Loopback) {
+    weft::run([] {
+        auto a = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("::1", 0));
+        auto b = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("::1", 0));
+        a.send_to("over v6", b.local_address());
+        auto [data, from] = b.recv_from();
+        EXPECT_EQ(data, "over v6");
+        EXPECT_EQ(from.to_string(), a.local_address().to_string());
+    });
+}
