@@ -1,0 +1,184 @@
+// Echo over loopback: weft's server against a plain epoll echo server (the floor), both
+// driven by the same weft client from another thread. Besides req/s, each reports the
+// server thread's CPU time per request — on 2 cores the client is often the bottleneck,
+// and CPU per request is what tells servers apart.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <weft/weft.hpp>
+
+namespace {
+
+double thread_cpu_seconds(pthread_t t) {
+    clockid_t id;
+    timespec ts{};
+    if (pthread_getcpuclockid(t, &id) != 0 || clock_gettime(id, &ts) != 0) return 0;
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+// A weft echo server on its own LoopThread.
+struct WeftServer {
+    weft::LoopThread thread;
+    uint16_t port = 0;
+    pthread_t handle{};
+    std::unique_ptr<weft::Server> server;
+    WeftServer() {
+        thread.start();
+        auto ready = weft::run_coroutine_threadsafe(thread, [this] {
+            handle = pthread_self();
+            server = weft::start_server(
+                [](weft::Stream& s) {
+                    for (;;) {
+                        std::string chunk = s.read(64 * 1024);
+                        if (chunk.empty()) return;
+                        s.write(chunk);
+                        s.drain();
+                    }
+                },
+                "127.0.0.1", 0);
+            port = server->port();
+        });
+        ready.result();
+    }
+    ~WeftServer() {
+        weft::run_coroutine_threadsafe(thread, [this] {
+            server->close();
+            server->wait_closed();
+            server.reset();
+        }).result();
+    }
+};
+
+// The floor: a plain edge-triggered epoll echo server, no library at all.
+struct EpollServer {
+    int listener = -1, ep = -1, stop_fd[2] = {-1, -1};
+    uint16_t port = 0;
+    std::thread thread;
+    EpollServer() {
+        listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(listener, 128);
+        socklen_t len = sizeof a;
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        ep = ::epoll_create1(0);
+        ::pipe(stop_fd);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = listener;
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+        ev.data.fd = stop_fd[0];
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, stop_fd[0], &ev);
+        thread = std::thread([this] { run(); });
+    }
+    void run() {
+        epoll_event events[64];
+        char buf[64 * 1024];
+        for (;;) {
+            int n = ::epoll_wait(ep, events, 64, -1);
+            for (int i = 0; i < n; ++i) {
+                int fd = events[i].data.fd;
+                if (fd == stop_fd[0]) return;
+                if (fd == listener) {
+                    int c;
+                    while ((c = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+                        int on = 1;
+                        ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+                        epoll_event ev{};
+                        ev.events = EPOLLIN | EPOLLET;
+                        ev.data.fd = c;
+                        ::epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+                    }
+                    continue;
+                }
+                for (;;) {  // echo until EAGAIN (replies are small: the send buffer has room)
+                    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+                    if (r > 0) {
+                        ::send(fd, buf, size_t(r), MSG_NOSIGNAL);
+                        continue;
+                    }
+                    if (r == 0 || (errno != EAGAIN && errno != EINTR)) ::close(fd);
+                    break;
+                }
+            }
+        }
+    }
+    ~EpollServer() {
+        ::write(stop_fd[1], "x", 1);
+        thread.join();
+        ::close(listener);
+        ::close(ep);
+        ::close(stop_fd[0]);
+        ::close(stop_fd[1]);
+    }
+};
+
+// `connections` clients each send `size`-byte messages and wait for the echo.
+template <class Server>
+void ping_pong(benchmark::State& state, Server& server, pthread_t server_thread) {
+    const int connections = int(state.range(0));
+    const size_t size = size_t(state.range(1));
+    const int rounds = size >= 16 * 1024 ? 200 : 2000;
+    double cpu_before = thread_cpu_seconds(server_thread);
+    int64_t requests = 0;
+    weft::run([&] {
+        std::vector<weft::Stream> streams;
+        for (int i = 0; i < connections; ++i) streams.push_back(weft::open_connection("127.0.0.1", server.port));
+        std::string message(size, 'm');
+        for (auto _ : state) {
+            std::vector<weft::Task<void>> clients;
+            for (auto& s : streams)
+                clients.push_back(weft::spawn([&s, &message, rounds] {
+                    for (int r = 0; r < rounds; ++r) {
+                        s.write(message);
+                        s.read_exactly(message.size());
+                    }
+                }));
+            weft::gather(clients);
+            requests += int64_t(connections) * rounds;
+        }
+    });
+    double cpu = thread_cpu_seconds(server_thread) - cpu_before;
+    state.SetItemsProcessed(requests);
+    state.counters["server_cpu_ns_per_req"] = requests ? cpu * 1e9 / double(requests) : 0;
+}
+
+}  // namespace
+
+static void BM_EchoPingPong(benchmark::State& state) {
+    WeftServer server;
+    ping_pong(state, server, server.handle);
+}
+BENCHMARK(BM_EchoPingPong)->Args({1, 64})->Args({50, 64})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+static void BM_EchoStream(benchmark::State& state) {
+    WeftServer server;
+    ping_pong(state, server, server.handle);
+}
+BENCHMARK(BM_EchoStream)->Args({1, 16 * 1024})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The floor, with the same client.
+static void BM_EchoPingPong_PlainEpoll(benchmark::State& state) {
+    EpollServer server;
+    ping_pong(state, server, server.thread.native_handle());
+}
+BENCHMARK(BM_EchoPingPong_PlainEpoll)->Args({1, 64})->Args({50, 64})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
