@@ -27,6 +27,7 @@
 #include <weft/task_group.hpp>
 
 #include <weft/address.hpp>
+#include <weft/server_group.hpp>
 #include <weft/stream.hpp>
 #include <weft/tcp.hpp>
 #include <weft/udp.hpp>

@@ -1,9 +1,12 @@
-// Unix domain stream sockets, socketpair streams, and UDP endpoints.
+// Unix domain stream sockets, socketpair streams, UDP endpoints, and a loop per core.
 #include <weft/weft.hpp>
 
 #include <unistd.h>
 
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -72,4 +75,29 @@ TEST(Udp, Ipv6Loopback) {
         EXPECT_EQ(data, "over v6");
         EXPECT_EQ(from.to_string(), a.local_address().to_string());
     });
+}
+
+TEST(ServerGroup, ConnectionsSpreadOverLoops) {
+    std::mutex m;
+    std::set<std::thread::id> threads;
+    weft::ServerGroup group(
+        2,
+        [&](weft::Stream& s) {
+            {
+                std::lock_guard g(m);
+                threads.insert(std::this_thread::get_id());
+            }
+            s.write(s.read_line());
+        },
+        "127.0.0.1", 0);
+    EXPECT_EQ(group.size(), 2u);
+    weft::run([&] {
+        for (int i = 0; i < 40; ++i) {
+            auto c = weft::open_connection("127.0.0.1", group.port());
+            c.write("x\n");
+            EXPECT_EQ(c.read_line(), "x\n");
+        }
+    });
+    group.close();
+    EXPECT_EQ(threads.size(), 2u);  // SO_REUSEPORT hashed 40 connections over both loops
 }
