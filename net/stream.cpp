@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ struct Stream::State {
     StreamOptions options;
     SocketAddress peer, local;
     IoWaiter io;
+    bool socket = true;    // false for pipes: read/write instead of recv/send
     std::string in;        // received, not yet consumed
     bool eof = false;
     std::string out;       // written, not yet sent
@@ -43,6 +45,8 @@ struct Stream::State {
     Event drained;         // set while out.size() <= low water
 
     State(Loop& l, int f, StreamOptions o) : loop(l), fd(f), options(o), io(l, f) {
+        struct stat st {};
+        socket = ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
         socklen_t len = SocketAddress::capacity();
         if (::getpeername(fd, peer.get(), &len) == 0) peer.set_size(len);
         len = SocketAddress::capacity();
@@ -56,7 +60,7 @@ struct Stream::State {
     }
 
     [[noreturn]] void fail(int err, const char* what) const {
-        throw SystemError(err, std::string(what) + " (peer " + peer.to_string() + ")");
+        throw SystemError(err, std::string(what) + " (" + (socket ? "peer " + peer.to_string() : "pipe") + ")");
     }
     void check_open(const char* what) const {
         if (closed) throw InvalidStateError(std::string(what) + ": the stream is closed");
@@ -68,7 +72,7 @@ struct Stream::State {
         if (eof) return false;
         char buf[64 * 1024];
         for (;;) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            ssize_t n = socket ? ::recv(fd, buf, sizeof buf, 0) : ::read(fd, buf, sizeof buf);
             if (n > 0) {
                 in.append(buf, size_t(n));
                 return true;
@@ -89,7 +93,8 @@ struct Stream::State {
     // socket becomes writable again. Never throws: errors are kept for the next write.
     void flush() noexcept {
         while (!out.empty() && !write_error && !closed) {
-            ssize_t n = ::send(fd, out.data(), out.size(), detail::nosignal_send_flags());
+            ssize_t n = socket ? ::send(fd, out.data(), out.size(), detail::nosignal_send_flags())
+                               : ::write(fd, out.data(), out.size());  // pipes: SIGPIPE is ignored
             if (n > 0) {
                 out.erase(0, size_t(n));
                 continue;
@@ -234,6 +239,10 @@ void Stream::write_eof() {
     }
     o.low_water = low;
     s_->write_closed = true;
+    if (!s_->socket) {  // a pipe has one direction: its EOF is closing it
+        s_->close_now();
+        return;
+    }
     if (::shutdown(s_->fd, SHUT_WR) < 0 && errno != ENOTCONN) s_->fail(errno, "shutdown(SHUT_WR)");
 }
 

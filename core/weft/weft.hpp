@@ -29,5 +29,6 @@
 #include <weft/address.hpp>
 #include <weft/server_group.hpp>
 #include <weft/stream.hpp>
+#include <weft/subprocess.hpp>
 #include <weft/tcp.hpp>
 #include <weft/udp.hpp>
