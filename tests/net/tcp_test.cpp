@@ -270,3 +270,61 @@ TEST(Tcp, AcceptSurvivesEmfileAndRecovers) {
         server->wait_closed();
     });
 }
+
+TEST(Tcp, ConnectTimeout) {
+    weft::run([] {
+        // A listener that never accepts, with its backlog full: further SYNs are dropped,
+        // so a connect hangs — on loopback, with no outside network involved.
+        int listener = weft::detail::open_socket(AF_INET, SOCK_STREAM, 0);
+        auto addr = weft::SocketAddress::ip("127.0.0.1", 0);
+        ASSERT_EQ(::bind(listener, addr.get(), addr.size()), 0);
+        ASSERT_EQ(::listen(listener, 0), 0);
+        socklen_t len = weft::SocketAddress::capacity();
+        ::getsockname(listener, addr.get(), &len);
+        addr.set_size(len);
+        std::vector<int> fillers;
+        for (int i = 0; i < 8; ++i) {
+            int fd = weft::detail::open_socket(AF_INET, SOCK_STREAM, 0);
+            ::connect(fd, addr.get(), addr.size());
+            fillers.push_back(fd);
+        }
+        weft::sleep(20ms);  // let the handshakes that can complete, complete
+        weft::ConnectOptions options;
+        options.timeout = 100ms;
+        auto start = weft::Clock::now();
+        EXPECT_THROW(weft::open_connection("127.0.0.1", addr.port(), options), weft::TimeoutError);
+        EXPECT_GE(weft::Clock::now() - start, 90ms);
+        for (int fd : fillers) ::close(fd);
+        ::close(listener);
+    });
+}
+
+TEST(Tcp, CancelMidDrainLeavesNoRegistration) {
+    weft::run([] {
+        weft::Event go;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                go.wait();
+                while (!s.read(1 << 20).empty()) {
+                }
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        auto writer = weft::spawn([&] {
+            std::string block(256 * 1024, 'w');
+            for (;;) {
+                c.write(block);
+                c.drain();  // blocks: nobody reads
+            }
+        });
+        weft::sleep(10ms);
+        writer.cancel();
+        EXPECT_THROW(writer.get(), weft::Cancelled);
+        go.set();
+        c.drain();  // the stream still works: what was buffered goes out
+        c.write_eof();
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
