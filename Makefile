@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure test bench install clean
+.PHONY: all deps configure test bench stress install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)
@@ -35,6 +35,11 @@ test: all
 
 bench: all
 	scripts/bench.sh $(BUILD)
+
+# Scale runs (1M fibers, 10k connections, 10M cross-thread callbacks): a few minutes.
+stress: configure
+	meson compile -C $(BUILD) -j $(JOBS) stress_tests
+	$(BUILD)/tests/stress_tests
 
 install: configure
 	meson configure $(BUILD) -Dprefix=$(abspath $(PREFIX))

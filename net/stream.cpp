@@ -70,7 +70,9 @@ struct Stream::State {
     bool fill() {
         check_open("read");
         if (eof) return false;
-        char buf[64 * 1024];
+        // One buffer per thread, not per stream (10k idle streams would hold 640 MB) nor on
+        // the fiber's stack (small stacks): nothing suspends between the read and the copy.
+        thread_local char buf[64 * 1024];
         for (;;) {
             ssize_t n = socket ? ::recv(fd, buf, sizeof buf, 0) : ::read(fd, buf, sizeof buf);
             if (n > 0) {

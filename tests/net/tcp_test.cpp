@@ -151,7 +151,7 @@ TEST(Tcp, BulkTransferChecksummed) {
             },
             "127.0.0.1", 0);
         auto c = weft::open_connection("127.0.0.1", server->port());
-        const size_t total = 16 * 1024 * 1024;
+        const size_t total = 100 * 1024 * 1024;
         uint64_t sent_hash = 1469598103934665603ull, got_hash = sent_hash;
         auto reader = weft::spawn([&] {
             size_t got = 0;
