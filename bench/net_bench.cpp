@@ -15,6 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <memory>
+
 #include <benchmark/benchmark.h>
 #include <weft/weft.hpp>
 
@@ -127,6 +134,46 @@ struct EpollServer {
     }
 };
 
+// The peer: a Boost.Asio echo server (callbacks, one io_context on one thread).
+struct AsioServer {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    uint16_t port = acceptor.local_endpoint().port();
+    std::thread thread;
+
+    struct Session : std::enable_shared_from_this<Session> {
+        boost::asio::ip::tcp::socket socket;
+        char data[64 * 1024];
+        explicit Session(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {
+            socket.set_option(boost::asio::ip::tcp::no_delay(true));
+        }
+        void read() {
+            socket.async_read_some(boost::asio::buffer(data), [self = shared_from_this()](auto ec, size_t n) {
+                if (ec) return;
+                boost::asio::async_write(self->socket, boost::asio::buffer(self->data, n),
+                                         [self](auto ec2, size_t) {
+                                             if (!ec2) self->read();
+                                         });
+            });
+        }
+    };
+    void accept() {
+        acceptor.async_accept([this](auto ec, boost::asio::ip::tcp::socket s) {
+            if (ec) return;
+            std::make_shared<Session>(std::move(s))->read();
+            accept();
+        });
+    }
+    AsioServer() {
+        accept();
+        thread = std::thread([this] { io.run(); });
+    }
+    ~AsioServer() {
+        io.stop();
+        thread.join();
+    }
+};
+
 // `connections` clients each send `size`-byte messages and wait for the echo.
 template <class Server>
 void ping_pong(benchmark::State& state, Server& server, pthread_t server_thread) {
@@ -135,17 +182,23 @@ void ping_pong(benchmark::State& state, Server& server, pthread_t server_thread)
     const int rounds = size >= 16 * 1024 ? 200 : 2000;
     double cpu_before = thread_cpu_seconds(server_thread);
     int64_t requests = 0;
+    std::vector<double> latencies_us;  // connection 0's round trips, for p99
     weft::run([&] {
         std::vector<weft::Stream> streams;
         for (int i = 0; i < connections; ++i) streams.push_back(weft::open_connection("127.0.0.1", server.port));
         std::string message(size, 'm');
         for (auto _ : state) {
             std::vector<weft::Task<void>> clients;
-            for (auto& s : streams)
-                clients.push_back(weft::spawn([&s, &message, rounds] {
+            for (size_t k = 0; k < streams.size(); ++k)
+                clients.push_back(weft::spawn([&, k] {
+                    weft::Stream& s = streams[k];
                     for (int r = 0; r < rounds; ++r) {
+                        auto t0 = weft::Clock::now();
                         s.write(message);
                         s.read_exactly(message.size());
+                        if (k == 0)
+                            latencies_us.push_back(
+                                std::chrono::duration<double, std::micro>(weft::Clock::now() - t0).count());
                     }
                 }));
             weft::gather(clients);
@@ -155,6 +208,10 @@ void ping_pong(benchmark::State& state, Server& server, pthread_t server_thread)
     double cpu = thread_cpu_seconds(server_thread) - cpu_before;
     state.SetItemsProcessed(requests);
     state.counters["server_cpu_ns_per_req"] = requests ? cpu * 1e9 / double(requests) : 0;
+    if (!latencies_us.empty()) {
+        std::sort(latencies_us.begin(), latencies_us.end());
+        state.counters["p99_us"] = latencies_us[latencies_us.size() * 99 / 100];
+    }
 }
 
 }  // namespace
@@ -179,6 +236,21 @@ static void BM_EchoPingPong_PlainEpoll(benchmark::State& state) {
     ping_pong(state, server, server.thread.native_handle());
 }
 BENCHMARK(BM_EchoPingPong_PlainEpoll)->Args({1, 64})->Args({50, 64})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Boost.Asio, with the same client.
+static void BM_EchoPingPong_Asio(benchmark::State& state) {
+    AsioServer server;
+    ping_pong(state, server, server.thread.native_handle());
+}
+BENCHMARK(BM_EchoPingPong_Asio)->Args({1, 64})->Args({50, 64})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+static void BM_EchoStream_Asio(benchmark::State& state) {
+    AsioServer server;
+    ping_pong(state, server, server.thread.native_handle());
+}
+BENCHMARK(BM_EchoStream_Asio)->Args({1, 16 * 1024})->ArgNames({"conns", "bytes"})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
