@@ -33,14 +33,13 @@ ServerGroup::ServerGroup(size_t loops, Server::Handler handler, const std::strin
 ServerGroup::~ServerGroup() { close(); }
 
 void ServerGroup::close() {
-    for (size_t i = 0; i < loops_.size(); ++i) {
-        if (!servers_[i]) continue;
-        run_coroutine_threadsafe(*loops_[i], [this, i] {
-            servers_[i]->close();
-            servers_[i]->wait_closed();
-            servers_[i].reset();  // destroyed on its own loop
-        }).result();
-    }
+    // First every loop stops accepting, so none keeps taking connections while the others
+    // wind down; then each Server is destroyed on its own loop, which cancels and awaits its
+    // connections (idle keep-alive clients cannot hold the group open).
+    for (size_t i = 0; i < loops_.size(); ++i)
+        if (servers_[i]) run_coroutine_threadsafe(*loops_[i], [this, i] { servers_[i]->close(); }).result();
+    for (size_t i = 0; i < loops_.size(); ++i)
+        if (servers_[i]) run_coroutine_threadsafe(*loops_[i], [this, i] { servers_[i].reset(); }).result();
     for (auto& l : loops_) {
         l->stop();
         l->join();

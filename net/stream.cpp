@@ -123,14 +123,14 @@ struct Stream::State {
 
 Stream::Stream(Loop& loop, int fd, StreamOptions options) {
     try {
-        s_ = std::make_unique<State>(loop, fd, options);
+        s_ = std::make_shared<State>(loop, fd, options);
     } catch (...) {
         ::close(fd);
         throw;
     }
 }
 
-Stream::Stream(Stream&&) noexcept = default;
+Stream::Stream(Stream&&) noexcept = default;  // a moved-from Stream may only be destroyed
 Stream& Stream::operator=(Stream&& other) noexcept {
     if (this != &other) {
         if (s_) s_->close_now();
@@ -144,6 +144,7 @@ Stream::~Stream() {
 }
 
 std::string Stream::read(size_t n) {
+    auto keep = s_;
     if (s_->in.empty() && !s_->fill()) return {};
     size_t take = std::min(n, s_->in.size());
     std::string out = s_->in.substr(0, take);
@@ -152,12 +153,14 @@ std::string Stream::read(size_t n) {
 }
 
 std::string Stream::read_all() {
+    auto keep = s_;
     while (s_->fill()) {
     }
     return std::exchange(s_->in, std::string());
 }
 
 std::string Stream::read_exactly(size_t n) {
+    auto keep = s_;
     while (s_->in.size() < n)
         if (!s_->fill()) throw IncompleteReadError(std::exchange(s_->in, std::string()), n);
     std::string out = s_->in.substr(0, n);
@@ -168,6 +171,7 @@ std::string Stream::read_exactly(size_t n) {
 std::string Stream::read_until(std::string_view sep) {
     if (sep.empty())
         throw Error(std::make_error_code(std::errc::invalid_argument), "read_until: empty separator");
+    auto keep = s_;
     size_t searched = 0;
     for (;;) {
         size_t at = s_->in.find(sep, searched);
@@ -193,6 +197,12 @@ std::string Stream::read_line() {
         return read_until("\n");
     } catch (const IncompleteReadError& e) {
         return e.partial();  // asyncio: at EOF, the partial line (maybe empty)
+    } catch (const LimitOverrunError&) {
+        // asyncio's readline: drop the over-long line (through its '\n' if it arrived), so
+        // a caller that catches this and goes on does not hit it again.
+        size_t at = s_->in.find('\n');
+        s_->in.erase(0, at == std::string::npos ? std::string::npos : at + 1);
+        throw;
     }
 }
 
@@ -209,6 +219,8 @@ void Stream::write(std::string_view data) {
 
 void Stream::writev(std::initializer_list<std::string_view> parts) {
     // One buffer, one send: the parts leave together when the socket takes them.
+    s_->check_open("writev");
+    if (s_->write_closed) throw InvalidStateError("writev: the write side is shut (write_eof)");
     size_t total = 0;
     for (auto p : parts) total += p.size();
     s_->out.reserve(s_->out.size() + total);
@@ -218,6 +230,9 @@ void Stream::writev(std::initializer_list<std::string_view> parts) {
 
 void Stream::drain() {
     s_->check_open("drain");
+    auto keep = s_;
+    if (s_->write_error) s_->fail(s_->write_error, "send");
+    if (s_->out.size() <= s_->options.high_water) return;
     while (s_->out.size() > s_->options.low_water && !s_->write_error && !s_->closed) {
         s_->drained.clear();
         s_->flush();
@@ -227,19 +242,27 @@ void Stream::drain() {
     if (s_->write_error) s_->fail(s_->write_error, "send");
 }
 
+namespace {
+// Drains to empty: drain() with both water marks at 0, restored on every way out.
+void flush_all(Stream& stream, StreamOptions& options) {
+    struct Restore {
+        StreamOptions& o;
+        size_t high, low;
+        ~Restore() {
+            o.high_water = high;
+            o.low_water = low;
+        }
+    } restore{options, options.high_water, options.low_water};
+    options.high_water = options.low_water = 0;
+    stream.drain();
+}
+}  // namespace
+
 void Stream::write_eof() {
-    s_->check_open("write_eof");
     if (s_->write_closed) return;
-    StreamOptions& o = s_->options;
-    size_t low = o.low_water;
-    o.low_water = 0;  // flush everything before shutting the write side
-    try {
-        drain();
-    } catch (...) {
-        o.low_water = low;
-        throw;
-    }
-    o.low_water = low;
+    s_->check_open("write_eof");
+    auto keep = s_;
+    flush_all(*this, s_->options);  // everything goes out before the write side shuts
     s_->write_closed = true;
     if (!s_->socket) {  // a pipe has one direction: its EOF is closing it
         s_->close_now();
@@ -251,14 +274,12 @@ void Stream::write_eof() {
 void Stream::close() { s_->close_now(); }
 
 void Stream::wait_closed() {
+    auto keep = s_;
     if (!s_->closed && !s_->write_error) {
-        size_t low = s_->options.low_water;
-        s_->options.low_water = 0;
         try {
-            drain();
+            flush_all(*this, s_->options);
         } catch (const SystemError&) {  // the peer is gone: nothing left to flush
         }
-        s_->options.low_water = low;
     }
     s_->close_now();
 }

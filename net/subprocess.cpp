@@ -17,6 +17,7 @@
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>
 #include <weft/sleep.hpp>
+#include <weft/task_group.hpp>
 
 extern char** environ;
 
@@ -116,6 +117,10 @@ bool Process::reap(bool block) noexcept {
     pid_t r;
     while ((r = ::waitpid(pid_, &status, block ? 0 : WNOHANG)) < 0 && errno == EINTR) {
     }
+    if (r < 0 && errno == ECHILD) {  // reaped elsewhere (SIGCHLD ignored?): status unknown
+        returncode_ = 255;         // as asyncio does
+        return true;
+    }
     if (r != pid_) return false;
     returncode_ = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
     return true;
@@ -152,9 +157,11 @@ void Process::send_signal(int signo) {
 
 std::pair<std::string, std::string> Process::communicate(std::string input, std::optional<Duration> timeout) {
     auto body = [&] {
-        Task<void> writer;
-        if (in_) {
-            writer = spawn([this, input = std::move(input)] {
+        // The helpers live in a group: on a timeout or cancel, leaving this scope cancels
+        // and awaits them, so none outlives the call still using this Process.
+        TaskGroup helpers;
+        if (in_ && !in_->is_closing()) {
+            helpers.spawn([this, input = std::move(input)] {
                 try {
                     in_->write(input);
                     in_->write_eof();  // closes the pipe: the child sees EOF
@@ -164,10 +171,10 @@ std::pair<std::string, std::string> Process::communicate(std::string input, std:
             });
         }
         Task<std::string> err_reader;
-        if (err_) err_reader = spawn([this] { return err_->read_all(); });
+        if (err_) err_reader = helpers.spawn([this] { return err_->read_all(); });
         std::string out = out_ ? out_->read_all() : std::string();
-        std::string err = err_ ? err_reader.get() : std::string();
-        if (in_) writer.get();
+        helpers.join();
+        std::string err = err_ ? err_reader.result() : std::string();
         wait();
         return std::pair{std::move(out), std::move(err)};
     };

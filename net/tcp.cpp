@@ -37,11 +37,8 @@ int try_connect(Loop& loop, const SocketAddress& addr, const TimePoint* deadline
     }
     try {
         IoWaiter io(loop, fd);
-        if (!io.wait(kWritable, deadline)) {
-            io.reset();
-            ::close(fd);
-            throw TimeoutError("connect to " + addr.to_string() + ": timed out");
-        }
+        if (!io.wait(kWritable, deadline))
+            throw TimeoutError("connect to " + addr.to_string() + ": timed out");  // closed below
         io.reset();
     } catch (...) {  // cancelled (or timed out): the half-open socket goes with us
         ::close(fd);
@@ -98,6 +95,9 @@ struct Server::State {
     Event closed;
 
     State(Loop& l, Handler h, ServerOptions o) : loop(l), handler(std::move(h)), options(o) {}
+    ~State() {
+        for (int fd : listeners) ::close(fd);  // if never started, or stopped by an error path
+    }
 
     void accept_loop(size_t index) {
         int lfd = listeners[index];
@@ -116,8 +116,10 @@ struct Server::State {
             if (err == EAGAIN || err == EWOULDBLOCK) {
                 io.clear(kReadable);
                 io.wait(kReadable);
-            } else if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
-                continue;  // the client gave up before we accepted: not our problem
+            } else if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == ENETDOWN ||
+                       err == ENOPROTOOPT || err == EHOSTDOWN || err == EHOSTUNREACH ||
+                       err == EOPNOTSUPP || err == ENETUNREACH || err == EPERM) {
+                continue;  // that connection's problem (accept(2) says: retry), not ours
             } else if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
                 // Out of descriptors: connections wait in the backlog until some close.
                 // Sleeping instead of retrying keeps the loop from spinning meanwhile.
@@ -126,18 +128,41 @@ struct Server::State {
                                              nullptr, "Server on " + addresses[index].to_string()});
                 weft::sleep(backoff);
                 backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-            } else {
-                throw SystemError(err, "accept on " + addresses[index].to_string());
+            } else {  // this listener is broken: say so and stop serving, rather than die silently
+                loop.call_exception_handler(
+                    {"accept failed; the server stops accepting",
+                     std::make_exception_ptr(SystemError(err, "accept on " + addresses[index].to_string())),
+                     "Server on " + addresses[index].to_string()});
+                stop_accepting();
+                return;
             }
         }
     }
 
     void start_connection(int fd) {
-        std::erase_if(connections, [](const TaskRef& t) { return t.done(); });
-        auto stream = std::make_shared<Stream>(loop, fd, options.stream);
+        if (connections.size() >= 64) std::erase_if(connections, [](const TaskRef& t) { return t.done(); });
+        std::shared_ptr<Stream> stream;
+        try {
+            stream = std::make_shared<Stream>(loop, fd, options.stream);  // closes fd on failure
+        } catch (...) {  // one connection failed to set up: report it, keep serving
+            loop.call_exception_handler({"accept: could not set up a connection",
+                                         std::current_exception(), "Server"});
+            return;
+        }
         Handler h = handler;
-        connections.push_back(create_task(loop, [stream, h]() mutable {
-            h(*stream);
+        Loop* l = &loop;
+        connections.push_back(create_task(loop, [stream, h, l]() mutable {
+            try {
+                h(*stream);
+            } catch (const Cancelled&) {
+                stream->close();
+                throw;
+            } catch (...) {  // reported now, and the client sees the connection close
+                stream->close();
+                l->call_exception_handler({"Exception in connection handler", std::current_exception(),
+                                           "peer " + stream->peer_address().to_string()});
+                return;
+            }
             stream->wait_closed();  // flush what the handler wrote, then close
         }));
     }
@@ -147,7 +172,7 @@ struct Server::State {
         serving = false;
         for (auto& t : acceptors) t.cancel("server closed");
         for (size_t i = 0; i < listeners.size(); ++i) {
-            waiters[i]->reset();
+            if (i < waiters.size()) waiters[i]->reset();
             ::close(listeners[i]);
         }
         listeners.clear();
@@ -155,16 +180,18 @@ struct Server::State {
     }
 };
 
-Server::Server(std::unique_ptr<State> s) : s_(std::move(s)) {}
+Server::Server(std::shared_ptr<State> s) : s_(std::move(s)) {}
 
 Server::~Server() {
     s_->stop_accepting();
     for (auto& c : s_->connections) c.cancel("server destroyed");
-    if (current_task()) {
+    TaskRef self = current_task();
+    if (self) {  // wait for them, unless we are one of them
         DeferCancellation defer;
-        for (auto& c : s_->connections) c.base()->wait("Server::~Server", nullptr, false);
-        for (auto& a : s_->acceptors) a.base()->wait("Server::~Server", nullptr, false);
+        for (auto& c : s_->connections)
+            if (!(c == self)) c.base()->wait("Server::~Server", nullptr, false);
     }
+    // The acceptor tasks hold the state (shared) until they have unwound.
 }
 
 const std::vector<SocketAddress>& Server::addresses() const noexcept { return s_->addresses; }
@@ -175,10 +202,11 @@ void Server::close() { s_->stop_accepting(); }
 
 void Server::wait_closed() {
     s_->closed.wait();
+    TaskRef self = current_task();
     for (auto& a : s_->acceptors) a.base()->wait("Server::wait_closed", nullptr, false);
-    // Connections that arrive while waiting were accepted before close: wait for them too.
+    // Connections accepted before close: wait for them too (not for ourselves, if we are one).
     for (size_t i = 0; i < s_->connections.size(); ++i)
-        s_->connections[i].base()->wait("Server::wait_closed", nullptr, false);
+        if (!(s_->connections[i] == self)) s_->connections[i].base()->wait("Server::wait_closed", nullptr, false);
 }
 
 void Server::serve_forever() {
@@ -227,12 +255,13 @@ std::pair<Stream, Stream> stream_pair(StreamOptions options) {
 std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<SocketAddress>& candidates,
                                      ServerOptions options) {
     Loop& loop = Loop::current();
-    auto s = std::make_unique<Server::State>(loop, std::move(handler), options);
+    auto s = std::make_shared<Server::State>(loop, std::move(handler), options);
     uint16_t port = candidates.empty() ? 0 : candidates[0].port();
     for (SocketAddress addr : candidates) {
         if (port != 0 && addr.family() != AF_UNIX && addr.port() == 0) addr = SocketAddress::ip(addr.host(), port);
         int fd = detail::open_socket(addr.family(), SOCK_STREAM, 0);
-        if (fd < 0) throw_errno("socket for " + addr.to_string());
+        if (fd < 0 && errno == EAFNOSUPPORT && candidates.size() > 1) continue;  // e.g. no IPv6
+        if (fd < 0) throw_errno("socket for " + addr.to_string());  // ~State closes the others
         int on = 1;
         if (options.reuse_address && addr.family() != AF_UNIX)
             ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -243,8 +272,7 @@ std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<
         if (::bind(fd, addr.get(), addr.size()) < 0 || ::listen(fd, options.backlog) < 0) {
             int err = errno;
             ::close(fd);
-            for (int l : s->listeners) ::close(l);
-            throw SystemError(err, "bind/listen on " + addr.to_string());
+            throw SystemError(err, "bind/listen on " + addr.to_string());  // ~State closes the others
         }
         SocketAddress bound = addr;
         socklen_t len = SocketAddress::capacity();
@@ -253,12 +281,17 @@ std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<
         s->addresses.push_back(bound);
         if (port == 0) port = bound.port();  // every address shares the port picked first
     }
-    Server::State* raw = s.get();
-    for (size_t i = 0; i < s->listeners.size(); ++i) {
+    for (size_t i = 0; i < s->listeners.size(); ++i)
         s->waiters.push_back(std::make_unique<IoWaiter>(loop, s->listeners[i]));
-        s->acceptors.push_back(create_task(loop, [raw, i] { raw->accept_loop(i); },
+    // Each acceptor holds the state while it runs (the Server may go away meanwhile), but
+    // only weakly before and after, since the state holds the acceptor tasks.
+    std::weak_ptr<Server::State> weak = s;
+    for (size_t i = 0; i < s->listeners.size(); ++i)
+        s->acceptors.push_back(create_task(loop,
+                                           [weak, i] {
+                                               if (auto state = weak.lock()) state->accept_loop(i);
+                                           },
                                            "accept " + s->addresses[i].to_string()));
-    }
     return std::unique_ptr<Server>(new Server(std::move(s)));
 }
 

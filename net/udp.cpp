@@ -48,7 +48,7 @@ void read_local(DatagramEndpoint::State& s) {
 }
 }  // namespace
 
-DatagramEndpoint::DatagramEndpoint(std::unique_ptr<State> s) : s_(std::move(s)) {}
+DatagramEndpoint::DatagramEndpoint(std::shared_ptr<State> s) : s_(std::move(s)) {}
 DatagramEndpoint::DatagramEndpoint(DatagramEndpoint&&) noexcept = default;
 DatagramEndpoint& DatagramEndpoint::operator=(DatagramEndpoint&&) noexcept = default;
 DatagramEndpoint::~DatagramEndpoint() = default;
@@ -71,6 +71,7 @@ DatagramEndpoint DatagramEndpoint::connect(const SocketAddress& remote) {
 
 void DatagramEndpoint::send_to(std::string_view datagram, const SocketAddress& to) {
     s_->check_open("send_to");
+    auto keep = s_;
     for (;;) {
         ssize_t n = to.size() ? ::sendto(s_->fd, datagram.data(), datagram.size(),
                                          detail::nosignal_send_flags(), to.get(), to.size())
@@ -88,6 +89,7 @@ void DatagramEndpoint::send(std::string_view datagram) { send_to(datagram, Socke
 
 std::pair<std::string, SocketAddress> DatagramEndpoint::recv_from(size_t max_size) {
     s_->check_open("recv_from");
+    auto keep = s_;
     std::string buf(max_size, '\0');
     for (;;) {
         SocketAddress from;

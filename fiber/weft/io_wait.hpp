@@ -27,8 +27,12 @@ public:
     // Suspends the calling fiber until `direction` (kReadable or kWritable) is ready, or
     // the fd reports hang-up/error, or *deadline passes (then returns false).
     bool wait(uint32_t direction, const TimePoint* deadline = nullptr);
-    // After EAGAIN: forget the readiness so the next wait really waits.
-    void clear(uint32_t direction) { watch_.clear_ready(direction); }
+    // After EAGAIN: forget the readiness so the next wait really waits. EAGAIN also proves
+    // that a reported error was consumed (and, for reads, that there is no EOF), so those
+    // flags go too; otherwise a retry loop would spin on them.
+    void clear(uint32_t direction) {
+        watch_.clear_ready(direction | kError | (direction == kReadable ? kHangup : 0));
+    }
     uint32_t ready() const noexcept { return watch_.ready(); }
     // Unregister (before closing the fd); waiting fibers wake and get InvalidStateError.
     void reset() noexcept;

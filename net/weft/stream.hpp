@@ -68,7 +68,9 @@ public:
 
     void write(std::string_view data);         // buffered; never suspends
     void writev(std::initializer_list<std::string_view> parts);
-    void drain();                              // waits for the buffer to go below low water
+    // asyncio's drain: returns at once while at most high_water bytes are buffered;
+    // otherwise waits until the loop has sent it down to low_water.
+    void drain();
     void write_eof();                          // flushes, then shuts the write side (half-close)
     void close();                              // closes now; pending writes are dropped
     void wait_closed();                        // flushes what is buffered, then closes
@@ -82,7 +84,10 @@ public:
     struct State;
 
 private:
-    std::unique_ptr<State> s_;
+    // Shared: a method that suspends keeps the state alive, so destroying the Stream while
+    // another fiber waits in it wakes that fiber (InvalidStateError) instead of freeing
+    // memory under it.
+    std::shared_ptr<State> s_;
 };
 
 }  // namespace weft

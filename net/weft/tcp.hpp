@@ -55,8 +55,8 @@ public:
 
 private:
     friend std::unique_ptr<Server> start_server(Handler, const std::vector<SocketAddress>&, ServerOptions);
-    explicit Server(std::unique_ptr<State> s);
-    std::unique_ptr<State> s_;
+    explicit Server(std::shared_ptr<State> s);
+    std::shared_ptr<State> s_;
 };
 
 // Binds host:port (every resolved address; port 0 picks a free one), listens, and starts

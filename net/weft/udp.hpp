@@ -31,8 +31,8 @@ public:
     struct State;
 
 private:
-    explicit DatagramEndpoint(std::unique_ptr<State> s);
-    std::unique_ptr<State> s_;
+    explicit DatagramEndpoint(std::shared_ptr<State> s);
+    std::shared_ptr<State> s_;  // shared: a waiting fiber keeps it alive (see Stream)
 };
 
 }  // namespace weft

@@ -125,3 +125,17 @@ TEST(Subprocess, DroppedProcessIsKilledAndReaped) {
     });
     EXPECT_TRUE(no_children_left());
 }
+
+TEST(Subprocess, CommunicateTimeoutWithAllPipesThenDrop) {
+    weft::run([] {
+        weft::SubprocessOptions o;
+        o.pipe_stderr = true;
+        {
+            auto p = weft::create_subprocess_exec({"sleep", "10"}, o);
+            EXPECT_THROW(p.communicate(std::string(1 << 20, 'x'), 20ms), weft::TimeoutError);
+            p.kill();
+        }  // dropped right after: no helper of communicate may still use it
+        weft::sleep(5ms);
+    });
+    EXPECT_TRUE(no_children_left());
+}

@@ -101,3 +101,21 @@ TEST(ServerGroup, ConnectionsSpreadOverLoops) {
     group.close();
     EXPECT_EQ(threads.size(), 2u);  // SO_REUSEPORT hashed 40 connections over both loops
 }
+
+TEST(Udp, ErrorFromThePeerIsRaisedOnceThenWaitsNormally) {
+    weft::run([] {
+        auto probe = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("127.0.0.1", 0));
+        auto dead = probe.local_address();
+        probe.close();  // nobody listens there now: the kernel answers with ICMP unreachable
+        auto c = weft::DatagramEndpoint::connect(dead);
+        c.send("anyone?");
+        try {
+            weft::timeout(1s, [&] { c.recv_from(); });
+            FAIL() << "no error";
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.errno_value(), ECONNREFUSED) << e.what();
+        }
+        // The error was consumed: the next receive waits (and times out), it does not spin.
+        EXPECT_THROW(weft::timeout(30ms, [&] { c.recv_from(); }), weft::TimeoutError);
+    });
+}
