@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure test bench stress install clean
+.PHONY: all deps configure test bench stress port-check install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)
@@ -35,6 +35,10 @@ test: all
 
 bench: all
 	scripts/bench.sh $(BUILD)
+
+# Compile every source for macOS (x86_64, arm64) with zig's clang; needs npm.
+port-check:
+	scripts/port-check.sh
 
 # Scale runs (1M fibers, 10k connections, 10M cross-thread callbacks): a few minutes.
 stress: configure

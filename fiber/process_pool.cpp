@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
+#ifdef __linux__
+#include <sys/syscall.h>  // close_range / pidfd_open
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/syscall.h>
+#ifdef __linux__
+#include <sys/syscall.h>  // close_range / pidfd_open
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 

