@@ -184,6 +184,7 @@ void ProcessPool::spawn_worker(Worker& w) {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) throw_errno("socketpair");
 #else
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0) throw_errno("socketpair");
+    for (int fd : fds) ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // no SOCK_CLOEXEC here
 #endif
     pid_t pid = ::fork();
     if (pid < 0) {
