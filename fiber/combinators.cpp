@@ -107,6 +107,59 @@ void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
     }
 }
 
+struct CompletionOrder::Node : Waiter {
+    CompletionOrder* owner = nullptr;
+    size_t index = 0;
+};
+
+namespace {
+void on_finished(Waiter* w) {
+    auto* n = static_cast<CompletionOrder::Node*>(w);
+    n->owner->finished_push(n->index);
+}
+}  // namespace
+
+CompletionOrder::CompletionOrder(std::vector<FutureBase*> futures)
+    : futures_(std::move(futures)), keep_(futures_.begin(), futures_.end()),
+      nodes_(new Node[futures_.size()]) {
+    for (size_t i = 0; i < futures_.size(); ++i) {
+        if (futures_[i]->done()) {
+            finished_.push_back(i);
+            continue;
+        }
+        nodes_[i].owner = this;
+        nodes_[i].index = i;
+        nodes_[i].notify = &on_finished;
+        link_waiter(*futures_[i], nodes_[i]);
+    }
+}
+
+CompletionOrder::~CompletionOrder() {
+    for (size_t i = 0; i < futures_.size(); ++i) unlink_waiter(*futures_[i], nodes_[i]);
+}
+
+void CompletionOrder::finished_push(size_t index) {
+    finished_.push_back(index);
+    if (waiting_) wake(waiting_);
+}
+
+size_t CompletionOrder::next() {
+    if (returned_ == futures_.size()) return SIZE_MAX;
+    while (finished_.empty()) {
+        Fiber* f = require_fiber("as_completed");
+        waiting_ = f;
+        struct Clear {
+            Fiber*& w;
+            ~Clear() { w = nullptr; }
+        } clear{waiting_};
+        suspend(f);
+    }
+    size_t i = finished_.front();
+    finished_.erase(finished_.begin());
+    ++returned_;
+    return i;
+}
+
 TimeoutScope::TimeoutScope(TimePoint deadline)
     : fiber_(require_fiber("timeout")),
       task_(fiber_->task),

@@ -7,6 +7,7 @@
 #include <concepts>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -124,6 +125,30 @@ private:
     uint32_t cancelling_at_entry_;
     bool expired_ = false;
     bool settled_ = false;  // the expiry's cancel request was taken back
+};
+
+// as_completed's bookkeeping: one waiter per future, registered once; indices come out in
+// the order the futures finished (those already done first, in input order).
+class CompletionOrder {
+public:
+    explicit CompletionOrder(std::vector<FutureBase*> futures);
+    ~CompletionOrder();
+    CompletionOrder(const CompletionOrder&) = delete;
+    CompletionOrder& operator=(const CompletionOrder&) = delete;
+    // The index of the next future to finish, suspending until there is one; SIZE_MAX when
+    // every index has been returned.
+    size_t next();
+    void finished_push(size_t index);  // from a finished future's notification
+
+    struct Node;
+
+private:
+    std::vector<FutureBase*> futures_;
+    std::vector<Ref<FutureBase>> keep_;
+    std::unique_ptr<Node[]> nodes_;
+    std::vector<size_t> finished_;  // in completion order, not yet returned
+    size_t returned_ = 0;
+    Fiber* waiting_ = nullptr;
 };
 
 template <class... H, size_t... I>
@@ -251,22 +276,15 @@ decltype(auto) timeout(std::chrono::duration<Rep, Period> delay, F&& fn) {
 template <class H>
 class AsCompleted {
 public:
-    explicit AsCompleted(std::vector<H> handles) : pending_(std::move(handles)) {}
+    explicit AsCompleted(std::vector<H> handles)
+        : handles_(std::move(handles)), order_(bases(handles_)) {}
 
-    // The next handle to finish, or nullopt when all have been returned.
+    // The next handle to finish (in the order they finished), or nullopt when all have
+    // been returned.
     std::optional<H> next() {
-        for (;;) {
-            for (size_t i = 0; i < pending_.size(); ++i)
-                if (pending_[i].base()->done()) {
-                    H h = std::move(pending_[i]);
-                    pending_.erase(pending_.begin() + std::ptrdiff_t(i));
-                    return h;
-                }
-            if (pending_.empty()) return std::nullopt;
-            std::vector<detail::FutureBase*> bases;
-            for (auto& h : pending_) bases.push_back(h.base());
-            detail::wait_any(bases, nullptr, "as_completed");
-        }
+        size_t i = order_.next();
+        if (i == SIZE_MAX) return std::nullopt;
+        return handles_[i];
     }
 
     class iterator {
@@ -289,7 +307,13 @@ public:
     iterator end() { return iterator(); }
 
 private:
-    std::vector<H> pending_;
+    static std::vector<detail::FutureBase*> bases(const std::vector<H>& hs) {
+        std::vector<detail::FutureBase*> out;
+        for (auto& h : hs) out.push_back(h.base());
+        return out;
+    }
+    std::vector<H> handles_;
+    detail::CompletionOrder order_;
 };
 
 template <class H>

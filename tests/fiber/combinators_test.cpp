@@ -318,3 +318,17 @@ TEST(WaitFor, CallerCancelledWhileTheTimedOutInnerIsStillCancelling) {
         EXPECT_THROW(inner.get(), weft::Cancelled);
     });
 }
+
+TEST(AsCompleted, KeepsCompletionOrderAmongThoseThatFinishedTogether) {
+    weft::run([] {
+        std::vector<weft::Future<int>> fs(3);
+        auto order = weft::as_completed(fs);
+        // All three finish before the first look, in the order 2, 0, 1.
+        fs[2].set_result(2);
+        fs[0].set_result(0);
+        fs[1].set_result(1);
+        std::vector<int> got;
+        for (auto& f : order) got.push_back(f.result());
+        EXPECT_EQ(got, (std::vector<int>{2, 0, 1}));
+    });
+}
