@@ -50,12 +50,14 @@ void unlink_waiter(FutureBase& f, Waiter& w) noexcept {
 }
 
 void FutureBase::check_pending(const char* what) const {
+    loop_->check_thread(what);  // debug mode: before any state changes (wake cannot throw)
     if (status_ != Status::pending)
         throw InvalidStateError(std::string(what) + ": " + describe() + " is already " +
                                 (cancelled() ? "cancelled" : "done"));
 }
 
 bool FutureBase::cancel(std::string message) {
+    loop_->check_thread("Future::cancel");
     if (done()) return false;
     set_cancelled(std::move(message));
     return true;

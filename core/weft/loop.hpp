@@ -171,6 +171,9 @@ public:
     bool get_debug() const noexcept;
     void set_slow_callback_duration(Duration d) noexcept;
     Duration slow_callback_duration() const noexcept;
+    // Debug mode only: throws InvalidStateError naming `what` when called from a thread
+    // other than the loop's (a no-op otherwise).
+    void check_thread(const char* what) const;
 
     // Errors that escape callbacks go here. The default prints the message, the source
     // and the exception's what() to stderr; the loop keeps running either way.
@@ -202,7 +205,6 @@ private:
     void schedule_timer(detail::CallbackNode* node);
     void submit_threadsafe(detail::SubmitNode* node);  // takes ownership, also on throw
     void check_open(const char* what) const;
-    void check_thread(const char* what) const;
     void check_accepts(detail::CallbackNode* node, const char* what) const;
     static void check_delay(bool negative, const std::source_location& where);
 

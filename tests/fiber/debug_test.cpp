@@ -132,3 +132,27 @@ TEST(DumpTasks, ShowsStatesAndSuspendedStacks) {
         EXPECT_THROW(sleeper.get(), weft::Cancelled);
     });
 }
+
+TEST(Debug, CompletingAFutureFromAnotherThreadIsAnError) {
+    weft::RunOptions options;
+    options.debug = true;
+    weft::run(
+        [] {
+            weft::Future<int> f;
+            auto waiter = weft::spawn([&] { return f.get(); });
+            weft::sleep(0ms);
+            bool threw = false;
+            std::thread other([&] {
+                try {
+                    f.set_result(1);  // must throw, not terminate inside a wake-up
+                } catch (const weft::InvalidStateError&) {
+                    threw = true;
+                }
+            });
+            other.join();
+            EXPECT_TRUE(threw);
+            f.set_result(2);  // the right thread
+            EXPECT_EQ(waiter.get(), 2);
+        },
+        options);
+}
