@@ -33,7 +33,10 @@ test: all
 	meson test -C $(BUILD) --num-processes $(JOBS) --print-errorlogs
 	scripts/consumer-test.sh $(BUILD)
 
-bench: all
+bench: configure
+	@scripts/install-deps.sh --bench || echo "bench: peers missing; their benchmarks are skipped"
+	meson setup --reconfigure $(BUILD) >/dev/null  # picks up peers installed just now
+	meson compile -C $(BUILD) -j $(JOBS)
 	scripts/bench.sh $(BUILD)
 
 # Compile every source for macOS (x86_64, arm64) with zig's clang; needs npm.

@@ -174,6 +174,86 @@ struct AsioServer {
     }
 };
 
+#ifdef WEFT_BENCH_LIBUV
+}  // namespace
+#include <uv.h>
+namespace {
+
+// The libuv peer: an echo server on a uv loop of its own thread (alloc/read/write callbacks).
+struct UvServer {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop;
+    uint16_t port = 0;
+    std::thread thread;
+
+    struct Conn {
+        uv_tcp_t tcp;
+        char buf[64 * 1024];
+    };
+    struct Write {
+        uv_write_t req;
+        char* data;
+    };
+    static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* b) {
+        auto* c = static_cast<Conn*>(h->data);
+        *b = uv_buf_init(c->buf, sizeof c->buf);
+    }
+    static void on_close(uv_handle_t* h) { delete static_cast<Conn*>(h->data); }
+    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+        if (n < 0) {
+            uv_close(reinterpret_cast<uv_handle_t*>(s), on_close);
+            return;
+        }
+        if (n == 0) return;
+        auto* w = new Write;
+        w->data = new char[size_t(n)];
+        std::memcpy(w->data, b->base, size_t(n));
+        uv_buf_t out = uv_buf_init(w->data, unsigned(n));
+        uv_write(&w->req, s, &out, 1, [](uv_write_t* req, int) {
+            auto* done = reinterpret_cast<Write*>(req);
+            delete[] done->data;
+            delete done;
+        });
+    }
+    static void on_connection(uv_stream_t* server, int status) {
+        if (status < 0) return;
+        auto* c = new Conn;
+        uv_tcp_init(server->loop, &c->tcp);
+        c->tcp.data = c;
+        if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) == 0) {
+            uv_tcp_nodelay(&c->tcp, 1);
+            uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
+        } else {
+            uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
+        }
+    }
+    UvServer() {
+        uv_loop_init(&loop);
+        uv_tcp_init(&loop, &listener);
+        sockaddr_in a{};
+        uv_ip4_addr("127.0.0.1", 0, &a);
+        uv_tcp_bind(&listener, reinterpret_cast<sockaddr*>(&a), 0);
+        uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 128, on_connection);
+        int len = sizeof a;
+        uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        uv_async_init(&loop, &stop, [](uv_async_t* h) {
+            uv_walk(h->loop, [](uv_handle_t* handle, void*) {
+                if (!uv_is_closing(handle))
+                    uv_close(handle, handle->type == UV_TCP && handle->data ? on_close : nullptr);
+            }, nullptr);
+        });
+        thread = std::thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
+    }
+    ~UvServer() {
+        uv_async_send(&stop);
+        thread.join();
+        uv_loop_close(&loop);
+    }
+};
+#endif
+
 // `connections` clients each send `size`-byte messages and wait for the echo.
 template <class Server>
 void ping_pong(benchmark::State& state, Server& server, pthread_t server_thread) {
@@ -252,5 +332,22 @@ static void BM_EchoStream_Asio(benchmark::State& state) {
 }
 BENCHMARK(BM_EchoStream_Asio)->Args({1, 16 * 1024})->ArgNames({"conns", "bytes"})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+#ifdef WEFT_BENCH_LIBUV
+// libuv, with the same client.
+static void BM_EchoPingPong_Libuv(benchmark::State& state) {
+    UvServer server;
+    ping_pong(state, server, server.thread.native_handle());
+}
+BENCHMARK(BM_EchoPingPong_Libuv)->Args({1, 64})->Args({50, 64})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+static void BM_EchoStream_Libuv(benchmark::State& state) {
+    UvServer server;
+    ping_pong(state, server, server.thread.native_handle());
+}
+BENCHMARK(BM_EchoStream_Libuv)->Args({1, 16 * 1024})->ArgNames({"conns", "bytes"})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+#endif
 
 BENCHMARK_MAIN();

@@ -14,6 +14,8 @@ case "$(uname -s)" in
 esac
 
 packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev"
+# --bench: also the peers the benchmarks compare against (optional for make test).
+[ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
