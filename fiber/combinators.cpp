@@ -9,32 +9,6 @@
 
 namespace weft::detail {
 
-void wait_any(const std::vector<FutureBase*>& fs, const TimePoint* deadline, const char* what) {
-    for (FutureBase* f : fs)
-        if (f->done()) return;
-    Fiber* fiber = require_fiber(what);
-    std::vector<Waiter> waiters(fs.size());
-    for (size_t i = 0; i < fs.size(); ++i) {
-        waiters[i].fiber = fiber;
-        link_waiter(*fs[i], waiters[i]);
-    }
-    struct Unlink {  // on every exit, including Cancelled
-        const std::vector<FutureBase*>& fs;
-        std::vector<Waiter>& ws;
-        ~Unlink() {
-            for (size_t i = 0; i < fs.size(); ++i) unlink_waiter(*fs[i], ws[i]);
-        }
-    } unlink{fs, waiters};
-    std::optional<WakeTimer> timer;
-    if (deadline) timer.emplace(fiber, *deadline);
-    auto any_done = [&] {
-        for (FutureBase* f : fs)
-            if (f->done()) return true;
-        return false;
-    };
-    while (!any_done() && !(timer && timer->fired())) suspend(fiber);
-}
-
 namespace {
 // gather's bookkeeping: one waiter per child, registered once; completions are counted
 // and the gathering fiber is woken only when it has something to do. O(n) in all.
@@ -143,21 +117,23 @@ void CompletionOrder::finished_push(size_t index) {
     if (waiting_) wake(waiting_);
 }
 
-size_t CompletionOrder::next() {
-    if (returned_ == futures_.size()) return SIZE_MAX;
-    while (finished_.empty()) {
-        Fiber* f = require_fiber("as_completed");
+size_t CompletionOrder::next(const TimePoint* deadline) {
+    if (returned_ == futures_.size()) return kAllReturned;
+    if (returned_ == finished_.size()) {
+        Fiber* f = require_fiber("as_completed / wait");
         waiting_ = f;
         struct Clear {
             Fiber*& w;
             ~Clear() { w = nullptr; }
         } clear{waiting_};
-        suspend(f);
+        std::optional<WakeTimer> timer;
+        if (deadline) timer.emplace(f, *deadline);
+        while (returned_ == finished_.size()) {
+            if (timer && timer->fired()) return kTimedOut;
+            suspend(f);
+        }
     }
-    size_t i = finished_.front();
-    finished_.erase(finished_.begin());
-    ++returned_;
-    return i;
+    return finished_[returned_++];
 }
 
 TimeoutScope::TimeoutScope(TimePoint deadline)

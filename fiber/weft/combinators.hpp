@@ -97,8 +97,6 @@ Outcome<result_t<H>> take_outcome(H& h) {
     }
 }
 
-// Suspends until at least one of fs is done or the deadline passes.
-void wait_any(const std::vector<FutureBase*>& fs, const TimePoint* deadline, const char* what);
 // gather's waiting: until all are done, or (unless return_exceptions) the first failure in
 // completion order is rethrown. If the caller is cancelled, every child is cancelled.
 void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions);
@@ -127,17 +125,19 @@ private:
     bool settled_ = false;  // the expiry's cancel request was taken back
 };
 
-// as_completed's bookkeeping: one waiter per future, registered once; indices come out in
-// the order the futures finished (those already done first, in input order).
+// as_completed's and wait's bookkeeping: one waiter per future, registered once; indices
+// come out in the order the futures finished (those already done first, in input order).
 class CompletionOrder {
 public:
     explicit CompletionOrder(std::vector<FutureBase*> futures);
     ~CompletionOrder();
     CompletionOrder(const CompletionOrder&) = delete;
     CompletionOrder& operator=(const CompletionOrder&) = delete;
-    // The index of the next future to finish, suspending until there is one; SIZE_MAX when
-    // every index has been returned.
-    size_t next();
+    static constexpr size_t kAllReturned = SIZE_MAX;
+    static constexpr size_t kTimedOut = SIZE_MAX - 1;
+    // The index of the next future to finish, suspending until there is one (or *deadline
+    // passes: kTimedOut); kAllReturned when every index has been returned.
+    size_t next(const TimePoint* deadline = nullptr);
     void finished_push(size_t index);  // from a finished future's notification
 
     struct Node;
@@ -146,7 +146,7 @@ private:
     std::vector<FutureBase*> futures_;
     std::vector<Ref<FutureBase>> keep_;
     std::unique_ptr<Node[]> nodes_;
-    std::vector<size_t> finished_;  // in completion order, not yet returned
+    std::vector<size_t> finished_;  // in completion order; [returned_, size) not yet returned
     size_t returned_ = 0;
     Fiber* waiting_ = nullptr;
 };
@@ -206,23 +206,14 @@ WaitResult<H> wait(const std::vector<H>& handles, ReturnWhen when = ReturnWhen::
                    std::optional<Duration> timeout = std::nullopt) {
     std::optional<TimePoint> deadline;
     if (timeout) deadline = Clock::now() + *timeout;
-    auto satisfied = [&] {
-        size_t done = 0;
-        for (auto& h : handles) {
-            if (!h.base()->done()) continue;
-            ++done;
-            if (when == ReturnWhen::first_completed) return true;
-            if (when == ReturnWhen::first_exception && h.base()->has_exception()) return true;
-        }
-        return done == handles.size();
-    };
     std::vector<detail::FutureBase*> bases;
     for (auto& h : handles) bases.push_back(h.base());
-    while (!satisfied() && !(deadline && Clock::now() >= *deadline)) {
-        std::vector<detail::FutureBase*> pending;
-        for (auto* b : bases)
-            if (!b->done()) pending.push_back(b);
-        detail::wait_any(pending, deadline ? &*deadline : nullptr, "wait");
+    detail::CompletionOrder order(std::move(bases));
+    for (;;) {  // one step per finished handle: O(n) in all
+        size_t i = order.next(deadline ? &*deadline : nullptr);
+        if (i == detail::CompletionOrder::kAllReturned || i == detail::CompletionOrder::kTimedOut) break;
+        if (when == ReturnWhen::first_completed) break;
+        if (when == ReturnWhen::first_exception && handles[i].base()->has_exception()) break;
     }
     WaitResult<H> out;
     for (auto& h : handles) (h.base()->done() ? out.done : out.pending).push_back(h);
@@ -283,7 +274,7 @@ public:
     // been returned.
     std::optional<H> next() {
         size_t i = order_.next();
-        if (i == SIZE_MAX) return std::nullopt;
+        if (i == detail::CompletionOrder::kAllReturned) return std::nullopt;
         return handles_[i];
     }
 
