@@ -13,7 +13,7 @@ case "$(uname -s)" in
     exit 1 ;;
 esac
 
-packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev"
+packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp"
 # --bench: also the peers the benchmarks compare against (optional for make test).
 [ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev"
 missing=""

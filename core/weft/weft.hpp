@@ -27,6 +27,9 @@
 #include <weft/task_group.hpp>
 
 #include <weft/address.hpp>
+#include <weft/http.hpp>
+#include <weft/http_client.hpp>
+#include <weft/http_server.hpp>
 #include <weft/server_group.hpp>
 #include <weft/stream.hpp>
 #include <weft/subprocess.hpp>

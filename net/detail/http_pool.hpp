@@ -1,0 +1,73 @@
+// ConnectionPool: the client's kept-alive connections (aiohttp's TCPConnector). Counts
+// every open connection — lent out or idle — against a total and a per-host limit; a
+// request that finds no room waits for one to be released. Loop thread only. Private
+// to libweft.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "detail/http_parser.hpp"
+#include <weft/loop.hpp>
+#include <weft/stream.hpp>
+#include <weft/sync.hpp>
+
+namespace weft::http::detail {
+
+struct PooledConnection {
+    PooledConnection(std::string key, Stream s, ParseLimits limits)
+        : key(std::move(key)),
+          stream(std::move(s)),
+          reader(stream, MessageReader::Kind::response, limits, stream.peer_address().to_string()) {}
+    PooledConnection(const PooledConnection&) = delete;
+    PooledConnection& operator=(const PooledConnection&) = delete;
+
+    std::string key;  // "host:port"
+    Stream stream;
+    MessageReader reader;  // reads `stream`: the two never move apart
+    TimePoint idle_since{};
+    bool reused = false;   // served a request before (may have been closed by the peer)
+};
+
+class ConnectionPool {
+public:
+    ConnectionPool(size_t limit, size_t limit_per_host, Duration keepalive, ParseLimits limits)
+        : limit_(limit), per_host_limit_(limit_per_host), keepalive_(keepalive), limits_(limits) {}
+    ~ConnectionPool();
+
+    // An idle connection to host:port, or a new one once the limits allow. The caller
+    // bounds the wait (and the connect) with a timeout scope. InvalidStateError once closed.
+    std::unique_ptr<PooledConnection> acquire(const std::string& host, uint16_t port);
+    // Back to the idle list (or closed, if the pool is closed).
+    void release(std::unique_ptr<PooledConnection> c) noexcept;
+    // Closed: its state is unknown or the server asked for it.
+    void discard(std::unique_ptr<PooledConnection> c) noexcept;
+
+    void close() noexcept;
+    bool closed() const noexcept { return closed_; }
+    size_t open() const noexcept { return open_; }
+    size_t idle() const noexcept { return idle_.size(); }
+
+private:
+    bool room_for(const std::string& key) const;
+    bool usable(PooledConnection& c) const;
+    void forget(const std::string& key) noexcept;  // one connection to key closed
+    void wake() noexcept;
+
+    size_t limit_, per_host_limit_;
+    Duration keepalive_;
+    ParseLimits limits_;
+    size_t open_ = 0;                                  // lent out + idle
+    std::unordered_map<std::string, size_t> per_host_;  // the same, per key
+    std::deque<std::unique_ptr<PooledConnection>> idle_;  // least recently used first
+    // Set (and replaced) whenever a connection is released or closed; waiters hold the
+    // one they wait on, so a wake-up never finds it gone.
+    std::shared_ptr<Event> freed_ = std::make_shared<Event>();
+    bool closed_ = false;
+};
+
+}  // namespace weft::http::detail

@@ -1,0 +1,271 @@
+// ClientSession and ClientResponse: one request = take a pooled connection, write the
+// request, read the response head; the body is read later through the response, which
+// hands the connection back when the body ends. Every step after the pool runs under the
+// total deadline; any failure midway closes the connection, since its state is unknown.
+#include <weft/http_client.hpp>
+
+#include <cstdio>
+
+#include "detail/http_pool.hpp"
+#include <weft/combinators.hpp>
+
+namespace weft::http {
+
+namespace {
+
+bool is_redirect(int status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+bool idempotent(const std::string& method) {
+    return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+           method == "OPTIONS" || method == "TRACE";
+}
+
+// Runs fn under the deadline if there is one; a timeout says what timed out.
+template <class F>
+decltype(auto) within(std::optional<TimePoint> deadline, const std::string& what, F&& fn) {
+    if (!deadline) return fn();
+    try {
+        return weft::timeout_at(*deadline, std::forward<F>(fn));
+    } catch (const TimeoutError&) {
+        throw TimeoutError(what + ": total timeout exceeded");
+    }
+}
+
+std::string serialize_head(const std::string& method, const Url& url, const Headers& session,
+                           const RequestOptions& options) {
+    std::string out = method + " " + url.target + " HTTP/1.1\r\n";
+    const Headers& mine = options.headers;
+    auto field = [&](std::string_view name, std::string_view value) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    };
+    if (!mine.contains("Host")) field("Host", url.authority());
+    for (const auto& [n, v] : session)
+        if (!mine.contains(n) && !iequals(n, "Host")) field(n, v);
+    for (const auto& [n, v] : mine)
+        if (!iequals(n, "Content-Length") && !iequals(n, "Transfer-Encoding")) field(n, v);
+    if (!mine.contains("User-Agent") && !session.contains("User-Agent")) field("User-Agent", "weft/0.1");
+    if (!mine.contains("Accept") && !session.contains("Accept")) field("Accept", "*/*");
+    if (options.chunked_body)
+        field("Transfer-Encoding", "chunked");
+    else if (!options.body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
+        field("Content-Length", std::to_string(options.body.size()));
+    out += "\r\n";
+    return out;
+}
+
+void send_request(Stream& s, const std::string& head, const RequestOptions& options) {
+    if (options.chunked_body) {
+        s.write(head);
+        for (std::string chunk; !(chunk = options.chunked_body()).empty();) {
+            char size[24];
+            int n = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+            s.writev({std::string_view(size, size_t(n)), chunk, "\r\n"});
+            s.drain();
+        }
+        s.write("0\r\n\r\n");
+    } else {
+        s.writev({head, options.body});
+    }
+    s.drain();
+}
+
+}  // namespace
+
+// ---- ClientResponse ---------------------------------------------------------------------
+
+struct ClientResponse::State {
+    std::shared_ptr<detail::ConnectionPool> pool;
+    std::unique_ptr<detail::PooledConnection> conn;  // null once the body has ended
+    detail::MessageHead head;
+    Url url;
+    std::string method;
+    std::optional<TimePoint> deadline;
+    std::string early_body;  // a body that ended before the caller asked for it
+
+    ~State() { drop(); }
+    void drop() noexcept {
+        if (conn) pool->discard(std::move(conn));
+    }
+    // The body ended: the connection may serve another request.
+    void finish() noexcept {
+        if (!conn) return;
+        if (head.keep_alive && !head.upgrade)
+            pool->release(std::move(conn));
+        else
+            drop();
+    }
+};
+
+ClientResponse::ClientResponse(std::unique_ptr<State> s) : s_(std::move(s)) {}
+ClientResponse::ClientResponse(ClientResponse&&) noexcept = default;
+ClientResponse& ClientResponse::operator=(ClientResponse&&) noexcept = default;
+ClientResponse::~ClientResponse() = default;
+
+int ClientResponse::status() const noexcept { return s_->head.status; }
+const std::string& ClientResponse::reason() const noexcept { return s_->head.reason; }
+const Headers& ClientResponse::headers() const noexcept { return s_->head.headers; }
+int ClientResponse::version_minor() const noexcept { return s_->head.version_minor; }
+const Url& ClientResponse::url() const noexcept { return s_->url; }
+
+void ClientResponse::raise_for_status() const {
+    if (status() >= 400)
+        throw ClientResponseError(status(), s_->method + " " + s_->url.to_string() + ": " +
+                                                std::to_string(status()) + " " + reason());
+}
+
+std::string ClientResponse::read_chunk() {
+    if (!s_->early_body.empty()) return std::exchange(s_->early_body, {});
+    if (!s_->conn) return {};
+    try {
+        std::string piece = within(s_->deadline, s_->method + " " + s_->url.to_string(),
+                                   [&] { return s_->conn->reader.read_body(); });
+        if (s_->conn->reader.message_done()) {
+            s_->finish();
+            if (piece.empty()) return piece;
+        }
+        return piece;
+    } catch (...) {
+        s_->drop();
+        throw;
+    }
+}
+
+std::string ClientResponse::read() {
+    std::string all;
+    for (std::string piece; !(piece = read_chunk()).empty();) all += piece;
+    return all;
+}
+
+void ClientResponse::close() noexcept { s_->drop(); }
+
+// ---- ClientSession ----------------------------------------------------------------------
+
+ClientSession::ClientSession(ClientSessionOptions options)
+    : options_(std::move(options)),
+      pool_(std::make_shared<detail::ConnectionPool>(
+          options_.limit, options_.limit_per_host, options_.keepalive_timeout,
+          detail::ParseLimits{options_.max_header_size, options_.max_headers, SIZE_MAX})) {}
+
+ClientSession::~ClientSession() { close(); }
+
+void ClientSession::close() noexcept { pool_->close(); }
+bool ClientSession::closed() const noexcept { return pool_->closed(); }
+size_t ClientSession::connections_open() const noexcept { return pool_->open(); }
+size_t ClientSession::connections_idle() const noexcept { return pool_->idle(); }
+
+ClientResponse ClientSession::send_once(const std::string& method, const Url& url, const RequestOptions& options,
+                                        const ClientTimeout& timeout, std::optional<TimePoint> deadline) {
+    std::string what = method + " " + url.to_string();
+    std::string head = serialize_head(method, url, options_.headers, options);
+    // A reused connection may have been closed by the server just as we picked it: one
+    // retry on a fresh one, when nothing came back and the request may be sent twice.
+    bool may_retry = idempotent(method) && !options.chunked_body;
+    for (int attempt = 0;; ++attempt) {
+        std::optional<TimePoint> connect_deadline = deadline;
+        if (timeout.connect) {
+            TimePoint c = Clock::now() + *timeout.connect;
+            if (!connect_deadline || c < *connect_deadline) connect_deadline = c;
+        }
+        std::unique_ptr<detail::PooledConnection> conn;
+        if (connect_deadline) {
+            try {
+                conn = weft::timeout_at(*connect_deadline, [&] { return pool_->acquire(url.host, url.port); });
+            } catch (const TimeoutError&) {
+                throw TimeoutError(what + ": connect timeout exceeded");
+            }
+        } else {
+            conn = pool_->acquire(url.host, url.port);
+        }
+        auto state = std::make_unique<ClientResponse::State>();
+        state->pool = pool_;
+        state->url = url;
+        state->method = method;
+        state->deadline = deadline;
+        detail::PooledConnection& c = *conn;
+        state->conn = std::move(conn);  // from here on, an exception closes it
+        bool reused = c.reused;
+        try {
+            within(deadline, what, [&] {
+                try {
+                    send_request(c.stream, head, options);
+                } catch (const SystemError&) {
+                    // The server may have answered and closed early (a 413, say): read
+                    // that answer if it is there; else the send error stands.
+                    try {
+                        c.reader.set_no_body(method == "HEAD");
+                        if (c.reader.read_head()) return;
+                    } catch (...) {
+                    }
+                    throw;
+                }
+                c.reader.set_no_body(method == "HEAD");
+                for (;;) {
+                    if (!c.reader.read_head())
+                        throw ServerDisconnected(what + ": " + c.stream.peer_address().to_string() +
+                                                 " closed the connection without a response");
+                    int status = c.reader.head().status;
+                    if (status >= 200 || status == 101) break;  // 1xx: interim, the real one follows
+                }
+            });
+        } catch (const ServerDisconnected&) {
+            if (reused && may_retry && attempt == 0) continue;  // state's destructor closes it
+            throw;
+        } catch (const SystemError&) {
+            if (reused && may_retry && attempt == 0 && !c.reader.started()) continue;
+            throw;
+        }
+        state->head = std::move(c.reader.head());
+        if (c.reader.message_done()) {  // the whole body came with the head (or there is none)
+            state->early_body = c.reader.read_body();
+            state->finish();
+        }
+        return ClientResponse(std::move(state));
+    }
+}
+
+ClientResponse ClientSession::request(std::string_view method_in, std::string_view url_in, RequestOptions options) {
+    if (pool_->closed()) throw InvalidStateError("ClientSession is closed");
+    std::string method(method_in);
+    for (char c : method)
+        if (c <= ' ' || c >= 0x7f) throw HttpError(std::errc::invalid_argument, "invalid HTTP method '" + method + "'");
+    Url url = parse_url(url_in);
+    ClientTimeout timeout = options.timeout.value_or(options_.timeout);
+    std::optional<TimePoint> deadline;
+    if (timeout.total) deadline = Clock::now() + *timeout.total;
+
+    for (int redirects = 0;; ++redirects) {
+        ClientResponse response = send_once(method, url, options, timeout, deadline);
+        auto location = response.headers().get("Location");
+        if (!options.allow_redirects || !is_redirect(response.status()) || !location) return response;
+        if (redirects >= options.max_redirects)
+            throw TooManyRedirects(method + " " + std::string(url_in) + ": more than " +
+                                   std::to_string(options.max_redirects) + " redirects");
+        int status = response.status();
+        if (options.chunked_body && (status == 307 || status == 308))
+            return response;  // a streamed body cannot be sent again
+        Url next = resolve_url(url, *location);
+        // The body of a redirect is of no interest; a short one is read so the connection
+        // can be reused, a long one is not worth waiting for.
+        auto length = response.s_->head.content_length;
+        if (length && *length <= 64 * 1024) response.read();
+        response.close();
+        if (status == 303 || ((status == 301 || status == 302) && method == "POST")) {
+            if (method != "HEAD") method = "GET";
+            options.body.clear();
+            options.chunked_body = nullptr;
+            options.headers.remove("Content-Type");
+        }
+        if (next.authority() != url.authority()) {  // credentials stay with their origin
+            options.headers.remove("Authorization");
+            options.headers.remove("Cookie");
+        }
+        url = std::move(next);
+    }
+}
+
+}  // namespace weft::http

@@ -1,0 +1,214 @@
+// MessageReader: drives llhttp over a Stream's reads. llhttp calls back with spans of the
+// input; we copy them into the head and the body buffer, enforce the limits as bytes
+// arrive (so an endless header cannot grow memory), and pause the parser at the end of
+// each message so a pipelined successor stays in buf_.
+#include "detail/http_parser.hpp"
+
+namespace weft::http::detail {
+
+struct Callbacks {
+    static MessageReader& self(llhttp_t* p) { return *static_cast<MessageReader*>(p->data); }
+
+    static int on_message_begin(llhttp_t* p) {
+        self(p).started_ = true;
+        return 0;
+    }
+    static int on_url(llhttp_t* p, const char* at, size_t n) {
+        auto& r = self(p);
+        if (!r.note_header_bytes(n)) return HPE_USER;
+        r.head_.target.append(at, n);
+        return 0;
+    }
+    static int on_status(llhttp_t* p, const char* at, size_t n) {
+        auto& r = self(p);
+        if (!r.note_header_bytes(n)) return HPE_USER;
+        r.head_.reason.append(at, n);
+        return 0;
+    }
+    static int on_header_field(llhttp_t* p, const char* at, size_t n) {
+        auto& r = self(p);
+        if (!r.note_header_bytes(n)) return HPE_USER;
+        r.field_.append(at, n);
+        return 0;
+    }
+    static int on_header_value(llhttp_t* p, const char* at, size_t n) {
+        auto& r = self(p);
+        if (!r.note_header_bytes(n)) return HPE_USER;
+        r.value_.append(at, n);
+        return 0;
+    }
+    static int on_header_value_complete(llhttp_t* p) {
+        auto& r = self(p);
+        if (r.head_.headers.size() >= r.limits_.max_headers) {
+            r.user_status_ = 431;
+            r.user_error_ = "more than " + std::to_string(r.limits_.max_headers) + " header fields";
+            return -1;
+        }
+        try {
+            r.head_.headers.add(std::move(r.field_), std::move(r.value_));
+        } catch (const HttpError& e) {  // llhttp admits no CR/LF here; belt and braces
+            r.user_status_ = 400;
+            r.user_error_ = e.what();
+            return -1;
+        }
+        r.field_.clear();
+        r.value_.clear();
+        return 0;
+    }
+    static int on_headers_complete(llhttp_t* p) {
+        auto& r = self(p);
+        auto& h = r.head_;
+        h.version_minor = p->http_minor;
+        if (r.kind_ == MessageReader::Kind::request)
+            h.method = llhttp_method_name(llhttp_method_t(p->method));
+        else
+            h.status = p->status_code;
+        h.keep_alive = llhttp_should_keep_alive(p) != 0;
+        h.chunked = (p->flags & F_CHUNKED) != 0;
+        if (p->flags & F_CONTENT_LENGTH) h.content_length = p->content_length;
+        h.upgrade = p->upgrade != 0;
+        r.headers_done_ = true;
+        if (h.content_length && *h.content_length > r.limits_.max_body_size) {
+            r.user_status_ = 413;
+            r.user_error_ = "body of " + std::to_string(*h.content_length) + " bytes is over the limit of " +
+                            std::to_string(r.limits_.max_body_size);
+            return -1;
+        }
+        return r.no_body_ ? 1 : 0;
+    }
+    static int on_body(llhttp_t* p, const char* at, size_t n) {
+        auto& r = self(p);
+        r.body_received_ += n;
+        if (r.body_received_ > r.limits_.max_body_size) {  // chunked: no length up front
+            r.user_status_ = 413;
+            r.user_error_ = "body is over the limit of " + std::to_string(r.limits_.max_body_size) + " bytes";
+            return HPE_USER;
+        }
+        r.body_.append(at, n);
+        return 0;
+    }
+    static int on_message_complete(llhttp_t* p) {
+        auto& r = self(p);
+        r.complete_ = true;
+        r.started_ = false;
+        return HPE_PAUSED;  // stop here: what follows belongs to the next message
+    }
+
+    static const llhttp_settings_t* settings() {
+        static const llhttp_settings_t s = [] {
+            llhttp_settings_t s;
+            llhttp_settings_init(&s);
+            s.on_message_begin = on_message_begin;
+            s.on_url = on_url;
+            s.on_status = on_status;
+            s.on_header_field = on_header_field;
+            s.on_header_value = on_header_value;
+            s.on_header_value_complete = on_header_value_complete;
+            s.on_headers_complete = on_headers_complete;
+            s.on_body = on_body;
+            s.on_message_complete = on_message_complete;
+            return s;
+        }();
+        return &s;
+    }
+};
+
+MessageReader::MessageReader(Stream& stream, Kind kind, ParseLimits limits, std::string peer)
+    : stream_(stream), kind_(kind), limits_(limits), peer_(std::move(peer)) {
+    llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, Callbacks::settings());
+    parser_.data = this;
+}
+
+bool MessageReader::note_header_bytes(size_t n) {
+    header_bytes_ += n;
+    if (header_bytes_ <= limits_.max_header_size) return true;
+    user_status_ = 431;
+    user_error_ = "header section is over the limit of " + std::to_string(limits_.max_header_size) + " bytes";
+    return false;
+}
+
+void MessageReader::fail(int status, const std::string& why) {
+    throw BadMessage(status, std::string("malformed HTTP ") + (kind_ == Kind::request ? "request" : "response") +
+                                 " from " + peer_ + ": " + why);
+}
+
+void MessageReader::fail(llhttp_errno_t err) {
+    if (user_status_) fail(user_status_, user_error_);
+    const char* reason = llhttp_get_error_reason(&parser_);
+    fail(400, std::string(llhttp_errno_name(err)) + (reason && *reason ? std::string(": ") + reason : ""));
+}
+
+void MessageReader::execute() {
+    const char* data = buf_.data() + pos_;
+    size_t n = buf_.size() - pos_;
+    llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+    if (err == HPE_OK) {
+        pos_ = buf_.size();
+    } else if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        pos_ += size_t(llhttp_get_error_pos(&parser_) - data);
+        paused_ = err == HPE_PAUSED;
+        if (err == HPE_PAUSED_UPGRADE) {  // the message ended; the rest is not ours to parse
+            upgraded_ = true;
+            complete_ = true;
+            started_ = false;
+        }
+    } else {
+        fail(err);
+    }
+}
+
+void MessageReader::fill() {
+    buf_ = stream_.read();
+    pos_ = 0;
+    if (!buf_.empty()) return;
+    eof_ = true;
+    if (!started_) return;  // between messages: a clean end
+    // Mid-message: only a body delimited by the connection's end may finish here.
+    llhttp_errno_t err = llhttp_finish(&parser_);
+    if ((err == HPE_OK || err == HPE_PAUSED) && complete_) return;
+    fail(400, "connection closed " + std::string(headers_done_ ? "in the body" : "in the head") +
+                  " of the message");
+}
+
+bool MessageReader::read_head() {
+    if (upgraded_) return false;
+    if (paused_) {
+        llhttp_resume(&parser_);
+        paused_ = false;
+    }
+    head_ = MessageHead{};
+    field_.clear();
+    value_.clear();
+    body_.clear();
+    body_received_ = 0;
+    header_bytes_ = 0;
+    headers_done_ = complete_ = false;
+    while (!headers_done_) {
+        if (pos_ == buf_.size()) {
+            if (eof_) return false;
+            fill();
+            if (eof_) {
+                if (!headers_done_) return false;  // fill() threw if a message had begun
+                break;
+            }
+        }
+        execute();
+    }
+    return true;
+}
+
+std::string MessageReader::read_body() {
+    while (body_.empty() && !complete_) {
+        if (pos_ == buf_.size()) {
+            if (eof_) fail(400, "connection closed in the body of the message");
+            fill();
+            if (eof_) break;  // fill() completed the message or threw
+        }
+        execute();
+    }
+    std::string out;
+    out.swap(body_);
+    return out;
+}
+
+}  // namespace weft::http::detail

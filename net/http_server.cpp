@@ -1,0 +1,328 @@
+// The server's connection loop: read a request head, run its handler, discard what it
+// left of the body, write the response, repeat while the connection stays alive. One
+// request at a time per connection is what keeps pipelined responses in order. HttpServer
+// wraps a weft::Server and tracks its connections so shutdown can tell idle ones (closed
+// at once) from busy ones (left to finish).
+#include <weft/http_server.hpp>
+
+#include <ctime>
+
+#include "detail/http_parser.hpp"
+#include <weft/combinators.hpp>
+#include <weft/task.hpp>
+
+namespace weft::http {
+
+namespace detail {
+
+namespace {
+
+// "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", formatted at most once a second per thread.
+std::string_view date_line() {
+    thread_local time_t cached = 0;
+    thread_local char line[64];
+    thread_local size_t len = 0;
+    time_t now = ::time(nullptr);
+    if (now != cached) {
+        tm t{};
+        ::gmtime_r(&now, &t);
+        len = ::strftime(line, sizeof line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &t);
+        cached = now;
+    }
+    return {line, len};
+}
+
+bool bodyless_status(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+
+}  // namespace
+
+// Who is connected, for graceful shutdown. Loop thread only.
+struct Tracker {
+    bool closing = false;
+    size_t accepted = 0;
+    std::vector<ConnectionState*> live;
+};
+
+struct ConnectionState {
+    Stream& stream;
+    const Application& app;
+    const HttpServerOptions& options;
+    Tracker* tracker;
+    TaskRef task = current_task();
+    bool idle = true;  // waiting for the first byte of a request: safe to cancel
+    MessageReader reader;
+
+    ConnectionState(Stream& s, const Application& a, const HttpServerOptions& o, Tracker* t)
+        : stream(s),
+          app(a),
+          options(o),
+          tracker(t),
+          reader(s, MessageReader::Kind::request,
+                 ParseLimits{o.max_header_size, o.max_headers, o.max_body_size},
+                 s.peer_address().to_string()) {
+        if (tracker) {
+            tracker->live.push_back(this);
+            ++tracker->accepted;
+        }
+    }
+    ~ConnectionState() {
+        if (tracker) std::erase(tracker->live, this);
+    }
+
+    bool closing() const { return tracker && tracker->closing; }
+
+    // Status line and headers; `length` < 0 means chunked.
+    void write_head(const Response& r, long long length, bool keep_alive, int version_minor) {
+        std::string out;
+        out.reserve(256 + r.body.size());
+        out += "HTTP/1.1 ";
+        out += std::to_string(r.status);
+        out += ' ';
+        out += r.reason.empty() ? reason_phrase(r.status) : std::string_view(r.reason);
+        out += "\r\n";
+        out += date_line();
+        out += "Server: weft\r\n";
+        for (const auto& [name, value] : r.headers) {
+            if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+                iequals(name, "Connection"))
+                continue;  // ours to decide
+            out += name;
+            out += ": ";
+            out += value;
+            out += "\r\n";
+        }
+        if (!bodyless_status(r.status)) {
+            if (length < 0) {
+                out += "Transfer-Encoding: chunked\r\n";
+            } else {
+                out += "Content-Length: ";
+                out += std::to_string(length);
+                out += "\r\n";
+            }
+        }
+        if (!keep_alive)
+            out += "Connection: close\r\n";
+        else if (version_minor == 0)
+            out += "Connection: keep-alive\r\n";
+        out += "\r\n";
+        stream.write(out);
+    }
+
+    void send(Response& r, bool head_only, bool keep_alive, int version_minor) {
+        if (r.stream) {
+            write_head(r, -1, keep_alive, version_minor);
+            if (head_only || bodyless_status(r.status)) return stream.drain();
+            ResponseWriter writer(stream);
+            r.stream(writer);
+            stream.write("0\r\n\r\n");
+        } else {
+            write_head(r, (long long)r.body.size(), keep_alive, version_minor);
+            if (!head_only && !bodyless_status(r.status)) stream.write(r.body);
+        }
+        stream.drain();
+    }
+
+    // A request we will not serve: say why and close. The close lingers: closing with
+    // unread input would send a reset, which can destroy our answer in the client's
+    // receive queue before it reads it (a client still sending a large body, say).
+    void reject(int status, const std::string& why) {
+        Response r = Response::text(std::string(reason_phrase(status)) + ": " + why + "\n", status);
+        try {
+            send(r, false, false, 1);
+            stream.write_eof();
+            weft::timeout(std::chrono::seconds(2), [&] {
+                size_t discarded = 0;
+                for (std::string junk; discarded < 16 * 1024 * 1024 && !(junk = stream.read()).empty();)
+                    discarded += junk.size();
+            });
+        } catch (const SystemError&) {  // the client has gone: nothing to tell it
+        } catch (const TimeoutError&) {
+        }
+    }
+
+    void serve() {
+        try {
+            serve_requests();
+        } catch (const SystemError&) {
+            // Reset or broken pipe: the client left mid-exchange; nobody is left to tell.
+        }
+    }
+
+    void serve_requests() {
+        for (;;) {
+            idle = !reader.has_buffered_input();
+            if (idle && closing()) return;
+            bool got;
+            try {
+                got = weft::timeout(options.keepalive_timeout, [&] { return reader.read_head(); });
+            } catch (const TimeoutError&) {
+                return;  // idle too long, or a head trickling in: close quietly
+            } catch (const BadMessage& e) {
+                return reject(e.status(), e.what());
+            }
+            idle = false;
+            if (!got) return;
+            if (!serve_one()) return;
+        }
+    }
+
+    // One request; false when the connection must close after it.
+    bool serve_one() {
+        auto& head = reader.head();
+        Request request(reader, stream, stream.peer_address());
+        bool head_only = head.method == "HEAD";
+        int version_minor = head.version_minor;
+        Response response;
+        try {
+            response = app.handle(request);
+        } catch (const BadMessage& e) {  // the handler read a body that broke the rules
+            reject(e.status(), e.what());
+            return false;
+        } catch (const Cancelled&) {
+            throw;
+        } catch (...) {
+            Loop::current().call_exception_handler(
+                {"Exception in HTTP handler for " + head.method + " " + head.target, std::current_exception(),
+                 "peer " + stream.peer_address().to_string()});
+            response = Response::text("Internal Server Error\n", 500);
+        }
+        // The rest of the body must go before the next request can be read. A client that
+        // waits for 100 Continue will not send it, so such a connection closes instead.
+        bool keep_alive = head.keep_alive && !head.upgrade && !closing();
+        if (!reader.message_done()) {
+            if (request.expect_continue_) {
+                keep_alive = false;
+            } else {
+                try {
+                    while (!reader.read_body().empty()) {
+                    }
+                } catch (const BadMessage& e) {
+                    reject(e.status(), e.what());
+                    return false;
+                }
+            }
+        }
+        send(response, head_only, keep_alive && !closing(), version_minor);
+        return keep_alive && !closing();
+    }
+};
+
+}  // namespace detail
+
+// ---- Request / ResponseWriter / Response ----------------------------------------------
+
+Request::Request(detail::MessageReader& reader, Stream& stream, const SocketAddress& peer)
+    : reader_(&reader), stream_(&stream), peer_(&peer) {
+    const std::string& target = reader.head().target;
+    size_t q = target.find('?');
+    path_ = target.substr(0, q);
+    if (q != target.npos) query_ = target.substr(q + 1);
+    auto expect = reader.head().headers.get("Expect");
+    expect_continue_ = expect && iequals(*expect, "100-continue") && reader.head().version_minor >= 1;
+}
+
+const std::string& Request::method() const noexcept { return reader_->head().method; }
+const std::string& Request::target() const noexcept { return reader_->head().target; }
+const Headers& Request::headers() const noexcept { return reader_->head().headers; }
+int Request::version_minor() const noexcept { return reader_->head().version_minor; }
+
+void Request::send_continue() {
+    if (!expect_continue_) return;
+    expect_continue_ = false;
+    stream_->write("HTTP/1.1 100 Continue\r\n\r\n");
+    stream_->drain();
+}
+
+std::string Request::read_chunk() {
+    if (!reader_->message_done()) send_continue();
+    return reader_->read_body();  // what came with the head, even if the message is done
+}
+
+std::string Request::read() {
+    std::string all;
+    for (std::string piece; !(piece = read_chunk()).empty();) all += piece;
+    return all;
+}
+
+void ResponseWriter::write(std::string_view chunk) {
+    if (chunk.empty()) return;  // an empty chunk would end the body
+    char size[24];
+    int n = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+    stream_->writev({std::string_view(size, size_t(n)), chunk, "\r\n"});
+    stream_->drain();
+}
+
+Response Response::text(std::string body, int status, std::string content_type) {
+    Response r;
+    r.status = status;
+    r.body = std::move(body);
+    r.headers.add("Content-Type", std::move(content_type));
+    return r;
+}
+
+Response Response::json(std::string body, int status) {
+    return text(std::move(body), status, "application/json");
+}
+
+Response Response::streamed(std::function<void(ResponseWriter&)> writer, std::string content_type) {
+    Response r;
+    r.stream = std::move(writer);
+    r.headers.add("Content-Type", std::move(content_type));
+    return r;
+}
+
+// ---- serving ----------------------------------------------------------------------------
+
+void serve_connection(Stream& stream, const Application& app, const HttpServerOptions& options) {
+    detail::ConnectionState(stream, app, options, nullptr).serve();
+}
+
+struct HttpServer::State {
+    Application app;
+    HttpServerOptions options;
+    detail::Tracker tracker;
+    std::unique_ptr<Server> server;
+};
+
+HttpServer::HttpServer(std::shared_ptr<State> s) : s_(std::move(s)) {}
+
+HttpServer::~HttpServer() {
+    s_->tracker.closing = true;
+    s_->server.reset();  // cancels and awaits the connections, which unregister themselves
+}
+
+uint16_t HttpServer::port() const noexcept { return s_->server->port(); }
+const std::vector<SocketAddress>& HttpServer::addresses() const noexcept { return s_->server->addresses(); }
+size_t HttpServer::connections_accepted() const noexcept { return s_->tracker.accepted; }
+void HttpServer::close() { s_->server->close(); }
+void HttpServer::wait_closed() { s_->server->wait_closed(); }
+void HttpServer::serve_forever() { s_->server->serve_forever(); }
+
+void HttpServer::shutdown(Duration grace) {
+    s_->tracker.closing = true;
+    s_->server->close();
+    for (auto* c : s_->tracker.live)
+        if (c->idle) c->task.cancel("HTTP server shutting down");
+    try {
+        weft::timeout(grace, [&] { s_->server->wait_closed(); });
+    } catch (const TimeoutError&) {
+        for (auto* c : s_->tracker.live) c->task.cancel("HTTP server shutdown: grace period over");
+        s_->server->wait_closed();
+    }
+}
+
+std::unique_ptr<HttpServer> start_http_server(Application app, const std::string& host, uint16_t port,
+                                              HttpServerOptions options) {
+    auto s = std::make_shared<HttpServer::State>();
+    s->app = std::move(app);
+    s->options = std::move(options);
+    // Each connection's copy of the handler keeps the state alive, so a connection still
+    // unwinding after ~HttpServer (outside a fiber it cannot wait) finds its tracker. The
+    // cycle through s->server is broken by ~HttpServer dropping the server.
+    s->server = start_server(
+        [s](Stream& stream) { detail::ConnectionState(stream, s->app, s->options, &s->tracker).serve(); },
+        host, port, s->options.tcp);
+    return std::unique_ptr<HttpServer>(new HttpServer(std::move(s)));
+}
+
+}  // namespace weft::http

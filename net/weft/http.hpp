@@ -1,0 +1,121 @@
+// HTTP/1.1 vocabulary shared by the client (http_client.hpp) and the server
+// (http_server.hpp): header lists, http:// URLs, status phrases and the errors. Messages
+// are parsed by llhttp (Node's parser, compiled into libweft); nothing here parses HTTP.
+// Only plain http:// is supported: there is no TLS in weft.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <weft/error.hpp>
+
+namespace weft::http {
+
+// Any HTTP failure that is not a plain OS error or a timeout.
+class HttpError : public Error {
+public:
+    HttpError(std::errc code, const std::string& what) : Error(std::make_error_code(code), what) {}
+};
+
+// A malformed or over-limit message. status() is what a server answers it with: 400 for
+// bad syntax, 413 for a body over the limit, 431 for headers over the limit.
+class BadMessage : public HttpError {
+public:
+    BadMessage(int status, const std::string& what)
+        : HttpError(std::errc::bad_message, what), status_(status) {}
+    int status() const noexcept { return status_; }
+
+private:
+    int status_;
+};
+
+// The server closed the connection before a complete response (aiohttp's
+// ServerDisconnectedError).
+class ServerDisconnected : public HttpError {
+public:
+    explicit ServerDisconnected(const std::string& what)
+        : HttpError(std::errc::connection_reset, what) {}
+};
+
+// Not an http:// URL we can use (https://, no host, bad port, ...).
+class InvalidUrl : public HttpError {
+public:
+    explicit InvalidUrl(const std::string& what) : HttpError(std::errc::invalid_argument, what) {}
+};
+
+// More redirects than ClientSession allows for one request.
+class TooManyRedirects : public HttpError {
+public:
+    explicit TooManyRedirects(const std::string& what)
+        : HttpError(std::errc::too_many_links, what) {}
+};
+
+// A response status >= 400, from ClientResponse::raise_for_status().
+class ClientResponseError : public HttpError {
+public:
+    ClientResponseError(int status, const std::string& what)
+        : HttpError(std::errc::protocol_error, what), status_(status) {}
+    int status() const noexcept { return status_; }
+
+private:
+    int status_;
+};
+
+// An ordered multi-map of header fields with case-insensitive names (aiohttp's
+// CIMultiDict). Order and repeated names are kept as received.
+class Headers {
+public:
+    using Field = std::pair<std::string, std::string>;
+
+    Headers() = default;
+    Headers(std::initializer_list<Field> fields);  // validated as add() does
+
+    // The first value of `name`, if any.
+    std::optional<std::string_view> get(std::string_view name) const noexcept;
+    std::string get(std::string_view name, std::string_view fallback) const;
+    std::vector<std::string_view> get_all(std::string_view name) const;
+    bool contains(std::string_view name) const noexcept { return get(name).has_value(); }
+
+    // Appends a field (names and values with CR, LF or NUL are rejected: HttpError).
+    void add(std::string name, std::string value);
+    // Replaces every field called `name` with one.
+    void set(std::string name, std::string value);
+    size_t remove(std::string_view name) noexcept;
+
+    size_t size() const noexcept { return fields_.size(); }
+    bool empty() const noexcept { return fields_.empty(); }
+    auto begin() const noexcept { return fields_.begin(); }
+    auto end() const noexcept { return fields_.end(); }
+
+private:
+    std::vector<Field> fields_;
+};
+
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// An absolute http:// URL split into what a request needs.
+struct Url {
+    std::string host;    // without brackets for IPv6 literals
+    uint16_t port = 80;
+    std::string target;  // path and query, at least "/"
+
+    // "host:port" as it goes into a Host header (port omitted when 80).
+    std::string authority() const;
+    std::string to_string() const;  // "http://" + authority() + target
+};
+
+// Parses "http://host[:port][/path][?query]" (a fragment is dropped). Throws InvalidUrl,
+// saying why, for anything else — https:// included.
+Url parse_url(std::string_view url);
+// Resolves a Location header against the URL it came from (absolute, "/path" or relative).
+Url resolve_url(const Url& base, std::string_view location);
+
+// "OK" for 200, "Not Found" for 404, ...; "Unknown" for codes it does not know.
+std::string_view reason_phrase(int status) noexcept;
+
+}  // namespace weft::http

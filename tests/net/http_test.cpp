@@ -1,0 +1,487 @@
+// HTTP client and server against each other on loopback: round trips, keep-alive reuse and
+// pool limits, pipelining, chunked bodies both ways, size limits, malformed input on
+// either side, timeouts, redirects and graceful shutdown. Raw streams stand in for a
+// misbehaving peer where the weft side would never send such bytes.
+#include <weft/weft.hpp>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+namespace http = weft::http;
+
+namespace {
+
+std::string url(const http::HttpServer& server, const std::string& path) {
+    return "http://127.0.0.1:" + std::to_string(server.port()) + path;
+}
+
+// An application with a few routes most tests use.
+http::Application test_app() {
+    http::Application app;
+    app.add_get("/hello", [](http::Request&) { return http::Response::text("hello"); });
+    app.add_post("/echo", [](http::Request& r) {
+        auto resp = http::Response::text(r.read());
+        resp.headers.add("X-Method", r.method());
+        return resp;
+    });
+    app.add_get("/port", [](http::Request& r) { return http::Response::text(std::to_string(r.peer().port())); });
+    app.add_get("/big", [](http::Request&) { return http::Response::text(std::string(1 << 20, 'z')); });
+    app.add_get("/slow", [](http::Request&) {
+        weft::sleep(300ms);
+        return http::Response::text("slow");
+    });
+    return app;
+}
+
+// Reads one response off a raw stream: its head, and a body of Content-Length bytes.
+std::pair<std::string, std::string> raw_response(weft::Stream& s) {
+    std::string head = s.read_until("\r\n\r\n");
+    size_t at = head.find("Content-Length: ");
+    size_t length = at == head.npos ? 0 : std::stoul(head.substr(at + 16));
+    return {head, s.read_exactly(length)};
+}
+
+}  // namespace
+
+TEST(Http, GetPostAndRouting) {
+    weft::run([] {
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0);
+        http::ClientSession session;
+        auto r = session.get(url(*server, "/hello"));
+        EXPECT_EQ(r.status(), 200);
+        EXPECT_EQ(r.reason(), "OK");
+        EXPECT_EQ(r.headers().get("content-type").value_or(""), "text/plain; charset=utf-8");
+        EXPECT_EQ(r.text(), "hello");
+
+        auto p = session.post(url(*server, "/echo"), "some body");
+        EXPECT_EQ(p.status(), 200);
+        EXPECT_EQ(p.headers().get("X-Method").value_or(""), "POST");
+        EXPECT_EQ(p.text(), "some body");
+
+        auto missing = session.get(url(*server, "/nope"));
+        EXPECT_EQ(missing.status(), 404);
+        EXPECT_THROW(missing.raise_for_status(), http::ClientResponseError);
+        missing.read();
+
+        auto wrong = session.request("DELETE", url(*server, "/hello"));
+        EXPECT_EQ(wrong.status(), 405);
+        EXPECT_EQ(wrong.headers().get("Allow").value_or(""), "GET");
+        wrong.read();
+
+        auto head = session.request("HEAD", url(*server, "/hello"));
+        EXPECT_EQ(head.status(), 200);
+        EXPECT_EQ(head.headers().get("Content-Length").value_or(""), "5");
+        EXPECT_EQ(head.read(), "");
+        // Everything went over one kept-alive connection, HEAD's body-less answer included.
+        EXPECT_EQ(session.get(url(*server, "/hello")).text(), "hello");
+        EXPECT_EQ(server->connections_accepted(), 1u);
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, InvalidUrlsAreRejected) {
+    weft::run([] {
+        http::ClientSession session;
+        EXPECT_THROW(session.get("https://example.com/"), http::InvalidUrl);
+        EXPECT_THROW(session.get("http:///path"), http::InvalidUrl);
+        EXPECT_THROW(session.get("http://host:99999/"), http::InvalidUrl);
+        EXPECT_THROW(session.get("example.com"), http::InvalidUrl);
+        try {
+            session.get("https://example.com/");
+        } catch (const http::InvalidUrl& e) {
+            EXPECT_NE(std::string(e.what()).find("only http://"), std::string::npos) << e.what();
+        }
+        auto u = http::parse_url("http://[::1]:8080/a?b=c#frag");
+        EXPECT_EQ(u.host, "::1");
+        EXPECT_EQ(u.port, 8080);
+        EXPECT_EQ(u.target, "/a?b=c");
+        EXPECT_EQ(http::resolve_url(u, "d").to_string(), "http://[::1]:8080/d");
+        EXPECT_EQ(http::resolve_url(http::parse_url("http://h/x/y"), "z?q").target, "/x/z?q");
+    });
+}
+
+TEST(Http, KeepAliveReusesOneConnection) {
+    weft::run([] {
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0);
+        http::ClientSession session;
+        std::string first_port;
+        for (int i = 0; i < 5; ++i) {
+            auto r = session.get(url(*server, "/port"));
+            std::string port = r.text();
+            if (i == 0) first_port = port;
+            EXPECT_EQ(port, first_port);
+            EXPECT_EQ(session.connections_idle(), 1u);
+        }
+        EXPECT_EQ(server->connections_accepted(), 1u);
+        // A response whose body is dropped unread cannot return its connection.
+        {
+            auto r = session.get(url(*server, "/big"));
+            EXPECT_EQ(session.connections_idle(), 0u);
+        }
+        EXPECT_EQ(session.connections_open(), 0u);
+        EXPECT_EQ(session.get(url(*server, "/hello")).text(), "hello");
+        EXPECT_EQ(server->connections_accepted(), 2u);
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, PoolLimitsPerHostAndInTotal) {
+    weft::run([] {
+        int busy = 0, most = 0;
+        http::Application app;
+        app.add_get("/work", [&](http::Request&) {
+            most = std::max(most, ++busy);
+            weft::sleep(30ms);
+            --busy;
+            return http::Response::text("done");
+        });
+        auto a = http::start_http_server(app, "127.0.0.1", 0);
+        auto b = http::start_http_server(app, "127.0.0.1", 0);
+
+        http::ClientSessionOptions o1;
+        o1.limit = 10;
+        o1.limit_per_host = 2;
+        http::ClientSession per_host(o1);
+        std::vector<weft::Task<std::string>> tasks;
+        for (int i = 0; i < 8; ++i)
+            tasks.push_back(weft::spawn([&] { return per_host.get(url(*a, "/work")).text(); }));
+        for (auto& t : weft::gather(tasks)) EXPECT_EQ(t, "done");
+        EXPECT_EQ(most, 2);
+        EXPECT_EQ(a->connections_accepted(), 2u);
+
+        most = 0;
+        http::ClientSessionOptions o2;
+        o2.limit = 3;
+        http::ClientSession total(o2);
+        tasks.clear();
+        for (int i = 0; i < 12; ++i)
+            tasks.push_back(weft::spawn([&, i] { return total.get(url(i % 2 ? *a : *b, "/work")).text(); }));
+        weft::gather(tasks);
+        EXPECT_EQ(most, 3);
+        EXPECT_LE(total.connections_open(), 3u);
+        per_host.close();
+        total.close();
+        a->shutdown();
+        b->shutdown();
+    });
+}
+
+TEST(Http, PipelinedRequestsAreAnsweredInOrder) {
+    weft::run([] {
+        http::Application app;
+        // The first request takes longest: order must still be the order of arrival.
+        app.add_get("/n", [](http::Request& r) {
+            int n = std::stoi(r.query());
+            weft::sleep(std::chrono::milliseconds(30 * (3 - n)));
+            return http::Response::text("response " + r.query());
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        auto s = weft::open_connection("127.0.0.1", server->port());
+        s.write("GET /n?0 HTTP/1.1\r\nHost: x\r\n\r\nGET /n?1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                "POST /n?2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                "GET /n?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        std::vector<std::string> bodies;
+        for (int i = 0; i < 4; ++i) bodies.push_back(raw_response(s).second);
+        EXPECT_EQ(bodies[0], "response 0");
+        EXPECT_EQ(bodies[1], "response 1");
+        EXPECT_EQ(bodies[3], "response 3");
+        EXPECT_NE(bodies[2].find("Method Not Allowed"), std::string::npos);  // POST on a GET route
+        EXPECT_EQ(s.read(), "");  // Connection: close was honoured
+        server->shutdown();
+    });
+}
+
+TEST(Http, ChunkedBodiesBothWays) {
+    weft::run([] {
+        http::Application app;
+        app.add_post("/upper", [](http::Request& r) {
+            std::string all;
+            for (std::string p; !(p = r.read_chunk()).empty();) all += p;
+            return http::Response::streamed([all](http::ResponseWriter& w) {
+                size_t start = 0;
+                for (size_t end; (end = all.find(';', start)) != all.npos; start = end + 1) {
+                    std::string piece = all.substr(start, end + 1 - start);
+                    for (auto& c : piece) c = char(std::toupper(c));
+                    w.write(piece);
+                    weft::sleep(2ms);  // so they arrive as separate pieces
+                }
+            });
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSession session;
+        int sent = 0;
+        http::RequestOptions options;
+        options.chunked_body = [&]() -> std::string {
+            return sent < 5 ? "part" + std::to_string(sent++) + ";" : "";
+        };
+        auto r = session.request("POST", url(*server, "/upper"), options);
+        EXPECT_EQ(r.status(), 200);
+        EXPECT_EQ(r.headers().get("Transfer-Encoding").value_or(""), "chunked");
+        std::string body;
+        int pieces = 0;
+        for (std::string p; !(p = r.read_chunk()).empty(); ++pieces) body += p;
+        EXPECT_EQ(body, "PART0;PART1;PART2;PART3;PART4;");
+        EXPECT_GE(pieces, 2);  // it arrived as it was written, not all at once
+        EXPECT_EQ(session.connections_idle(), 1u);  // the chunked body ended cleanly
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, BodyOverTheLimitGets413) {
+    weft::run([] {
+        http::HttpServerOptions options;
+        options.max_body_size = 1000;
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0, options);
+        http::ClientSession session;
+        EXPECT_EQ(session.post(url(*server, "/echo"), std::string(900, 'a')).text(), std::string(900, 'a'));
+        auto r = session.post(url(*server, "/echo"), std::string(200000, 'a'));  // by Content-Length
+        EXPECT_EQ(r.status(), 413);
+        EXPECT_EQ(r.headers().get("Connection").value_or(""), "close");
+        r.read();
+        int n = 0;
+        http::RequestOptions chunked;
+        chunked.chunked_body = [&]() -> std::string { return n++ < 20 ? std::string(100, 'b') : ""; };
+        auto c = session.request("POST", url(*server, "/echo"), chunked);  // found while reading
+        EXPECT_EQ(c.status(), 413);
+        c.read();
+        EXPECT_EQ(session.get(url(*server, "/hello")).text(), "hello");  // still serving
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, HeadersOverTheLimitGet431) {
+    weft::run([] {
+        http::HttpServerOptions options;
+        options.max_header_size = 1024;
+        options.max_headers = 10;
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0, options);
+        {
+            auto s = weft::open_connection("127.0.0.1", server->port());
+            s.write("GET /hello HTTP/1.1\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n");
+            auto [head, body] = raw_response(s);
+            EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 431");
+            EXPECT_EQ(s.read(), "");
+        }
+        {
+            auto s = weft::open_connection("127.0.0.1", server->port());
+            std::string many;
+            for (int i = 0; i < 20; ++i) many += "X-" + std::to_string(i) + ": y\r\n";
+            s.write("GET /hello HTTP/1.1\r\n" + many + "\r\n");
+            EXPECT_EQ(raw_response(s).first.substr(0, 12), "HTTP/1.1 431");
+        }
+        server->shutdown();
+    });
+}
+
+TEST(Http, MalformedRequestGets400AndTheServerKeepsRunning) {
+    weft::run([] {
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0);
+        for (std::string bad : {"GARBAGE\r\n\r\n", "GET /hello HTTP/9.9\r\n\r\n",
+                                "GET /hello HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                                "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                                "GET /hello HTTP/1.1\r\nNo colon\r\n\r\n"}) {
+            auto s = weft::open_connection("127.0.0.1", server->port());
+            s.write(bad);
+            auto [head, body] = raw_response(s);
+            EXPECT_EQ(head.substr(0, 12), "HTTP/1.1 400") << bad;
+            EXPECT_NE(body.find("malformed HTTP request from 127.0.0.1"), std::string::npos) << body;
+            EXPECT_EQ(s.read(), "");  // and the connection is closed
+        }
+        // Half a request, then the client leaves: nothing to answer, nothing leaks.
+        {
+            auto s = weft::open_connection("127.0.0.1", server->port());
+            s.write("GET /hel");
+        }
+        http::ClientSession session;
+        EXPECT_EQ(session.get(url(*server, "/hello")).text(), "hello");
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, HandlerExceptionGives500) {
+    weft::run([] {
+        int reported = 0;
+        weft::Loop::current().set_exception_handler([&](weft::Loop&, const weft::ExceptionContext&) { ++reported; });
+        http::Application app;
+        app.add_get("/boom", [](http::Request&) -> http::Response { throw std::runtime_error("boom"); });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSession session;
+        EXPECT_EQ(session.get(url(*server, "/boom")).status(), 500);
+        EXPECT_EQ(reported, 1);
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, MalformedResponseIsAClearError) {
+    weft::run([] {
+        std::string reply;
+        auto raw = weft::start_server(
+            [&](weft::Stream& s) {
+                s.read_until("\r\n\r\n");
+                s.write(reply);
+                s.write_eof();
+            },
+            "127.0.0.1", 0);
+        std::string base = "http://127.0.0.1:" + std::to_string(raw->port()) + "/";
+        http::ClientSession session;
+        auto expect_bad = [&](std::string r, const char* needle) {
+            reply = std::move(r);
+            try {
+                session.get(base).read();
+                ADD_FAILURE() << "no error for " << reply;
+            } catch (const http::BadMessage& e) {
+                std::string what = e.what();
+                EXPECT_NE(what.find("malformed HTTP response from 127.0.0.1:"), std::string::npos) << what;
+                EXPECT_NE(what.find(needle), std::string::npos) << what;
+            }
+        };
+        expect_bad("SMTP ready\r\n\r\n", "HPE_");
+        expect_bad("HTTP/1.1 2x0 OK\r\n\r\n", "HPE_INVALID_STATUS");
+        expect_bad("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nnothex\r\n", "HPE_INVALID_CHUNK_SIZE");
+        expect_bad("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection closed in the body");
+        reply = "";
+        EXPECT_THROW(session.get(base), http::ServerDisconnected);
+        // Close-delimited bodies (no length, no chunking) are legal and end at EOF.
+        reply = "HTTP/1.0 200 OK\r\n\r\nuntil the end";
+        EXPECT_EQ(session.get(base).text(), "until the end");
+        session.close();
+        raw->close();
+        raw->wait_closed();
+    });
+}
+
+TEST(Http, TotalAndConnectTimeouts) {
+    weft::run([] {
+        http::Application app = test_app();
+        app.add_get("/trickle", [](http::Request&) {
+            return http::Response::streamed([](http::ResponseWriter& w) {
+                w.write("first");
+                weft::sleep(2s);
+                w.write("never");
+            });
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSessionOptions o1;
+        o1.timeout.total = 100ms;
+        http::ClientSession session(o1);
+        auto started = weft::Clock::now();
+        EXPECT_THROW(session.get(url(*server, "/slow")), weft::TimeoutError);  // waiting for the head
+        auto r = session.get(url(*server, "/trickle"));
+        EXPECT_EQ(r.read_chunk(), "first");
+        EXPECT_THROW(r.read_chunk(), weft::TimeoutError);  // the total covers the body too
+        EXPECT_LT(weft::Clock::now() - started, 1s);
+
+        // The connect timeout covers waiting for a pooled connection.
+        http::ClientSessionOptions o2;
+        o2.limit = 1;
+        o2.timeout = {std::nullopt, 100ms};
+        http::ClientSession one(o2);
+        auto held = one.get(url(*server, "/big"));  // body unread: the only connection stays lent
+        try {
+            one.get(url(*server, "/hello"));
+            ADD_FAILURE();
+        } catch (const weft::TimeoutError& e) {
+            EXPECT_NE(std::string(e.what()).find("connect timeout"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(held.text().size(), 1u << 20);
+        EXPECT_EQ(one.get(url(*server, "/hello")).text(), "hello");  // released: usable again
+        session.close();
+        one.close();
+        server->shutdown(100ms);  // cancels the sleeping /trickle
+    });
+}
+
+TEST(Http, RedirectsOnlyWhenAskedFor) {
+    weft::run([] {
+        http::Application app = test_app();
+        app.add_get("/old", [](http::Request&) {
+            auto r = http::Response::text("moved", 302);
+            r.headers.add("Location", "/hello");
+            return r;
+        });
+        app.add_post("/form", [](http::Request& r) {
+            r.read();
+            auto resp = http::Response::text("", 303);
+            resp.headers.add("Location", "port");  // relative
+            return resp;
+        });
+        app.add_get("/loop", [](http::Request&) {
+            auto r = http::Response::text("", 307);
+            r.headers.add("Location", "/loop");
+            return r;
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSession session;
+        auto plain = session.get(url(*server, "/old"));
+        EXPECT_EQ(plain.status(), 302);
+        EXPECT_EQ(plain.text(), "moved");
+
+        http::RequestOptions follow;
+        follow.allow_redirects = true;
+        auto r = session.get(url(*server, "/old"), follow);
+        EXPECT_EQ(r.status(), 200);
+        EXPECT_EQ(r.text(), "hello");
+        EXPECT_EQ(r.url().target, "/hello");
+
+        auto p = session.post(url(*server, "/form"), "x=1", follow);  // 303: GET the new place
+        EXPECT_EQ(p.status(), 200);
+        EXPECT_EQ(p.url().target, "/port");
+        p.read();
+
+        follow.max_redirects = 3;
+        EXPECT_THROW(session.get(url(*server, "/loop"), follow), http::TooManyRedirects);
+        session.close();
+        server->shutdown();
+    });
+}
+
+TEST(Http, GracefulShutdownLetsRequestsInFlightFinish) {
+    weft::run([] {
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0);
+        http::ClientSession idle_session, busy_session;
+        EXPECT_EQ(idle_session.get(url(*server, "/hello")).text(), "hello");  // now idle, kept alive
+        auto in_flight = weft::spawn([&] {
+            auto r = busy_session.get(url(*server, "/slow"));
+            return std::make_pair(r.headers().get("Connection", ""), r.text());
+        });
+        weft::sleep(50ms);  // the /slow handler is running
+        auto started = weft::Clock::now();
+        server->shutdown(5s);
+        auto [connection, body] = in_flight.get();
+        EXPECT_EQ(body, "slow");
+        EXPECT_EQ(connection, "close");
+        EXPECT_LT(weft::Clock::now() - started, 2s);
+        EXPECT_EQ(busy_session.connections_open(), 0u);
+        // New connections are refused; the idle one was closed (a retry finds nothing).
+        EXPECT_THROW(idle_session.get(url(*server, "/hello")), weft::SystemError);
+        idle_session.close();
+        busy_session.close();
+    });
+}
+
+TEST(Http, GracefulShutdownCancelsWhatOutlivesTheGrace) {
+    weft::run([] {
+        http::Application app;
+        app.add_get("/forever", [](http::Request&) {
+            weft::sleep(1h);
+            return http::Response::text("");
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSession session;
+        auto t = weft::spawn([&] { return session.get(url(*server, "/forever")); });
+        weft::sleep(30ms);
+        auto started = weft::Clock::now();
+        server->shutdown(100ms);
+        EXPECT_LT(weft::Clock::now() - started, 1s);
+        EXPECT_THROW(t.get(), http::ServerDisconnected);
+        session.close();
+    });
+}
