@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure test bench stress port-check install clean
+.PHONY: all deps configure check test asan tsan bench stress port-check install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)
@@ -29,15 +29,36 @@ $(BUILD)/build.ninja:
 
 configure: $(BUILD)/build.ninja
 
-test: all
-	meson test -C $(BUILD) --num-processes $(JOBS) --print-errorlogs
+# The suites only; `test` adds the install-and-link check of a consumer program.
+check: all
+	meson test -C $(BUILD) --num-processes $(JOBS) --print-errorlogs $(TEST_OPTS)
+
+test: check
 	scripts/consumer-test.sh $(BUILD)
 
-bench: configure
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
+# included), and under ThreadSanitizer. Fiber switches are annotated in fiber/context.cpp.
+SANITIZE_OPTS = -Db_lundef=false -Dbenchmarks=false -Dbuildtype=debugoptimized
+# Use-after-return detection is on: it is what needs distinct fake-stack slots per fiber.
+asan: export ASAN_OPTIONS = detect_stack_use_after_return=1:detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1
+asan: export UBSAN_OPTIONS = halt_on_error=1:print_stacktrace=1:print_summary=1
+asan:
+	@$(MAKE) --no-print-directory check BUILD=build-asan TEST_OPTS="--timeout-multiplier 4" \
+	  MESON_OPTS="-Db_sanitize=address,undefined $(SANITIZE_OPTS)"
+tsan: export TSAN_OPTIONS = halt_on_error=1:second_deadlock_stack=1:print_summary=1
+tsan:
+	@$(MAKE) --no-print-directory check BUILD=build-tsan TEST_OPTS="--timeout-multiplier 6" \
+	  MESON_OPTS="-Db_sanitize=thread $(SANITIZE_OPTS)"
+
+# make bench: a release tree of its own (build-bench unless BUILD= names another), the
+# peers, interleaved runs and one table; QUICK=1 for a short run. See scripts/bench.sh.
+BENCH_BUILD ?= $(if $(filter build,$(BUILD)),build-bench,$(BUILD))
+bench:
 	@scripts/install-deps.sh --bench || echo "bench: peers missing; their benchmarks are skipped"
-	meson setup --reconfigure $(BUILD) >/dev/null  # picks up peers installed just now
-	meson compile -C $(BUILD) -j $(JOBS)
-	scripts/bench.sh $(BUILD)
+	@[ -f $(BENCH_BUILD)/build.ninja ] || meson setup $(BENCH_BUILD) -Dbuildtype=release -Dtests=false $(MESON_OPTS)
+	meson setup --reconfigure $(BENCH_BUILD) >/dev/null  # picks up peers installed just now
+	meson compile -C $(BENCH_BUILD) -j $(JOBS)
+	QUICK=$(QUICK) JOBS=$(JOBS) scripts/bench.sh $(BENCH_BUILD)
 
 # Compile every source for macOS (x86_64, arm64) with zig's clang; needs npm.
 port-check:

@@ -5,11 +5,37 @@
 // (libstdc++ and libc++abi alike) keeps "the exceptions being handled" in one per-thread
 // record; a fiber that suspends inside a catch block would otherwise find another fiber's
 // exception on top of it when it resumes (`throw;` rethrowing the wrong exception).
+//
+// It is also the one file that tells the sanitizers about switches, so that ASan knows
+// which stack is live (no false reports when a fiber throws) and TSan keeps one
+// happens-before context per fiber. The calls compile away in ordinary builds.
 #include <boost/context/detail/fcontext.hpp>
 
 #include <execinfo.h>
 
 #include "detail/fiber.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 // From the Itanium C++ ABI; the record's layout is part of that ABI.
 namespace __cxxabiv1 {
@@ -24,15 +50,48 @@ namespace bc = boost::context::detail;
 namespace {
 thread_local Fiber* t_current = nullptr;
 
+// ASan protocol: whoever switches away calls start_switch_fiber with the *target* stack
+// and a slot for its own fake stack; whoever gains control calls finish_switch_fiber with
+// that slot. The slots of the loop and of each fiber must be distinct (a shared slot
+// crashes under detect_stack_use_after_return). A fiber's final switch passes no slot,
+// which frees its fake stack.
+void asan_leave(void** own_fake_stack, const void* to_bottom, size_t to_size) {
+#ifdef WEFT_ASAN
+    __sanitizer_start_switch_fiber(own_fake_stack, to_bottom, to_size);
+#else
+    (void)own_fake_stack, (void)to_bottom, (void)to_size;
+#endif
+}
+
+void asan_arrive(void* own_fake_stack, const void** from_bottom, size_t* from_size) {
+#ifdef WEFT_ASAN
+    __sanitizer_finish_switch_fiber(own_fake_stack, from_bottom, from_size);
+#else
+    (void)own_fake_stack, (void)from_bottom, (void)from_size;
+#endif
+}
+
+// TSan protocol: switch the race detector's context right before the jump.
+void tsan_switch(void* to) {
+#ifdef WEFT_TSAN
+    __tsan_switch_to_fiber(to, 0);
+#else
+    (void)to;
+#endif
+}
+
 Fiber::ExceptionState& thread_exception_state() noexcept {
     return *reinterpret_cast<Fiber::ExceptionState*>(__cxxabiv1::__cxa_get_globals());
 }
 
 [[noreturn]] void entry(bc::transfer_t from) {
     Fiber* f = static_cast<Fiber*>(from.data);
+    asan_arrive(nullptr, &f->sanitizer.caller_bottom, &f->sanitizer.caller_size);
     f->return_context = from.fctx;
     fiber_main(f);
     f->state = Fiber::State::done;
+    asan_leave(nullptr, f->sanitizer.caller_bottom, f->sanitizer.caller_size);
+    tsan_switch(f->sanitizer.tsan_caller);
     bc::jump_fcontext(f->return_context, nullptr);
     __builtin_unreachable();  // a finished fiber is never resumed
 }
@@ -42,6 +101,21 @@ Fiber* current_fiber() noexcept { return t_current; }
 
 void context_prepare(Fiber* f) {
     f->context = bc::make_fcontext(f->stack.top(), f->stack.usable(), &entry);
+#ifdef WEFT_TSAN
+    f->sanitizer.tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+void context_release(Fiber* f) {
+#ifdef WEFT_TSAN
+    if (f->sanitizer.tsan_fiber) __tsan_destroy_fiber(f->sanitizer.tsan_fiber);
+    f->sanitizer.tsan_fiber = nullptr;
+#endif
+#ifdef WEFT_ASAN
+    // The pooled stack is reused by another fiber: no poison of this one's frames may stay.
+    __asan_unpoison_memory_region(f->stack.top() - f->stack.usable(), f->stack.usable());
+#endif
+    (void)f;
 }
 
 void context_switch_in(Fiber* f) {
@@ -50,7 +124,14 @@ void context_switch_in(Fiber* f) {
     Fiber::ExceptionState& state = thread_exception_state();
     Fiber::ExceptionState outside = state;
     state = f->exceptions;
+    void* own_fake_stack = nullptr;
+    asan_leave(&own_fake_stack, f->stack.top() - f->stack.usable(), f->stack.usable());
+#ifdef WEFT_TSAN
+    f->sanitizer.tsan_caller = __tsan_get_current_fiber();
+#endif
+    tsan_switch(f->sanitizer.tsan_fiber);
     bc::transfer_t back = bc::jump_fcontext(f->context, f);
+    asan_arrive(own_fake_stack, nullptr, nullptr);
     f->context = back.fctx;
     f->exceptions = state;
     state = outside;
@@ -66,7 +147,9 @@ struct Capture {
 
 // Runs on top of a suspended fiber's stack: records the call stack, then goes straight
 // back. The fiber stays suspended, one frame deeper; when it is resumed for real, this
-// function returns and the fiber continues as if its own switch had returned.
+// function returns and the fiber continues as if its own switch had returned. It touches
+// no stack memory of its own, so the sanitizers are not told about this brief visit.
+__attribute__((no_sanitize("address", "thread")))
 bc::transfer_t capture_on_fiber(bc::transfer_t from) {
     auto* c = static_cast<Capture*>(from.data);
     c->count = ::backtrace(c->frames, c->max);
@@ -90,7 +173,11 @@ int context_backtrace(Fiber* f, void** frames, int max) {
 }
 
 void context_switch_out(Fiber* f) {
+    Fiber::SanitizerState& san = f->sanitizer;
+    asan_leave(&san.fake_stack, san.caller_bottom, san.caller_size);
+    tsan_switch(san.tsan_caller);
     bc::transfer_t back = bc::jump_fcontext(f->return_context, nullptr);
+    asan_arrive(san.fake_stack, &san.caller_bottom, &san.caller_size);
     f->return_context = back.fctx;
 }
 

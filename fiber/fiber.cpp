@@ -64,7 +64,10 @@ void run_fiber(Fiber* f) {
         context_switch_in(f);
     }
     if (f->state == Fiber::State::done) {
-        if (f->stack.base) rt.stacks.release(f->stack);
+        if (f->stack.base) {
+            context_release(f);
+            rt.stacks.release(f->stack);
+        }
         rt.remove(task);
         task->fiber = nullptr;
         delete f;

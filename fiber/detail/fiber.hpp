@@ -35,6 +35,14 @@ struct Fiber {
         void* caught = nullptr;
         unsigned int uncaught = 0;
     } exceptions;
+    // Sanitizer bookkeeping (see context.cpp); unused and null in ordinary builds.
+    struct SanitizerState {
+        void* fake_stack = nullptr;           // ASan: this fiber's fake stack while switched out
+        const void* caller_bottom = nullptr;  // ASan: the loop stack it returns to
+        size_t caller_size = 0;
+        void* tsan_fiber = nullptr;   // TSan: this fiber's context
+        void* tsan_caller = nullptr;  // TSan: the context that switched in
+    } sanitizer;
     Stack stack;
     size_t stack_size = 0;  // requested usable size, 0 = the loop's default
     State state = State::created;
@@ -50,6 +58,7 @@ struct Fiber {
 
 // context.cpp — the one file that includes Boost.Context.
 void context_prepare(Fiber* f);  // make the initial context on f->stack
+void context_release(Fiber* f);  // after the fiber ended, before its stack is reused
 void context_switch_in(Fiber* f);   // loop → fiber; returns when it suspends or ends
 void context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
 // The call stack of a suspended (or the running) fiber, as return addresses.
