@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
-# Runs weft's Google Benchmark suites and keeps the raw JSON under bench/results/.
-# QUICK=1 runs one repetition with a short minimum time.
+# make bench: builds the Go and Tokio peers (when their toolchains are installed), runs weft's
+# Google Benchmark suites and every peer's same workloads in interleaved rounds
+# (scripts/bench_run.py) and prints one table (scripts/bench_table.py). Raw results and the
+# summary go to bench/results/<stamp>/, the chart to bench/results/latest.svg.
+# QUICK=1: one short round. Usage: scripts/bench.sh BUILD_DIR (already compiled by meson).
 set -euo pipefail
-build=${1:-build}
-mkdir -p bench/results
+build=${1:-build-bench}
+abs=$(cd "$build" && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-args=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
-[ "${QUICK:-0}" = 1 ] && args=(--benchmark_min_time=0.05)
-for exe in "$build"/bench/*_bench; do
-  [ -x "$exe" ] || continue
-  name=$(basename "$exe")
-  echo "== $name"
-  "$exe" "${args[@]}" --benchmark_out="bench/results/${name}-${stamp}.json" --benchmark_out_format=json
-done
+out=bench/results/$stamp
+mkdir -p "$out" "$abs/peers"
+python=/usr/bin/python3  # where Debian's python3-uvloop is installed
+[ -x "$python" ] || python=python3
+
+if command -v go >/dev/null; then
+  (cd bench/peers/go && go build -o "$abs/peers/go-peer" .) || echo "bench: the Go peer did not build; skipped"
+else
+  echo "bench: go not installed (golang-go); the Go peer is skipped"
+fi
+
+# Tokio from Debian's librust-tokio-dev, offline (bench/peers/tokio/.cargo/config.toml).
+cargo=$(command -v /usr/bin/cargo || command -v cargo || true)
+if [ -n "$cargo" ] && ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1; then
+  rustc=rustc
+  [ "$cargo" = /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && rustc=/usr/bin/rustc
+  (cd bench/peers/tokio && RUSTC=$rustc "$cargo" build --release -q -j "${JOBS:-2}" --target-dir "$abs/cargo") \
+    || echo "bench: the Tokio peer did not build; skipped"
+else
+  echo "bench: cargo or librust-tokio-dev not installed; the Tokio peer is skipped"
+fi
+
+quick=
+[ "${QUICK:-0}" = 1 ] && quick=--quick
+"$python" scripts/bench_run.py "$build" "$out" $quick
+"$python" scripts/bench_table.py "$out" --chart bench/results/latest.svg
+echo "raw results: $out/"

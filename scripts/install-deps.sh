@@ -15,7 +15,8 @@ esac
 
 packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp"
 # --bench: also the peers the benchmarks compare against (optional for make test).
-[ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev"
+[ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev libboost-fiber-dev libboost-coroutine-dev \
+  libconcurrentqueue-dev python3-uvloop golang-go cargo librust-tokio-dev gnuplot-nox"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""Merges one `make bench` run (bench_run.py's OUTDIR) into one table, a summary and a chart.
+
+    bench_table.py OUTDIR [--chart PATH]
+
+Reads OUTDIR/index.json and the raw Google Benchmark JSON and peers' JSON lines it lists,
+takes the median over rounds of every (benchmark, implementation), prints a Markdown
+table — benchmark, which way is better, weft, each peer, the floors, and weft's ratio to
+the best peer — then the issue's goals with weft's measured values. Writes OUTDIR/summary.json,
+OUTDIR/table.md and, when gnuplot is installed, OUTDIR/chart.svg (and a copy at --chart).
+Standard library only; runs with /usr/bin/python3.
+"""
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+
+PEERS = ["asio", "boost_fiber", "libuv", "go", "tokio", "asyncio", "uvloop"]
+FLOORS = ["floor:epoll", "floor:mutex+deque", "floor:moodycamel"]
+SUFFIX = {"Asio": "asio", "BoostFiber": "boost_fiber", "Libuv": "libuv", "PlainEpoll": "floor:epoll",
+          "MutexDeque": "floor:mutex+deque", "Moodycamel": "floor:moodycamel"}
+# Rows in table order: (row, what one unit is, better).
+MICRO = [
+    ("BM_ContextSwitch", "ns per raw Boost.Context round trip (weft column = the floor)", "lower"),
+    ("BM_FiberYield", "ns per yield, two tasks ping-pong", "lower"),
+    ("BM_SpawnJoin", "ns per spawn + join of a trivial task", "lower"),
+    ("BM_FutureSetAwait", "ns, a callback sets a future a task awaits", "lower"),
+    ("BM_Gather10k", "ns per task, 10k tasks yield once, gathered", "lower"),
+    ("BM_CallSoon", "ns per callback, call_soon / post chain", "lower"),
+    ("BM_CallLaterCancel/1000000", "ns per timer, 1M timers, half cancelled", "lower"),
+    ("BM_CallSoonThreadsafe/producers:1", "ns per item, 1 producer thread -> loop", "lower"),
+    ("BM_CallSoonThreadsafe/producers:2", "ns per item, 2 producer threads -> loop", "lower"),
+    ("BM_ExecutorRoundTrip", "ns, job to a thread pool and back", "lower"),
+    ("BM_IdleFiberRSS", "bytes of RSS per suspended task (100k)", "lower"),
+]
+ECHO = ["BM_EchoPingPong/conns:1/bytes:64", "BM_EchoPingPong/conns:50/bytes:64", "BM_EchoStream/conns:1/bytes:16384"]
+ECHO_METRICS = [("req_per_s", "req/s", "higher"), ("server_cpu_ns_per_req", "server CPU ns/req", "lower"),
+                ("p99_us", "p99 us", "lower")]
+
+
+def gbench_records(path, job):
+    """(row, column, value) from one Google Benchmark JSON file."""
+    with open(path) as f:
+        data = json.load(f)
+    for b in data.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+            continue
+        name = re.sub(r"/(real_time|iterations:\d+)", "", b["name"])
+        base, _, args = name.partition("/")
+        column = "weft"
+        if base == "BM_AsioPostCrossThread":
+            base, column = "BM_CallSoonThreadsafe", "asio"
+        else:
+            m = re.fullmatch(r"(BM_[A-Za-z0-9]+)_([A-Za-z]+)", base)
+            if m and m.group(2) in SUFFIX:
+                base, column = m.group(1), SUFFIX[m.group(2)]
+        row = base + ("/" + args if args else "")
+        if "rss_bytes_per_fiber" in b:
+            yield row, column, float(b["rss_bytes_per_fiber"])
+        elif b.get("items_per_second"):
+            yield row, column, 1e9 / float(b["items_per_second"])
+
+
+def load(outdir):
+    with open(os.path.join(outdir, "index.json")) as f:
+        index = json.load(f)
+    samples = {}  # (row, column) -> [values over rounds]
+    notes = {}
+    for entry in index["files"]:
+        path = os.path.join(outdir, entry["path"])
+        if entry["kind"] == "gbench":
+            for row, col, value in gbench_records(path, entry["job"]):
+                samples.setdefault((row, col), []).append(value)
+            continue
+        with open(path) as f:
+            for line in f:
+                if not line.strip().startswith("{"):
+                    continue
+                rec = json.loads(line)
+                if entry["kind"] == "echo":
+                    for key, label, _ in ECHO_METRICS:
+                        if rec.get(key, -1) >= 0:
+                            samples.setdefault((f"{rec['bench']} {label}", rec["peer"]), []).append(rec[key])
+                else:
+                    samples.setdefault((rec["bench"], rec["peer"]), []).append(rec["value"])
+                    if rec.get("note"):
+                        notes[(rec["bench"], rec["peer"])] = rec["note"]
+    medians = {k: statistics.median(v) for k, v in samples.items()}
+    return index, samples, medians, notes
+
+
+def rows():
+    for row, what, better in MICRO:
+        yield row, what, better
+    for bench in ECHO:
+        for _, label, better in ECHO_METRICS:
+            yield f"{bench} {label}", label, better
+
+
+def fmt(value, row):
+    if value is None:
+        return "—"
+    if "RSS" in row:
+        return f"{value / 1024:.2f} KiB"
+    if value >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if value >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def ratio(weft, best, better):
+    """How many times better weft is than best (>1: weft wins)."""
+    if weft is None or best is None or weft <= 0 or best <= 0:
+        return None
+    return best / weft if better == "lower" else weft / best
+
+
+def build_table(medians):
+    columns = ["weft"] + [c for c in PEERS + FLOORS if any(k[1] == c for k in medians)]
+    table = []
+    for row, what, better in rows():
+        cells = {c: medians.get((row, c)) for c in columns}
+        peer_values = [(v, c) for c, v in cells.items() if c in PEERS and v is not None]
+        best = (min(peer_values) if better == "lower" else max(peer_values)) if peer_values else None
+        if all(v is None for v in cells.values()):
+            continue
+        table.append({"row": row, "what": what, "better": better, "cells": cells,
+                      "best_peer": best[1] if best else None,
+                      "ratio": ratio(cells["weft"], best[0] if best else None, better)})
+    return columns, table
+
+
+def markdown(columns, table):
+    head = ["benchmark", "better"] + columns + ["weft vs best peer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in table:
+        r = t["ratio"]
+        rtxt = "—" if r is None else f"{r:.2f}x ({t['best_peer']})"
+        cells = [fmt(t["cells"][c], t["row"]) for c in columns]
+        lines.append("| " + " | ".join([f"`{t['row']}`", t["better"]] + cells + [rtxt]) + " |")
+    return "\n".join(lines)
+
+
+def goals(medians):
+    """The issue's goals: (goal, weft's value, met?) — None when a figure is missing."""
+    m = lambda row, col="weft": medians.get((row, col))
+    out = []
+
+    def check(text, value, ok):
+        out.append({"goal": text, "measured": value, "met": ok})
+
+    y, cs = m("BM_FiberYield"), m("BM_ContextSwitch")
+    best = min([v for c in PEERS if (v := m("BM_FiberYield", c)) is not None], default=None)
+    if y:
+        check("fiber yield <= 25 ns", f"{y:.1f} ns", y <= 25)
+        if best:
+            check(">= 6x the best peer's yield", f"{best / y:.2f}x", best / y >= 6)
+        if cs:
+            check("yield within 2.5x of the raw one-way switch", f"{y / (cs / 2):.2f}x ({cs / 2:.1f} ns one-way)",
+                  y <= 2.5 * cs / 2)
+    s, tokio = m("BM_SpawnJoin"), m("BM_SpawnJoin", "tokio")
+    if s:
+        check("spawn+join <= 100 ns", f"{s:.0f} ns", s <= 100)
+        if tokio:
+            check("spawn+join >= 4x Tokio", f"{tokio / s:.2f}x", tokio / s >= 4)
+    c, asio = m("BM_CallSoon"), m("BM_CallSoon", "asio")
+    if c:
+        check("call_soon <= 20 ns", f"{c:.1f} ns", c <= 20)
+        if asio:
+            check("call_soon >= 2x Asio post", f"{asio / c:.2f}x", asio / c >= 2)
+    t, asio = m("BM_CallLaterCancel/1000000"), m("BM_CallLaterCancel/1000000", "asio")
+    if t:
+        check("1M timers, half cancelled <= 250 ns per timer", f"{t:.0f} ns", t <= 250)
+        if asio:
+            check("timers >= 4x Asio", f"{asio / t:.2f}x", asio / t >= 4)
+    x, go = m("BM_CallSoonThreadsafe/producers:1"), m("BM_CallSoonThreadsafe/producers:1", "go")
+    if x:
+        check("call_soon_threadsafe <= 60 ns per item (1 producer)", f"{x:.0f} ns", x <= 60)
+        if go:
+            check("call_soon_threadsafe >= 1.5x Go's channel", f"{go / x:.2f}x", go / x >= 1.5)
+    r = m("BM_IdleFiberRSS")
+    if r:
+        check("suspended fiber <= 4.5 KiB RSS", f"{r / 1024:.2f} KiB", r <= 4.5 * 1024)
+    for bench in ECHO:
+        rps = {c: v for c in ["weft"] + PEERS if (v := m(f"{bench} req/s", c)) is not None}
+        cpu = {c: v for c in ["weft"] + PEERS if (v := m(f"{bench} server CPU ns/req", c)) is not None}
+        floor = m(f"{bench} req/s", "floor:epoll")
+        if "weft" not in rps:
+            continue
+        others = {c: v for c, v in rps.items() if c != "weft"}
+        if others:
+            bc = max(others, key=others.get)
+            check(f"{bench}: req/s >= best peer", f"{rps['weft'] / others[bc]:.2f}x {bc}", rps["weft"] >= others[bc])
+        if floor:
+            check(f"{bench}: req/s >= 0.95x plain epoll", f"{rps['weft'] / floor:.2f}x", rps["weft"] >= 0.95 * floor)
+        if "weft" in cpu and len(cpu) > 1:
+            lowest = min(cpu, key=cpu.get)
+            check(f"{bench}: lowest server CPU/req of non-floor servers",
+                  f"{cpu['weft']:.0f} ns (lowest: {lowest} {cpu[lowest]:.0f})", lowest == "weft")
+    return out
+
+
+def goals_markdown(gs):
+    lines = ["| goal | weft | met |", "|---|---|---|"]
+    for g in gs:
+        lines.append(f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+def chart(outdir, table, index):
+    """A log-scale bar chart of weft's ratio to the best peer per row; returns the SVG path."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        print("bench: gnuplot not installed; no chart", flush=True)
+        return None
+    data = os.path.join(outdir, "chart.dat")
+    with open(data, "w") as f:
+        for i, t in enumerate(x for x in table if x["ratio"]):
+            label = t["row"].replace("BM_", "").replace("_", "\\\\_").replace("/bytes:", " ").replace("conns:", "c") \
+                .replace("producers:", "p").replace("/1000000", "")
+            f.write(f'{i} {t["ratio"]:.4f} "{label} vs {t["best_peer"]}" {1 if t["ratio"] >= 1 else 2}\n')
+    svg = os.path.join(outdir, "chart.svg")
+    script = f"""
+set terminal svg size 1000,560 dynamic font 'sans,11' background '#ffffff'
+set output '{svg}'
+set title "weft vs the best peer per benchmark (>1: weft better; log scale)\\n{index.get('nproc')} cores, {index.get('cpu')}, medians of {index.get('rounds')} interleaved rounds, {index.get('started', '')[:10]}"
+set logscale y 2
+set yrange [0.03:64]
+set ytics ("1/32" 0.03125, "1/8" 0.125, "1/2" 0.5, "1" 1, "2" 2, "8" 8, "32" 32)
+set grid ytics
+set style fill solid 0.8 noborder
+set boxwidth 0.7
+set xtics rotate by -40 left font ',9' nomirror
+set bmargin 11
+set key off
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb '#444444' lw 1.5
+plot '{data}' using 1:2:($4 == 1 ? 0x3a9d5d : 0xc8553d):xtic(3) with boxes lc rgb variable
+"""
+    res = subprocess.run([gnuplot], input=script, text=True, capture_output=True)
+    if res.returncode != 0:
+        print(f"bench: gnuplot failed: {res.stderr.strip()}", flush=True)
+        return None
+    return svg
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    outdir = sys.argv[1]
+    index, samples, medians, notes = load(outdir)
+    columns, table = build_table(medians)
+    gs = goals(medians)
+    machine = f"{index.get('nproc')} cores ({index.get('cpu')}), {'QUICK, ' if index.get('quick') else ''}" \
+              f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}"
+    text = f"{machine}\n\n{markdown(columns, table)}\n\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
+    print(text)
+    with open(os.path.join(outdir, "table.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(outdir, "summary.json"), "w") as f:
+        json.dump({"machine": machine, "index": {k: v for k, v in index.items() if k != "files"},
+                   "columns": columns, "rows": table, "goals": gs, "notes": {f"{k[0]} {k[1]}": v for k, v in notes.items()},
+                   "samples": {f"{k[0]} | {k[1]}": v for k, v in sorted(samples.items())}}, f, indent=1)
+    svg = chart(outdir, table, index)
+    if svg and "--chart" in sys.argv:
+        dest = sys.argv[sys.argv.index("--chart") + 1]
+        shutil.copyfile(svg, dest)
+        print(f"chart: {dest}")
+
+
+if __name__ == "__main__":
+    main()
