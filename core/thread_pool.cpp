@@ -5,7 +5,7 @@
 // sees the sleeper, so no wake-up is lost.
 #include <weft/thread_pool.hpp>
 
-#include <mimalloc.h>
+#include "detail/block_alloc.hpp"
 
 #include <chrono>
 #include <new>
@@ -15,10 +15,9 @@
 namespace weft {
 
 void* detail::Job::operator new(std::size_t size) {
-    if (void* p = mi_malloc(size)) return p;
-    throw std::bad_alloc();
+    return detail::allocate_block(size);
 }
-void detail::Job::operator delete(void* p) noexcept { mi_free(p); }
+void detail::Job::operator delete(void* p) noexcept { detail::free_block(p); }
 
 ThreadPool::ThreadPool(size_t workers) : queue_(std::make_unique<detail::MpmcQueue<detail::Job*>>()) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());

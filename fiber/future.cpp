@@ -1,7 +1,7 @@
 // FutureBase: completion, waiters, done callbacks, and the never-retrieved report.
 #include <weft/future.hpp>
 
-#include <mimalloc.h>
+#include <detail/block_alloc.hpp>
 
 #include <new>
 #include <optional>
@@ -12,10 +12,9 @@
 namespace weft::detail {
 
 void* FutureBase::operator new(std::size_t size) {
-    if (void* p = mi_malloc(size)) return p;
-    throw std::bad_alloc();
+    return detail::allocate_block(size);
 }
-void FutureBase::operator delete(void* p) noexcept { mi_free(p); }
+void FutureBase::operator delete(void* p) noexcept { detail::free_block(p); }
 
 FutureBase::~FutureBase() = default;
 
