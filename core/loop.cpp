@@ -3,8 +3,10 @@
 #include <weft/loop.hpp>
 #include <weft/io_watch.hpp>
 
-#include <mimalloc.h>
+#include "detail/block_alloc.hpp"
+#include <pthread.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -25,20 +27,33 @@ namespace weft {
 
 namespace detail {
 void* CallbackNode::operator new(std::size_t size) {
-    if (void* p = mi_malloc(size)) return p;
-    throw std::bad_alloc();
+    return detail::allocate_block(size);
 }
-void CallbackNode::operator delete(void* p) noexcept { mi_free(p); }
+void CallbackNode::operator delete(void* p) noexcept { detail::free_block(p); }
 void* SubmitNode::operator new(std::size_t size) {
-    if (void* p = mi_malloc(size)) return p;
-    throw std::bad_alloc();
+    return detail::allocate_block(size);
 }
-void SubmitNode::operator delete(void* p) noexcept { mi_free(p); }
+void SubmitNode::operator delete(void* p) noexcept { detail::free_block(p); }
 }  // namespace detail
 
 namespace {
 
 thread_local Loop* t_running = nullptr;
+
+// Bumped in the child after every fork(). A loop remembers the value it was made under;
+// a different one means it is a copy inherited from the parent.
+std::atomic<uint64_t> g_fork_generation{0};
+
+void on_fork_child() noexcept {
+    g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+    t_running = nullptr;  // the forking thread's loop is the parent's: a new one may run
+}
+
+uint64_t fork_generation() noexcept {
+    static const int registered = ::pthread_atfork(nullptr, nullptr, &on_fork_child);
+    (void)registered;
+    return g_fork_generation.load(std::memory_order_relaxed);
+}
 
 // A FIFO ring of ready entries; grows by doubling, never shrinks.
 struct ReadyEntry {
@@ -115,7 +130,18 @@ struct Loop::State {
     bool inbox_backlog = false;  // the last drain left submissions queued
     unsigned turns_without_poll = 0;
     bool closed = false;
+    const uint64_t born_in = fork_generation();
     detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
+
+    bool inherited() const noexcept {
+        return born_in != g_fork_generation.load(std::memory_order_relaxed);
+    }
+    void check_not_inherited(const char* what) const {
+        if (inherited())
+            throw InvalidStateError(std::string(what) +
+                                    ": this event loop was inherited across fork(); the "
+                                    "child process must create its own Loop");
+    }
 
     explicit State(Loop* l) : loop(l) {
         inbox = std::make_shared<detail::Inbox>(l, reactor.get());
@@ -393,7 +419,7 @@ void Loop::State::release_slot(uint32_t index) noexcept {
 Loop::Loop() : s_(std::make_unique<State>(this)) {}
 
 Loop::~Loop() {
-    if (s_->running) {
+    if (s_->running && !s_->inherited()) {
         std::fprintf(stderr, "weft: Loop destroyed while it is running (from its own callback?)\n");
         std::abort();
     }
@@ -443,9 +469,11 @@ struct RunningScope {
 
 void Loop::run_forever() {
     check_open("run_forever");
+    s_->check_not_inherited("run_forever");
     RunningScope scope(this, s_->running, "run_forever");
     s_->owner = std::this_thread::get_id();
     for (;;) {
+        s_->check_not_inherited("run_forever");  // a callback or task called fork()
         s_->turn(true);
         if (s_->stopping) break;
     }
@@ -454,6 +482,7 @@ void Loop::run_forever() {
 
 void Loop::run_once(bool may_block) {
     check_open("run_once");
+    s_->check_not_inherited("run_once");
     RunningScope scope(this, s_->running, "run_once");
     s_->owner = std::this_thread::get_id();
     s_->turn(may_block);
@@ -464,8 +493,20 @@ void Loop::stop() noexcept { s_->stopping = true; }
 
 void Loop::close() {
     if (s_->closed) return;
-    if (s_->running) throw InvalidStateError("close: cannot close a running event loop");
     State& s = *s_;
+    if (s.inherited()) {
+        // A fork() child's copy: the poller's registrations and the executor's threads
+        // belong to the parent, so nothing is unregistered, unwound or joined. The tasks
+        // and the fiber runtime are abandoned (the child's memory only).
+        s.closed = true;
+        s.running = false;
+        for (IoSlot& slot : s.slots)
+            if (slot.in_use && slot.owner) slot.owner->loop_ = nullptr;
+        (void)s.extension.release();
+        s.reactor.reset();  // closes this process's copies of the fds only
+        return;
+    }
+    if (s_->running) throw InvalidStateError("close: cannot close a running event loop");
     if (s.extension) s.extension->on_close(*this);  // may still run fibers to unwind them
     s.closed = true;
 

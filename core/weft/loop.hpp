@@ -103,6 +103,12 @@ public:
 
     // Runs turns until stop(). Throws InvalidStateError if this loop is closed or already
     // running, or another loop is running on this thread.
+    //
+    // fork(): a child process gets a copy of the loop whose OS poller is still shared with
+    // the parent. The child must create its own Loop (it may, even from inside a callback
+    // or task of the inherited one); running the inherited loop there throws
+    // InvalidStateError, and closing or destroying it there releases nothing the parent
+    // uses (its tasks are abandoned, not unwound).
     void run_forever();
     // Runs exactly one turn (for embedding in another program's loop, and for tests). The
     // turn ends in its poll step: with may_block == false that poll only looks.
