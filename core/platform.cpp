@@ -12,6 +12,12 @@
 #if defined(__linux__) && !defined(WEFT_PORTABLE_PATHS)
 #define WEFT_LINUX_PATHS 1
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#endif
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) || \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+#define WEFT_KQUEUE_PATHS 1
+#include <sys/event.h>
 #endif
 
 namespace weft::detail {
@@ -127,6 +133,28 @@ int nosignal_send_flags() noexcept {
     return MSG_NOSIGNAL;
 #else
     return 0;
+#endif
+}
+
+int open_exit_watch(pid_t pid) noexcept {
+#if defined(WEFT_LINUX_PATHS) && defined(SYS_pidfd_open)
+    int fd = int(::syscall(SYS_pidfd_open, pid, 0));  // Linux 5.3+; ENOSYS before
+    if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#elif defined(WEFT_KQUEUE_PATHS)
+    int kq = ::kqueue();
+    if (kq < 0) return -1;
+    ::fcntl(kq, F_SETFD, FD_CLOEXEC);
+    struct kevent change;
+    EV_SET(&change, pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0, nullptr);
+    if (::kevent(kq, &change, 1, nullptr, 0, nullptr) < 0) {  // ESRCH: it exited already
+        ::close(kq);
+        return -1;
+    }
+    return kq;
+#else
+    (void)pid;
+    return -1;
 #endif
 }
 

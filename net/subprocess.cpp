@@ -1,13 +1,10 @@
-// Subprocesses: posix_spawnp with the pipes dup'ed onto 0/1/2, a pidfd (Linux) for the
-// exit, waitpid to reap.
+// Subprocesses: posix_spawnp with the pipes dup'ed onto 0/1/2, an exit watch (a pidfd on
+// Linux, EVFILT_PROC on kqueue systems) for the exit, waitpid to reap.
 #include <weft/subprocess.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#ifdef __linux__
-#include <sys/syscall.h>  // close_range / pidfd_open
-#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,17 +23,6 @@ extern char** environ;
 namespace weft {
 
 namespace {
-int open_pidfd(pid_t pid) {
-#if defined(__linux__) && defined(SYS_pidfd_open) && !defined(WEFT_PORTABLE_PATHS)
-    int fd = int(::syscall(SYS_pidfd_open, pid, 0));
-    if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    return fd;
-#else
-    (void)pid;
-    return -1;  // no pidfd: wait() polls
-#endif
-}
-
 void ignore_sigpipe_once() {
     static bool done = false;
     if (done) return;
@@ -90,7 +76,7 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessO
         if (fd >= 0) ::close(fd);
     Process p;
     p.pid_ = pid;
-    p.pidfd_ = open_pidfd(pid);
+    p.exit_watch_ = detail::open_exit_watch(pid);
     if (in[1] >= 0) p.in_.emplace(loop, in[1]);
     if (out[0] >= 0) p.out_.emplace(loop, out[0]);
     if (err[0] >= 0) p.err_.emplace(loop, err[0]);
@@ -99,7 +85,7 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessO
 
 Process::Process(Process&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
-      pidfd_(std::exchange(o.pidfd_, -1)),
+      exit_watch_(std::exchange(o.exit_watch_, -1)),
       returncode_(o.returncode_),
       in_(std::move(o.in_)),
       out_(std::move(o.out_)),
@@ -110,7 +96,7 @@ Process::~Process() {
         ::kill(pid_, SIGKILL);
         reap(true);
     }
-    if (pidfd_ >= 0) ::close(pidfd_);
+    if (exit_watch_ >= 0) ::close(exit_watch_);
 }
 
 bool Process::reap(bool block) noexcept {
@@ -130,8 +116,8 @@ bool Process::reap(bool block) noexcept {
 
 int Process::wait() {
     if (reap(false)) return *returncode_;
-    if (pidfd_ >= 0) {
-        IoWaiter io(Loop::current(), pidfd_);  // readable once the child has exited
+    if (exit_watch_ >= 0) {
+        IoWaiter io(Loop::current(), exit_watch_);  // readable once the child has exited
         struct Unregister {
             IoWaiter& io;
             ~Unregister() { io.reset(); }

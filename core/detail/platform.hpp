@@ -6,6 +6,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 namespace weft::detail {
 
@@ -42,6 +43,12 @@ int open_socket(int domain, int type, int protocol) noexcept;
 
 // accept(2) giving a non-blocking, close-on-exec socket. Returns -1 with errno on failure.
 int accept_socket(int listen_fd, sockaddr* addr, socklen_t* len) noexcept;
+
+// A descriptor that turns readable once child process `pid` has exited, for the reactor
+// to watch: a pidfd on Linux, a private kqueue holding EVFILT_PROC/NOTE_EXIT on the BSDs
+// and macOS (a kqueue descriptor is itself pollable). Close-on-exec. Returns -1 when the
+// OS has neither or the child is already gone (ESRCH): the caller then polls waitpid.
+int open_exit_watch(pid_t pid) noexcept;
 
 // Flags for send/sendmsg that keep a write to a closed peer from raising SIGPIPE.
 int nosignal_send_flags() noexcept;

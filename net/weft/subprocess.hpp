@@ -1,6 +1,7 @@
 // Subprocesses (asyncio.create_subprocess_exec): a program with its stdin / stdout /
-// stderr as weft Streams, wait() that suspends the calling fiber (a pidfd watched by the
-// reactor on Linux; a short polling fallback elsewhere), kill / terminate, and
+// stderr as weft Streams, wait() that suspends the calling fiber (the reactor watches a
+// pidfd on Linux or a kqueue with EVFILT_PROC on BSD/macOS; waitpid polling where neither
+// exists, e.g. Linux before 5.3 or the forced portable paths), kill / terminate, and
 // communicate(input, timeout). Every fd weft opens is close-on-exec, so the child gets
 // only its three pipes; every child is reaped, so none is left a zombie. Writing to a
 // child's stdin needs SIGPIPE ignored: the first pipe_stdin spawn ignores it if it is
@@ -56,7 +57,7 @@ private:
     bool reap(bool block) noexcept;
 
     pid_t pid_ = -1;
-    int pidfd_ = -1;
+    int exit_watch_ = -1;
     std::optional<int> returncode_;
     std::optional<Stream> in_, out_, err_;
 };
