@@ -57,14 +57,15 @@ std::vector<std::string> stack_of(detail::Fiber* f) {
 
 }  // namespace
 
-std::vector<TaskInfo> task_snapshot(Loop& loop) {
+std::vector<TaskInfo> task_snapshot(Loop& loop, bool with_stacks) {
     std::vector<TaskInfo> out;
     for (detail::TaskBase* t = detail::FiberRuntime::of(loop).tasks(); t; t = t->next_task) {
         TaskInfo info;
         info.name = t->name();
         if (detail::Fiber* f = t->fiber) {
             info.state = state_name(f->state);
-            info.stack = stack_of(f);
+            info.suspensions = f->suspensions;
+            if (with_stacks) info.stack = stack_of(f);
         } else {
             info.state = "done";
         }

@@ -1,6 +1,6 @@
 // The fiber runtime of a loop: starting tasks on pooled stacks, suspension and wake-up
 // through the loop's ready queue, cancellation, all_tasks, and unwinding at close.
-#include <mimalloc.h>
+#include <detail/block_alloc.hpp>
 
 #include <atomic>
 #include <cstdio>
@@ -18,10 +18,9 @@
 namespace weft::detail {
 
 void* Fiber::operator new(std::size_t size) {
-    if (void* p = mi_malloc(size)) return p;
-    throw std::bad_alloc();
+    return detail::allocate_block(size);
 }
-void Fiber::operator delete(void* p) noexcept { mi_free(p); }
+void Fiber::operator delete(void* p) noexcept { detail::free_block(p); }
 
 Fiber* require_fiber(const char* what) {
     Fiber* f = current_fiber();
@@ -89,6 +88,7 @@ bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resum
 void suspend(Fiber* f) {
     throw_if_cancel_pending(f);
     f->state = Fiber::State::suspended;
+    ++f->suspensions;
     context_switch_out(f);
     f->state = Fiber::State::running;
     throw_if_cancel_pending(f);
@@ -98,6 +98,7 @@ void yield(Fiber* f) {
     throw_if_cancel_pending(f);
     f->state = Fiber::State::scheduled;
     f->loop->post(&resume_entry, f, 0);
+    ++f->suspensions;
     context_switch_out(f);
     f->state = Fiber::State::running;
     throw_if_cancel_pending(f);

@@ -144,6 +144,7 @@ Stream::~Stream() {
 }
 
 std::string Stream::read(size_t n) {
+    if (n == 0) return {};  // asyncio: read(0) is b'' at once, it does not wait
     auto keep = s_;
     if (s_->in.empty() && !s_->fill()) return {};
     size_t take = std::min(n, s_->in.size());

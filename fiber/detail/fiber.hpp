@@ -46,6 +46,7 @@ struct Fiber {
     Stack stack;
     size_t stack_size = 0;  // requested usable size, 0 = the loop's default
     State state = State::created;
+    uint32_t suspensions = 0;     // times it switched out to wait (debug: TaskInfo)
     bool cancel_pending = false;  // the next (or current) suspension throws Cancelled
     int cancel_deferred = 0;      // > 0 inside DeferCancellation scopes: cancel waits
     Loop* loop = nullptr;

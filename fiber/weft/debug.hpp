@@ -15,10 +15,11 @@ struct TaskInfo {
     std::string name;
     std::string state;               // "not started", "scheduled", "running", "suspended"
     std::vector<std::string> stack;  // innermost frame first; empty if not suspended/running
+    uint32_t suspensions = 0;        // how many times it has waited (suspend or yield) so far
 };
 
 // Loop thread only. The tasks of `loop` that have not finished.
-std::vector<TaskInfo> task_snapshot(Loop& loop);
+std::vector<TaskInfo> task_snapshot(Loop& loop, bool with_stacks = true);
 // The same as text, one block per task (asyncio's Task.print_stack for all of them).
 std::string dump_tasks(Loop& loop);
 std::string dump_tasks();  // of the running loop
