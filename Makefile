@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure check test asan tsan bench stress port-check install clean
+.PHONY: all deps configure check test asan tsan fuzz bench stress port-check install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)

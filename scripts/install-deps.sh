@@ -17,6 +17,8 @@ packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimallo
 # --bench: also the peers the benchmarks compare against (optional for make test).
 [ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev libboost-fiber-dev libboost-coroutine-dev \
   libconcurrentqueue-dev python3-uvloop golang-go cargo librust-tokio-dev gnuplot-nox"
+# --fuzz: clang 16 and its runtimes (clang 14 lacks std::source_location, which weft uses).
+[ "${1:-}" = "--fuzz" ] && packages="$packages clang-16 libclang-rt-16-dev"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
