@@ -50,6 +50,16 @@ tsan:
 	@$(MAKE) --no-print-directory check BUILD=build-tsan TEST_OPTS="--timeout-multiplier 6" \
 	  MESON_OPTS="-Db_sanitize=thread $(SANITIZE_OPTS)"
 
+# libFuzzer targets (tests/fuzz), built with clang 16 under ASan+UBSan, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: export ASAN_OPTIONS = detect_leaks=1:abort_on_error=1
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@[ -f build-fuzz/build.ninja ] || CC=clang-16 CXX=clang++-16 meson setup build-fuzz \
+	  -Dfuzzing=true -Dtests=false -Dbenchmarks=false -Db_sanitize=address,undefined -Db_lundef=false
+	meson compile -C build-fuzz -j $(JOBS)
+	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
 # make bench: a release tree of its own (build-bench unless BUILD= names another), the
 # peers, interleaved runs and one table; QUICK=1 for a short run. See scripts/bench.sh.
 BENCH_BUILD ?= $(if $(filter build,$(BUILD)),build-bench,$(BUILD))

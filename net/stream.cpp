@@ -64,6 +64,8 @@ struct Stream::State {
     }
     void check_open(const char* what) const {
         if (closed) throw InvalidStateError(std::string(what) + ": the stream is closed");
+        if (!io.active())  // its loop was closed under it: nothing would flush or wake it
+            throw InvalidStateError(std::string(what) + ": the stream's event loop is closed");
     }
 
     // Reads once more into `in`, suspending until something arrives. False at EOF.

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -184,4 +185,38 @@ TEST(Faults, CancelAtEverySuspensionPoint) {
         server->close();
         server->wait_closed();
     });
+}
+
+// Destruction-order mistakes: tasks, streams and a server that outlive their loop. The
+// loop reports and unwinds the pending task when it goes; what is left are handles whose
+// use is a clear error and whose destructors are harmless.
+TEST(Faults, TaskStreamsAndServerOutliveTheirLoop) {
+    std::optional<weft::Task<int>> sleeper;
+    std::optional<std::pair<weft::Stream, weft::Stream>> pair;
+    std::unique_ptr<weft::Server> server;
+    std::vector<std::string> reports;
+    {
+        weft::Loop loop;
+        loop.set_exception_handler(
+            [&](weft::Loop&, const weft::ExceptionContext& c) { reports.push_back(c.message); });
+        auto setup = weft::create_task(loop, [&] {
+            pair.emplace(weft::stream_pair());
+            server = weft::start_server([](weft::Stream&) {}, "127.0.0.1", 0);
+            sleeper = weft::spawn([] {
+                weft::sleep(1h);
+                return 1;
+            });
+        });
+        for (int i = 0; i < 5 && !setup.done(); ++i) loop.run_once(false);
+        ASSERT_TRUE(setup.done());
+    }  // the loop goes first
+    ASSERT_TRUE(sleeper->done());
+    EXPECT_TRUE(sleeper->cancelled());
+    bool reported = false;
+    for (const std::string& r : reports) reported |= r.find("pending") != std::string::npos;
+    EXPECT_TRUE(reported) << "the pending task was not reported";
+    EXPECT_THROW(pair->first.write("x"), weft::Error);
+    EXPECT_THROW(sleeper->get(), weft::Error);  // outside any fiber: InvalidStateError or Cancelled
+    pair.reset();  // destructors after the loop: no crash, no fd left open
+    server.reset();
 }
