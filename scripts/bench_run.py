@@ -144,8 +144,8 @@ def main():
     build, outdir = os.path.abspath(sys.argv[1]), sys.argv[2]
     quick = "--quick" in sys.argv[3:]
     rounds = 1 if quick else 3
-    min_time = 0.05 if quick else 0.2          # per Google Benchmark / peer workload
-    echo_seconds, echo_warmup = (0.4, 0.1) if quick else (1.0, 0.2)
+    min_time = 0.05 if quick else 0.4          # per Google Benchmark / peer workload
+    echo_seconds, echo_warmup = (0.4, 0.1) if quick else (1.5, 0.3)
     raw = os.path.join(outdir, "raw")
     os.makedirs(raw, exist_ok=True)
 
@@ -161,7 +161,11 @@ def main():
 
     index = {"quick": quick, "rounds": rounds, "min_time": min_time, "echo_seconds": echo_seconds,
              "pinned": bool(pin[0]), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-             "nproc": os.cpu_count(), "cpu": cpu_model(), "files": []}
+             "nproc": os.cpu_count(), "cpu": cpu_model(), "commit": git("rev-parse", "--short", "HEAD"),
+             # Library sources with uncommitted changes at run time (a shared working tree).
+             "uncommitted": [l[3:] for l in git("status", "--porcelain", "--", "core", "fiber", "net").splitlines()
+                             if l[:2].strip() and not l.startswith("??")],
+             "files": []}
     for r in range(rounds):
         # Alternate the order so neither weft nor a peer always runs first.
         order = jobs if r % 2 == 0 else list(reversed(jobs))
@@ -193,6 +197,11 @@ def main():
     index["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with open(os.path.join(outdir, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
+
+
+def git(*args):
+    out = subprocess.run(["git", "-C", ROOT] + list(args), capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def cpu_model():

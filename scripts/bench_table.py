@@ -135,13 +135,14 @@ def build_table(medians):
 
 
 def markdown(columns, table):
-    head = ["benchmark", "better"] + columns + ["weft vs best peer"]
+    head = ["benchmark", "unit, better"] + columns + ["weft vs best peer"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in table:
         r = t["ratio"]
         rtxt = "—" if r is None else f"{r:.2f}x ({t['best_peer']})"
         cells = [fmt(t["cells"][c], t["row"]) for c in columns]
-        lines.append("| " + " | ".join([f"`{t['row']}`", t["better"]] + cells + [rtxt]) + " |")
+        unit = "" if " " in t["row"] else ("KiB, " if "RSS" in t["row"] else "ns, ")
+        lines.append("| " + " | ".join([f"`{t['row']}`", unit + t["better"]] + cells + [rtxt]) + " |")
     return "\n".join(lines)
 
 
@@ -220,25 +221,30 @@ def chart(outdir, table, index):
     data = os.path.join(outdir, "chart.dat")
     with open(data, "w") as f:
         for i, t in enumerate(x for x in table if x["ratio"]):
-            label = t["row"].replace("BM_", "").replace("_", "\\\\_").replace("/bytes:", " ").replace("conns:", "c") \
-                .replace("producers:", "p").replace("/1000000", "")
+            label = t["row"].replace("BM_", "").replace("/bytes:", " ").replace("conns:", "c") \
+                .replace("producers:", "p").replace("/1000000", "").replace("server CPU ns/req", "CPU/req")
             f.write(f'{i} {t["ratio"]:.4f} "{label} vs {t["best_peer"]}" {1 if t["ratio"] >= 1 else 2}\n')
     svg = os.path.join(outdir, "chart.svg")
     script = f"""
-set terminal svg size 1000,560 dynamic font 'sans,11' background '#ffffff'
+set terminal svg size 1100,600 dynamic font 'sans,11' background '#ffffff'
+set termoption noenhanced
 set output '{svg}'
 set title "weft vs the best peer per benchmark (>1: weft better; log scale)\\n{index.get('nproc')} cores, {index.get('cpu')}, medians of {index.get('rounds')} interleaved rounds, {index.get('started', '')[:10]}"
 set logscale y 2
-set yrange [0.03:64]
-set ytics ("1/32" 0.03125, "1/8" 0.125, "1/2" 0.5, "1" 1, "2" 2, "8" 8, "32" 32)
+set yrange [0.0125:80]
+set ytics ("1/64" 0.015625, "1/32" 0.03125, "1/8" 0.125, "1/2" 0.5, "1" 1, "2" 2, "8" 8, "32" 32)
 set grid ytics
 set style fill solid 0.8 noborder
 set boxwidth 0.7
 set xtics rotate by -40 left font ',9' nomirror
-set bmargin 11
+set bmargin 12
+set rmargin 14
+set ylabel 'weft / best peer (x better)'
 set key off
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb '#444444' lw 1.5
-plot '{data}' using 1:2:($4 == 1 ? 0x3a9d5d : 0xc8553d):xtic(3) with boxes lc rgb variable
+plot '{data}' using 1:(1):($1-0.35):($1+0.35):(($2<1)?$2:1):(($2<1)?1:$2):($4 == 1 ? 0x3a9d5d : 0xc8553d):xtic(3) \\
+       with boxxyerror lc rgb variable, \\
+     '' using 1:($2 >= 1 ? $2*1.25 : $2/1.25):(sprintf('%.2g', $2)) with labels font ',9'
 """
     res = subprocess.run([gnuplot], input=script, text=True, capture_output=True)
     if res.returncode != 0:
@@ -255,7 +261,9 @@ def main():
     columns, table = build_table(medians)
     gs = goals(medians)
     machine = f"{index.get('nproc')} cores ({index.get('cpu')}), {'QUICK, ' if index.get('quick') else ''}" \
-              f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}"
+              f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}, " \
+              f"commit {index.get('commit', '?')}" + (" + uncommitted changes to " + ", ".join(index["uncommitted"])
+                                                     if index.get("uncommitted") else "")
     text = f"{machine}\n\n{markdown(columns, table)}\n\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
     print(text)
     with open(os.path.join(outdir, "table.md"), "w") as f:
