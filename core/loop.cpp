@@ -38,7 +38,7 @@ void SubmitNode::operator delete(void* p) noexcept { detail::free_block(p); }
 
 namespace {
 
-thread_local Loop* t_running = nullptr;
+thread_local Loop* t_running __attribute__((tls_model("initial-exec"))) = nullptr;  // see context.cpp
 
 // Bumped in the child after every fork(). A loop remembers the value it was made under;
 // a different one means it is a copy inherited from the parent.
@@ -612,8 +612,10 @@ void Loop::submit_threadsafe(detail::SubmitNode* node) {
 LoopHandle Loop::handle() const { return LoopHandle(s_->inbox); }
 
 void Loop::post(ReadyFn fn, void* self, uintptr_t arg) {
-    check_open("post");
-    if (s_->debug) check_thread("post");
+    if (s_->closed || s_->debug) [[unlikely]] {  // every fiber wake-up comes through here
+        check_open("post");
+        check_thread("post");
+    }
     s_->ready.push({fn, self, arg});
 }
 void Loop::add_timer(detail::TimerNode* node) {

@@ -35,7 +35,12 @@ namespace weft::detail {
 namespace bc = boost::context::detail;
 
 namespace {
-thread_local Fiber* t_current = nullptr;
+// Touched on every switch. initial-exec: one %fs-relative access instead of a call to
+// __tls_get_addr (libweft is a static library linked into programs, where that model holds).
+thread_local Fiber* t_current __attribute__((tls_model("initial-exec"))) = nullptr;
+// This thread's C++ exception record (see the top of the file), looked up once.
+thread_local Fiber::ExceptionState* t_exceptions __attribute__((tls_model("initial-exec"))) =
+    nullptr;
 
 // ASan protocol: whoever switches away calls start_switch_fiber with the *target* stack
 // and a slot for its own fake stack; whoever gains control calls finish_switch_fiber with
@@ -68,7 +73,9 @@ void tsan_switch(void* to) {
 }
 
 Fiber::ExceptionState& thread_exception_state() noexcept {
-    return *reinterpret_cast<Fiber::ExceptionState*>(__cxxabiv1::__cxa_get_globals());
+    if (!t_exceptions)
+        t_exceptions = reinterpret_cast<Fiber::ExceptionState*>(__cxxabiv1::__cxa_get_globals());
+    return *t_exceptions;
 }
 
 [[noreturn]] void entry(bc::transfer_t from) {
@@ -112,7 +119,9 @@ void context_switch_in(Fiber* f) {
     Fiber::ExceptionState outside = state;
     state = f->exceptions;
     void* own_fake_stack = nullptr;
+#ifdef WEFT_ASAN
     asan_leave(&own_fake_stack, f->stack.top() - f->stack.usable(), f->stack.usable());
+#endif
 #ifdef WEFT_TSAN
     f->sanitizer.tsan_caller = __tsan_get_current_fiber();
 #endif
