@@ -37,18 +37,19 @@ if [ ! -x "$zig" ]; then
     exit $status
   fi
 fi
-# Third-party headers for the cross build: only Boost and mimalloc, not the host's libc.
+# Third-party headers for the cross build: Boost, mimalloc and llhttp, not the host's libc.
 inc=$(mktemp -d)
 trap 'rm -rf "$inc"' EXIT
 ln -s /usr/include/boost "$inc/boost"
 ln -s /usr/include/mimalloc.h "$inc/mimalloc.h"
 [ -e /usr/include/mimalloc-types.h ] && ln -s /usr/include/mimalloc-types.h "$inc/"
+ln -s /usr/share/include/llhttp/llhttp.h "$inc/llhttp.h"  # Debian's node-llhttp
 
 sources=$(ls core/*.cpp fiber/*.cpp net/*.cpp | grep -v reactor_epoll.cpp | grep -v reactor_poll.cpp)
 for target in x86_64-macos aarch64-macos; do
   failed=0
   for src in $sources; do
-    if ! "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o /dev/null \
+    if ! "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
          -Icore -Ifiber -Inet -isystem "$inc" "$src" 2>"$inc/err.txt"; then
       echo "port-check: $target: $src failed:" >&2
       head -20 "$inc/err.txt" >&2
@@ -56,7 +57,7 @@ for target in x86_64-macos aarch64-macos; do
     fi
   done
   # The poll backend must build there too (it is the portable fallback).
-  "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o /dev/null \
+  "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
       -Icore -Ifiber -Inet -isystem "$inc" core/reactor_poll.cpp || failed=1
   if [ $failed -eq 0 ]; then
     echo "port-check: $target: $(echo $sources | wc -w) files + reactor_poll.cpp compile with -Werror"
