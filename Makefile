@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure check test asan tsan fuzz bench stress port-check install clean
+.PHONY: all deps configure check test examples asan tsan fuzz bench stress port-check install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)
@@ -35,6 +35,12 @@ check: all
 
 test: check
 	scripts/consumer-test.sh $(BUILD)
+
+# The seed tour (examples/tour, one program per section of the asyncio tutorials): build,
+# run each, print its output, check it against tests/examples/tour/*.expected.
+examples: configure
+	meson compile -C $(BUILD) -j $(JOBS) tour
+	tests/examples/tour_test.sh --show tests/examples/tour $(BUILD)/examples/tour
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
 # included), and under ThreadSanitizer. Fiber switches are annotated in fiber/context.cpp.
