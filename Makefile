@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure check test examples asan tsan fuzz bench stress port-check install clean
+.PHONY: all deps configure check test examples docs asan tsan fuzz bench stress port-check install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)
@@ -41,6 +41,15 @@ test: check
 examples: configure
 	meson compile -C $(BUILD) -j $(JOBS) tour
 	tests/examples/tour_test.sh --show tests/examples/tour $(BUILD)/examples/tour
+
+# The API reference (Doxygen, docs/Doxyfile) from the public headers into build-docs/html/;
+# any Doxygen warning fails it.
+docs:
+	@scripts/install-deps.sh --docs
+	@mkdir -p build-docs
+	doxygen docs/Doxyfile || { cat build-docs/warnings.log; exit 1; }
+	@[ ! -s build-docs/warnings.log ] || { cat build-docs/warnings.log; exit 1; }
+	@echo "docs: build-docs/html/index.html (no warnings)"
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
 # included), and under ThreadSanitizer. Fiber switches are annotated in fiber/context.cpp.

@@ -19,6 +19,8 @@ packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimallo
   libconcurrentqueue-dev python3-uvloop golang-go cargo librust-tokio-dev gnuplot-nox"
 # --fuzz: clang 16 and its runtimes (clang 14 lacks std::source_location, which weft uses).
 [ "${1:-}" = "--fuzz" ] && packages="$packages clang-16 libclang-rt-16-dev"
+# --docs: Doxygen for `make docs`.
+[ "${1:-}" = "--docs" ] && packages="$packages doxygen"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,5 +1,6 @@
 // IoWaiter: lets fibers wait for an fd's readiness. It owns the fd's IoWatch and wakes the
 // one fiber waiting to read and the one waiting to write. The usual loop around it:
+//
 //     for (;;) { n = ::read(fd, ...); if (n >= 0 || errno != EAGAIN) break;
 //                waiter.clear(kReadable); waiter.wait(kReadable); }
 // A cancelled or timed-out wait leaves no registration behind. Loop thread only.

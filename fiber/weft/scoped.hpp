@@ -1,5 +1,5 @@
 // Scopes whose set-up and tear-down suspend (asyncio's `async with` and
-// @asynccontextmanager): with_resource(open, use, close) runs close(resource) on every
+// `@asynccontextmanager`): with_resource(open, use, close) runs close(resource) on every
 // way out of use — normal return, exception, cancellation — and close may suspend: a
 // cancellation that arrives while it runs waits until it is done (DeferCancellation).
 //

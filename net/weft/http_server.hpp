@@ -47,7 +47,7 @@ public:
     const std::string& path() const noexcept { return path_; }
     const std::string& query() const noexcept { return query_; }  // after '?', undecoded
     const Headers& headers() const noexcept;
-    int version_minor() const noexcept;          // HTTP/1.<n>
+    int version_minor() const noexcept;          // `HTTP/1.<n>`
     const SocketAddress& peer() const noexcept { return *peer_; }
 
     // The next piece of the body; empty at its end. BadMessage(413) past max_body_size.
