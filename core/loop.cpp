@@ -71,6 +71,7 @@ public:
         ring_[tail_++ & mask_] = e;
     }
     ReadyEntry pop() noexcept { return ring_[head_++ & mask_]; }
+    const ReadyEntry& front() const noexcept { return ring_[head_ & mask_]; }
 
 private:
     void grow() {
@@ -129,6 +130,7 @@ struct Loop::State {
     std::thread::id owner = std::this_thread::get_id();  // the thread that runs the loop
     bool inbox_backlog = false;  // the last drain left submissions queued
     unsigned turns_without_poll = 0;
+    size_t step_remaining = 0;  // entries of the ready step in progress not yet run
     bool closed = false;
     const uint64_t born_in = fork_generation();
     detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
@@ -202,7 +204,9 @@ void Loop::State::run_due_timers() {
 }
 
 void Loop::State::run_ready() {
-    for (size_t n = ready.size(); n > 0 && !ready.empty(); --n) {
+    // A member, not a local: a fiber may take entries of this step itself (take_ready).
+    for (step_remaining = ready.size(); step_remaining > 0 && !ready.empty();) {
+        --step_remaining;
         ReadyEntry e = ready.pop();
         if (debug) {
             run_timed(e);
@@ -214,6 +218,7 @@ void Loop::State::run_ready() {
             report("Exception in ready entry", "");
         }
     }
+    step_remaining = 0;
 }
 
 // Debug mode: run one entry and report it if it held the loop too long.
@@ -618,6 +623,18 @@ void Loop::post(ReadyFn fn, void* self, uintptr_t arg) {
     }
     s_->ready.push({fn, self, arg});
 }
+void* Loop::peek_ready(ReadyFn fn) const noexcept {
+    const State& s = *s_;
+    if (s.step_remaining == 0 || s.debug || s.ready.empty() || s.ready.front().fn != fn)
+        return nullptr;
+    return s.ready.front().self;
+}
+
+void Loop::take_ready() noexcept {
+    --s_->step_remaining;
+    (void)s_->ready.pop();
+}
+
 void Loop::add_timer(detail::TimerNode* node) {
     check_open("add_timer");
     s_->timers.push(node);

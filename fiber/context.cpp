@@ -78,15 +78,28 @@ Fiber::ExceptionState& thread_exception_state() noexcept {
     return *t_exceptions;
 }
 
+// First thing whenever a fiber gets the thread. The jump's data says from where: null
+// from the loop (whose context is where this fiber returns to), or the fiber that handed
+// the thread over (whose context is saved here; the loop's was passed on before the jump).
+void arrive(Fiber* self, bc::transfer_t from) {
+    if (from.data) {
+        static_cast<Fiber*>(from.data)->context = from.fctx;
+        asan_arrive(self->sanitizer.fake_stack, nullptr, nullptr);
+    } else {
+        self->return_context = from.fctx;
+        asan_arrive(self->sanitizer.fake_stack, &self->sanitizer.caller_bottom,
+                    &self->sanitizer.caller_size);
+    }
+}
+
 [[noreturn]] void entry(bc::transfer_t from) {
-    Fiber* f = static_cast<Fiber*>(from.data);
-    asan_arrive(nullptr, &f->sanitizer.caller_bottom, &f->sanitizer.caller_size);
-    f->return_context = from.fctx;
+    Fiber* f = t_current;  // set by whoever switched here
+    arrive(f, from);
     fiber_main(f);
     f->state = Fiber::State::done;
     asan_leave(nullptr, f->sanitizer.caller_bottom, f->sanitizer.caller_size);
     tsan_switch(f->sanitizer.tsan_caller);
-    bc::jump_fcontext(f->return_context, nullptr);
+    bc::jump_fcontext(f->return_context, f);
     __builtin_unreachable();  // a finished fiber is never resumed
 }
 }  // namespace
@@ -112,7 +125,7 @@ void context_release(Fiber* f) {
     (void)f;
 }
 
-void context_switch_in(Fiber* f) {
+Fiber* context_switch_in(Fiber* f) {
     Fiber* outer = t_current;
     t_current = f;
     Fiber::ExceptionState& state = thread_exception_state();
@@ -126,12 +139,31 @@ void context_switch_in(Fiber* f) {
     f->sanitizer.tsan_caller = __tsan_get_current_fiber();
 #endif
     tsan_switch(f->sanitizer.tsan_fiber);
-    bc::transfer_t back = bc::jump_fcontext(f->context, f);
+    bc::transfer_t back = bc::jump_fcontext(f->context, nullptr);
     asan_arrive(own_fake_stack, nullptr, nullptr);
-    f->context = back.fctx;
-    f->exceptions = state;
+    // Whoever gives the thread back says who it is: f, or a fiber f handed over to.
+    Fiber* last = static_cast<Fiber*>(back.data);
+    last->context = back.fctx;
+    last->exceptions = state;
     state = outside;
     t_current = outer;
+    return last;
+}
+
+void context_switch_to(Fiber* f, Fiber* g) {
+    t_current = g;
+    Fiber::ExceptionState& state = thread_exception_state();
+    f->exceptions = state;
+    state = g->exceptions;
+    g->return_context = f->return_context;  // both belong to the loop that runs this step
+    g->sanitizer.caller_bottom = f->sanitizer.caller_bottom;
+    g->sanitizer.caller_size = f->sanitizer.caller_size;
+    g->sanitizer.tsan_caller = f->sanitizer.tsan_caller;
+#ifdef WEFT_ASAN
+    asan_leave(&f->sanitizer.fake_stack, g->stack.top() - g->stack.usable(), g->stack.usable());
+#endif
+    tsan_switch(g->sanitizer.tsan_fiber);
+    arrive(f, bc::jump_fcontext(g->context, f));
 }
 
 namespace {
@@ -172,9 +204,7 @@ void context_switch_out(Fiber* f) {
     Fiber::SanitizerState& san = f->sanitizer;
     asan_leave(&san.fake_stack, san.caller_bottom, san.caller_size);
     tsan_switch(san.tsan_caller);
-    bc::transfer_t back = bc::jump_fcontext(f->return_context, nullptr);
-    asan_arrive(san.fake_stack, &san.caller_bottom, &san.caller_size);
-    f->return_context = back.fctx;
+    arrive(f, bc::jump_fcontext(f->return_context, f));
 }
 
 }  // namespace weft::detail

@@ -191,6 +191,12 @@ public:
     // beyond the queue's growth) and add/remove intrusive timers. Loop thread only.
     using ReadyFn = void (*)(void* self, uintptr_t arg);
     void post(ReadyFn fn, void* self, uintptr_t arg);
+    // The next entry of the ready step in progress, if it is fn's: its self, else null
+    // (also between steps and in debug mode, which times every entry on its own).
+    // take_ready() removes it; the caller then runs it. This lets a suspending fiber hand
+    // the thread straight to the next one, in exactly the order the loop would have used.
+    void* peek_ready(ReadyFn fn) const noexcept;
+    void take_ready() noexcept;
     void add_timer(detail::TimerNode* node);
     void remove_timer(detail::TimerNode* node) noexcept;
 

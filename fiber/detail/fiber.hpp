@@ -60,8 +60,12 @@ struct Fiber {
 // context.cpp — the one file that includes Boost.Context.
 void context_prepare(Fiber* f);  // make the initial context on f->stack
 void context_release(Fiber* f);  // after the fiber ended, before its stack is reused
-void context_switch_in(Fiber* f);   // loop → fiber; returns when it suspends or ends
+// loop → fiber; returns when the thread comes back to the loop, with the fiber that gave it
+// back (which suspended or ended): f, or one that f (or a successor) handed over to.
+Fiber* context_switch_in(Fiber* f);
 void context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
+// fiber f → fiber g (started, not running), without the loop; returns when f is resumed.
+void context_switch_to(Fiber* f, Fiber* g);
 // The call stack of a suspended (or the running) fiber, as return addresses.
 int context_backtrace(Fiber* f, void** frames, int max);
 // fiber.cpp: the fiber's whole life, called on its stack; must not throw.
