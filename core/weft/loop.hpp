@@ -12,8 +12,9 @@
 //                else until the next timer deadline (forever if none). Readiness, signals
 //                and everything other threads submitted become ready-queue entries.
 //                While entries stay ready, the zero-timeout look at the OS is made at
-//                least every 32 turns rather than every turn (thread-safe submissions
-//                are still taken every turn); run_once(false) always looks.
+//                least every 128 turns or 512 ready entries rather than every turn
+//                (thread-safe submissions are still taken every turn); run_once(false)
+//                always looks.
 //
 // Threads: a Loop belongs to the thread that runs it. Every member is loop-thread-only
 // except call_soon_threadsafe() and handle(); other threads hold a LoopHandle, whose
