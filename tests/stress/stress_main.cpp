@@ -151,8 +151,9 @@ TEST(Stress, TenMillionThreadsafeCallbacks) {
                     if (++ran == 2L * per_thread) loop.stop();
                 });
         });
-    loop.call_later(120s, [&] { loop.stop(); });  // bound: fail instead of hanging
+    auto guard = loop.call_later(120s, [&] { loop.stop(); });  // bound: fail instead of hanging
     loop.run_forever();
+    guard.cancel();
     for (auto& p : producers) p.join();
     EXPECT_EQ(ran, 2L * per_thread);
     std::printf("10M call_soon_threadsafe from 2 threads: %.2f s, none lost\n", seconds_since(start));
