@@ -169,11 +169,19 @@ bool TaskBase::cancel(std::string message) {
     return true;
 }
 
-void TaskBase::set_name(std::string name) { name_ = std::move(name); }
-
-std::string next_task_name() {
+TaskBase::TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {
     static std::atomic<uint64_t> counter{0};
-    return "Task-" + std::to_string(++counter);
+    if (name_.empty()) number_ = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+const std::string& TaskBase::name() const {
+    if (number_ != 0 && name_.empty()) name_ = "Task-" + std::to_string(number_);
+    return name_;
+}
+
+void TaskBase::set_name(std::string name) {
+    name_ = std::move(name);
+    number_ = 0;
 }
 
 // At close, unfinished tasks are reported and unwound: each is cancelled and resumed

@@ -19,7 +19,8 @@ public:
     ~FiberRuntime() override = default;
 
     static FiberRuntime& of(Loop& loop) {
-        if (auto* rt = dynamic_cast<FiberRuntime*>(loop.extension())) return *rt;
+        // The fiber runtime is the only loop extension there is: no dynamic_cast needed.
+        if (auto* rt = static_cast<FiberRuntime*>(loop.extension())) return *rt;
         auto rt = std::make_unique<FiberRuntime>(loop);
         FiberRuntime& ref = *rt;
         loop.set_extension(std::move(rt));

@@ -20,14 +20,16 @@ namespace detail {
 
 class TaskBase : public FutureBase {
 public:
-    TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {}
+    // An empty name means asyncio's default, "Task-<n>", numbered now and spelled out
+    // only when someone asks (most tasks are never named or printed).
+    TaskBase(Loop& loop, std::string name);
     ~TaskBase() override;
 
     // asyncio Task.cancel: the fiber's current or next suspension throws Cancelled(message);
     // a task not started yet never runs its body. False if already done.
     bool cancel(std::string message) override;
-    std::string describe() const override { return "Task '" + name_ + "'"; }
-    const std::string& name() const noexcept { return name_; }
+    std::string describe() const override { return "Task '" + name() + "'"; }
+    const std::string& name() const;
     void set_name(std::string name);
     bool cancel_requested() const noexcept { return cancel_requested_; }
     // asyncio Task.cancelling() / uncancel(): pending cancel requests, for scopes that
@@ -56,7 +58,8 @@ protected:
     }
 
 private:
-    std::string name_;
+    mutable std::string name_;
+    uint64_t number_ = 0;  // for the default name; 0 once a name was given
     bool cancel_requested_ = false;
     uint32_t cancel_count_ = 0;
     std::string cancel_request_message_;
@@ -177,7 +180,6 @@ struct TaskOptions {
 };
 
 namespace detail {
-std::string next_task_name();
 
 template <class F, class... Args>
 auto make_task(Loop& loop, TaskOptions options, F&& fn, Args&&... args) {
@@ -185,7 +187,6 @@ auto make_task(Loop& loop, TaskOptions options, F&& fn, Args&&... args) {
         return std::invoke(fn, args...);
     };
     using R = std::invoke_result_t<decltype(call)&>;
-    if (options.name.empty()) options.name = next_task_name();
     auto* state = new TaskState<R, decltype(call)>(loop, std::move(options.name), std::move(call));
     Task<R> task(state);
     start_task(state, options.stack_size);
