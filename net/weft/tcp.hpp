@@ -18,7 +18,7 @@ namespace weft {
 
 struct ConnectOptions {
     std::optional<Duration> timeout;  // for the whole attempt, over every address
-    StreamOptions stream;
+    StreamOptions stream{};  // {}: designated initializers may leave it out without a warning
 };
 
 // Connects to host:port, trying each resolved address in turn. Throws SystemError with
@@ -28,10 +28,12 @@ Stream open_connection(const std::string& host, uint16_t port, ConnectOptions op
 Stream open_connection(const SocketAddress& address, ConnectOptions options = {});
 
 struct ServerOptions {
-    int backlog = 128;
+    // Tokio's default. At 128 a burst of a few hundred connects overflowed the queue and
+    // the kernel's SYN retry added a whole second (the kernel caps it at somaxconn).
+    int backlog = 1024;
     bool reuse_address = true;  // SO_REUSEADDR
     bool reuse_port = false;    // SO_REUSEPORT: several listeners (loops) on one port
-    StreamOptions stream;
+    StreamOptions stream{};
 };
 
 // A listening server. Each accepted connection runs handler(stream) in a task of its own.
