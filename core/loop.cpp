@@ -210,6 +210,11 @@ void Loop::State::run_due_timers() {
 
 void Loop::State::run_ready() {
     // A member, not a local: a fiber may take entries of this step itself (take_ready).
+    // Zero again however the step ends, so nothing outside a step hands fibers over.
+    struct EndStep {
+        size_t& remaining;
+        ~EndStep() { remaining = 0; }
+    } end_step{step_remaining};
     entries_without_poll += ready.size();
     for (step_remaining = ready.size(); step_remaining > 0 && !ready.empty();) {
         --step_remaining;
@@ -224,7 +229,6 @@ void Loop::State::run_ready() {
             report("Exception in ready entry", "");
         }
     }
-    step_remaining = 0;
 }
 
 // Debug mode: run one entry and report it if it held the loop too long.
@@ -407,7 +411,8 @@ uint32_t Loop::State::allocate_slot(int fd) {
 // Unregister now; keep the callback alive if it is the one running.
 void Loop::State::free_slot(uint32_t index) noexcept {
     IoSlot& slot = slots[index];
-    if (reactor) reactor->remove(slot.fd);
+    // In a fork() child the poller is the parent's: unregistering would deafen the parent.
+    if (reactor && !inherited()) reactor->remove(slot.fd);
     slot_of_fd[size_t(slot.fd)] = kNoSlot;
     slot.in_use = false;
     slot.owner = nullptr;
@@ -516,7 +521,9 @@ void Loop::close() {
         for (IoSlot& slot : s.slots)
             if (slot.in_use && slot.owner) slot.owner->loop_ = nullptr;
         (void)s.extension.release();
-        s.reactor.reset();  // closes this process's copies of the fds only
+        // Not even closed: a kqueue is not inherited at all, so its number may already
+        // name another fd of the child's (its new loop's kqueue, say).
+        (void)s.reactor.release();
         return;
     }
     if (s_->running) throw InvalidStateError("close: cannot close a running event loop");
@@ -725,6 +732,7 @@ bool LoopHandle::is_closed() const noexcept { return !inbox_ || inbox_->closed()
 IoWatch::IoWatch(Loop& loop, int fd, uint32_t interest, Callback callback) {
     loop.check_open("IoWatch");
     Loop::State& s = *loop.s_;
+    s.check_not_inherited("IoWatch");
     uint32_t index = s.allocate_slot(fd);
     IoSlot& slot = s.slots[index];
     try {
@@ -770,6 +778,7 @@ uint32_t IoWatch::ready() const noexcept { return loop_ ? loop_->s_->slots[slot_
 void IoWatch::clear_ready(uint32_t bits) {
     if (!loop_) throw InvalidStateError("IoWatch::clear_ready: not registered (loop closed?)");
     Loop::State& s = *loop_->s_;
+    s.check_not_inherited("IoWatch::clear_ready");
     IoSlot& slot = s.slots[slot_];
     slot.ready &= ~bits;
     if (bits & (kReadable | kWritable)) s.reactor->rearm(slot.fd, bits);
@@ -781,6 +790,7 @@ void IoWatch::clear_ready(uint32_t bits) {
 
 void IoWatch::set_interest(uint32_t interest) {
     if (!loop_) throw InvalidStateError("IoWatch::set_interest: not registered (loop closed?)");
+    loop_->s_->check_not_inherited("IoWatch::set_interest");
     IoSlot& slot = loop_->s_->slots[slot_];
     loop_->s_->reactor->modify(slot.fd, interest, slot.token(slot_));
     slot.interest = interest;

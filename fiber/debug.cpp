@@ -46,6 +46,9 @@ std::vector<std::string> stack_of(detail::Fiber* f) {
         f->state != detail::Fiber::State::scheduled)
         return out;
     if (f->state == detail::Fiber::State::scheduled && !f->context) return out;
+    // Running but not here: a task of an outer loop that runs this one inside it (e.g. in
+    // a fork() child); its saved context is stale.
+    if (f->state == detail::Fiber::State::running && f != detail::current_fiber()) return out;
     void* frames[64];
     int n = detail::context_backtrace(f, frames, 64);
     char** symbols = ::backtrace_symbols(frames, n);

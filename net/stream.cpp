@@ -39,6 +39,9 @@ struct Stream::State {
     std::string in;        // received, not yet consumed
     bool eof = false;
     bool emptied = false;  // the last read was short: the socket had nothing more then
+    // A short read proves the fd empty only for stream sockets and pipes (not for a tty
+    // in canonical mode, which returns one line at a time, nor for datagram-like fds).
+    bool short_read_empties = false;
     std::string out;       // written, not yet sent
     int write_error = 0;   // errno of a failed background send, raised by the next write
     bool write_closed = false;  // write_eof or close
@@ -48,6 +51,11 @@ struct Stream::State {
     State(Loop& l, int f, StreamOptions o) : loop(l), fd(f), options(o), io(l, f) {
         struct stat st {};
         socket = ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+        int type = 0;
+        socklen_t type_len = sizeof type;
+        short_read_empties = socket ? ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 &&
+                                          type == SOCK_STREAM
+                                    : S_ISFIFO(st.st_mode);
         socklen_t len = SocketAddress::capacity();
         if (::getpeername(fd, peer.get(), &len) == 0) peer.set_size(len);
         len = SocketAddress::capacity();
@@ -90,7 +98,8 @@ struct Stream::State {
                 in.append(buf, size_t(n));
                 // Hang-up and error are reported once: with either pending, the next read
                 // must go to the socket to see them.
-                if (size_t(n) < sizeof buf && !(io.ready() & (kHangup | kError))) {
+                if (short_read_empties && size_t(n) < sizeof buf &&
+                    !(io.ready() & (kHangup | kError))) {
                     io.clear(kReadable);
                     emptied = true;
                 }

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -34,6 +36,7 @@ TEST(Fork, ChildRunsAFreshLoopFromInsideATaskAndParentStaysIntact) {
     weft::run([] {
         weft::Loop& parent_loop = weft::Loop::current();
         auto [a, b] = weft::stream_pair();
+        std::optional<std::pair<weft::Stream, weft::Stream>> dropped_in_child(weft::stream_pair());
         auto ticker = weft::spawn([] {
             for (int i = 0; i < 3; ++i) weft::sleep(1ms);
             return 3;
@@ -42,6 +45,9 @@ TEST(Fork, ChildRunsAFreshLoopFromInsideATaskAndParentStaysIntact) {
         if (pid == 0) {
             int code = 10;
             try {
+                // Dropping inherited streams in the child must leave the parent's
+                // registrations alone (the epoll instance is shared).
+                dropped_in_child.reset();
                 // A new loop works in the child, here on the stack of the parent's task.
                 int v = weft::run([] {
                     weft::sleep(1ms);
@@ -61,6 +67,10 @@ TEST(Fork, ChildRunsAFreshLoopFromInsideATaskAndParentStaysIntact) {
         EXPECT_EQ(ticker.get(), 3);
         a.write("ping");
         EXPECT_EQ(weft::wait_for(weft::spawn([&] { return b.read_exactly(4); }), 2s), "ping");
+        auto reader = weft::spawn([&] { return dropped_in_child->first.read_exactly(4); });
+        weft::sleep(1ms);  // the reader now waits for readiness, which only the poller reports
+        dropped_in_child->second.write("pong");
+        EXPECT_EQ(weft::wait_for(std::move(reader), 2s), "pong");
     });
 }
 
