@@ -199,7 +199,11 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
                     try {
                         c.reader.set_no_body(method == "HEAD");
                         if (c.reader.read_head()) return;
-                    } catch (...) {
+                    } catch (const Cancelled&) {  // never swallowed, nor a timeout
+                        throw;
+                    } catch (const TimeoutError&) {
+                        throw;
+                    } catch (const Error&) {  // no answer there either: the send error stands
                     }
                     throw;
                 }

@@ -39,6 +39,14 @@ struct Callbacks {
     }
     static int on_header_value_complete(llhttp_t* p) {
         auto& r = self(p);
+        if (r.headers_done_) {
+            // A chunked body's trailer fields. Dropped: merged into the headers they could
+            // move strings a handler still points at, or add fields (Authorization, say)
+            // after the head was checked. Still counted against the header-size limit.
+            r.field_.clear();
+            r.value_.clear();
+            return 0;
+        }
         if (r.head_.headers.size() >= r.limits_.max_headers) {
             r.user_status_ = 431;
             r.user_error_ = "more than " + std::to_string(r.limits_.max_headers) + " header fields";

@@ -71,6 +71,14 @@ struct ConnectionState {
 
     bool closing() const { return tracker && tracker->closing; }
 
+    // The handler's own reason phrase unless it could break the status line (CR, LF or
+    // NUL would let it inject headers): then the standard one.
+    static std::string_view reason_for(const Response& r) {
+        if (r.reason.empty() || r.reason.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+            return reason_phrase(r.status);
+        return r.reason;
+    }
+
     // Status line and headers; `length` < 0 means chunked.
     void write_head(const Response& r, long long length, bool keep_alive, int version_minor) {
         std::string out;
@@ -78,7 +86,7 @@ struct ConnectionState {
         out += "HTTP/1.1 ";
         out += std::to_string(r.status);
         out += ' ';
-        out += r.reason.empty() ? reason_phrase(r.status) : std::string_view(r.reason);
+        out += reason_for(r);
         out += "\r\n";
         out += date_line();
         out += "Server: weft\r\n";

@@ -485,3 +485,33 @@ TEST(Http, GracefulShutdownCancelsWhatOutlivesTheGrace) {
         session.close();
     });
 }
+
+// Review findings: trailer fields of a chunked request never join its headers, and a
+// reason phrase with CR/LF cannot inject header lines into the response.
+TEST(Http, TrailersAreDroppedAndReasonsCannotInject) {
+    weft::run([] {
+        http::Application app;
+        app.add_post("/t", [](http::Request& r) {
+            std::string before(r.headers().get("X-Early", "-"));
+            std::string body = r.read();
+            std::string trailer(r.headers().get("X-Trailer", "none"));
+            return http::Response::text(before + "|" + body + "|" + trailer);
+        });
+        app.add_get("/reason", [](http::Request&) {
+            http::Response resp = http::Response::text("r");
+            resp.reason = "OK\r\nX-Injected: 1";
+            return resp;
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        auto s = weft::open_connection("127.0.0.1", server->port());
+        s.write("POST /t HTTP/1.1\r\nHost: x\r\nX-Early: e\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\nX-Trailer: sneaky\r\n\r\n"
+                "GET /reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        EXPECT_EQ(raw_response(s).second, "e|abc|none");
+        auto [head, body] = raw_response(s);
+        EXPECT_EQ(body, "r");
+        EXPECT_EQ(head.find("X-Injected"), std::string::npos) << head;
+        EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+        server->shutdown();
+    });
+}
