@@ -79,7 +79,9 @@ struct ConnectionState {
         return r.reason;
     }
 
-    // Status line and headers; `length` < 0 means chunked.
+    static constexpr long long kLengthByClose = -2;  // HTTP/1.0 streaming: the close ends it
+
+    // Status line and headers; `length` -1 means chunked, kLengthByClose neither framing.
     void write_head(const Response& r, long long length, bool keep_alive, int version_minor) {
         std::string out;
         out.reserve(256 + r.body.size());
@@ -99,7 +101,7 @@ struct ConnectionState {
             out += value;
             out += "\r\n";
         }
-        if (!bodyless_status(r.status)) {
+        if (!bodyless_status(r.status) && length != kLengthByClose) {
             if (length < 0) {
                 out += "Transfer-Encoding: chunked\r\n";
             } else {
@@ -116,18 +118,26 @@ struct ConnectionState {
         stream.write(out);
     }
 
-    void send(Response& r, bool head_only, bool keep_alive, int version_minor) {
+    // Sends the response; false if the connection must close after it.
+    bool send(Response& r, bool head_only, bool keep_alive, int version_minor) {
         if (r.stream) {
-            write_head(r, -1, keep_alive, version_minor);
-            if (head_only || bodyless_status(r.status)) return stream.drain();
-            ResponseWriter writer(stream);
+            // HTTP/1.0 has no chunked encoding (RFC 9112 §6.1): raw bytes, then close.
+            const bool chunked = version_minor >= 1;
+            if (!chunked) keep_alive = false;
+            write_head(r, chunked ? -1 : kLengthByClose, keep_alive, version_minor);
+            if (head_only || bodyless_status(r.status)) {
+                stream.drain();
+                return keep_alive;
+            }
+            ResponseWriter writer(stream, chunked, options.io_timeout);
             r.stream(writer);
-            stream.write("0\r\n\r\n");
+            if (chunked) stream.write("0\r\n\r\n");
         } else {
             write_head(r, (long long)r.body.size(), keep_alive, version_minor);
             if (!head_only && !bodyless_status(r.status)) stream.write(r.body);
         }
         stream.drain();
+        return keep_alive;
     }
 
     // A request we will not serve: say why and close. The close lingers: closing with
@@ -202,15 +212,29 @@ struct ConnectionState {
                 keep_alive = false;
             } else {
                 try {
-                    while (!reader.read_body().empty()) {
-                    }
+                    weft::timeout(options.io_timeout, [&] {
+                        while (!reader.read_body().empty()) {
+                        }
+                    });
                 } catch (const BadMessage& e) {
                     reject(e.status(), e.what());
                     return false;
+                } catch (const TimeoutError&) {
+                    return false;  // the client stalled mid-body: close
                 }
             }
         }
-        send(response, head_only, keep_alive && !closing(), version_minor);
+        try {
+            keep_alive = keep_alive && !closing();
+            if (response.stream)  // the handler's producing time is not bounded, each write is
+                keep_alive = send(response, head_only, keep_alive, version_minor);
+            else
+                keep_alive = weft::timeout(options.io_timeout, [&] {
+                    return send(response, head_only, keep_alive, version_minor);
+                });
+        } catch (const TimeoutError&) {
+            return false;  // the client stopped taking the response: close
+        }
         return keep_alive && !closing();
     }
 };
@@ -254,10 +278,15 @@ std::string Request::read() {
 
 void ResponseWriter::write(std::string_view chunk) {
     if (chunk.empty()) return;  // an empty chunk would end the body
+    auto drain = [this] { weft::timeout(io_timeout_, [this] { stream_->drain(); }); };
+    if (!chunked_) {
+        stream_->write(chunk);
+        return drain();
+    }
     char size[24];
     int n = std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
     stream_->writev({std::string_view(size, size_t(n)), chunk, "\r\n"});
-    stream_->drain();
+    drain();
 }
 
 Response Response::text(std::string body, int status, std::string content_type) {

@@ -34,6 +34,11 @@ struct HttpServerOptions {
     // An idle keep-alive connection (or one sending its head this slowly) is closed after
     // this long.
     Duration keepalive_timeout = std::chrono::seconds(75);
+    // The longest a client may take to send the part of a body its handler left unread
+    // (it must be drained before the next request) or to take in a response; past it the
+    // connection is closed, so a stalled client cannot hold it forever. Handlers that read
+    // bodies themselves bound those reads with weft::timeout.
+    Duration io_timeout = std::chrono::seconds(60);
     weft::ServerOptions tcp;             // backlog, SO_REUSEPORT, stream buffers
 };
 
@@ -71,13 +76,17 @@ private:
 // Sends a streamed response body as chunks (Transfer-Encoding: chunked).
 class ResponseWriter {
 public:
-    // Sends one chunk (nothing for an empty one) and applies drain()'s back-pressure.
+    // Sends one chunk (nothing for an empty one) and applies drain()'s back-pressure; a
+    // client that takes nothing for io_timeout ends the response with TimeoutError.
     void write(std::string_view chunk);
 
 private:
     friend struct detail::ConnectionState;
-    explicit ResponseWriter(Stream& stream) : stream_(&stream) {}
+    ResponseWriter(Stream& stream, bool chunked, Duration io_timeout)
+        : stream_(&stream), chunked_(chunked), io_timeout_(io_timeout) {}
     Stream* stream_;
+    bool chunked_;  // false for HTTP/1.0 clients: raw bytes, the end marked by closing
+    Duration io_timeout_;  // for each write's drain (the client must keep reading)
 };
 
 struct Response {

@@ -515,3 +515,38 @@ TEST(Http, TrailersAreDroppedAndReasonsCannotInject) {
         server->shutdown();
     });
 }
+
+// HTTP/1.0 gets a streamed response as raw bytes ended by the close (it has no chunked
+// encoding); a client that stalls mid-body is disconnected after io_timeout.
+TEST(Http, Http10StreamingAndStalledClients) {
+    weft::run([] {
+        http::Application app;
+        app.add_get("/stream", [](http::Request&) {
+            return http::Response::streamed([](http::ResponseWriter& w) {
+                w.write("one ");
+                w.write("two");
+            });
+        });
+        app.add_post("/ignore", [](http::Request&) { return http::Response::text("ignored"); });
+        http::HttpServerOptions options;
+        options.io_timeout = 200ms;
+        auto server = http::start_http_server(app, "127.0.0.1", 0, options);
+
+        auto s = weft::open_connection("127.0.0.1", server->port());
+        s.write("GET /stream HTTP/1.0\r\n\r\n");
+        std::string all = weft::wait_for(weft::spawn([&] { return s.read_all(); }), 2s);
+        EXPECT_EQ(all.find("Transfer-Encoding"), std::string::npos) << all;
+        EXPECT_NE(all.find("Connection: close"), std::string::npos) << all;
+        EXPECT_EQ(all.substr(all.find("\r\n\r\n") + 4), "one two");
+
+        // Announces 100 bytes, sends 3 and stalls: the handler ignores the body, the server
+        // cannot drain it, and closes once io_timeout has passed.
+        auto stalled = weft::open_connection("127.0.0.1", server->port());
+        stalled.write("POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+        auto start = weft::Clock::now();
+        std::string got = weft::wait_for(weft::spawn([&] { return stalled.read_all(); }), 3s);
+        EXPECT_EQ(got, "");
+        EXPECT_GE(weft::Clock::now() - start, 150ms);
+        server->shutdown();
+    });
+}
