@@ -8,6 +8,7 @@ namespace weft::detail {
 
 bool GeneratorShared::advance(const std::function<Task<void>()>& start) {
     Fiber* me = require_fiber("Generator::next");
+    if (abandoned) return false;  // closed by aclose()
     if (has_value) {  // yielded while no next() was waiting (an earlier one was cancelled)
         has_value = false;
         return true;
@@ -58,6 +59,14 @@ void GeneratorShared::producer_finished() noexcept {
 void GeneratorShared::abandon() noexcept {
     abandoned = true;
     if (task && !task.done()) task.cancel("generator abandoned");
+}
+
+void GeneratorShared::close_and_wait() {
+    require_fiber("Generator::aclose");
+    abandon();
+    if (!task) return;
+    task.base()->wait("Generator::aclose");  // a cancel of the caller propagates from here
+    if (!task.cancelled() && task.base()->has_exception()) task.result();
 }
 
 }  // namespace weft::detail

@@ -1,7 +1,8 @@
 // Generator<T> (asyncio's `async for` over an async generator): the body runs in a fiber
 // of its own and hands values out one at a time with yield(v); the consumer pulls them
-// with next() or a range-for, suspending while the body produces. Dropping a generator
-// before it finished cancels its body, so the body's clean-up runs.
+// with next() or a range-for, suspending while the body produces. aclose() stops the body
+// at its current yield and waits for its clean-up; dropping a generator before it
+// finished cancels its body too, but nobody waits for that clean-up.
 #pragma once
 
 #include <functional>
@@ -36,6 +37,8 @@ struct GeneratorShared {
     void producer_started() noexcept;
     void producer_finished() noexcept;
     void abandon() noexcept;
+    // abandon(), then wait until the body has finished; rethrows what its clean-up threw.
+    void close_and_wait();
 };
 
 }  // namespace detail
@@ -84,6 +87,12 @@ public:
     ~Generator() { state_->abandon(); }
     Generator(const Generator&) = delete;
     Generator& operator=(const Generator&) = delete;
+
+    // asyncio's aclose(): the body sees Cancelled at its current yield (a later yield
+    // throws it again), and this waits until the body has finished its clean-up; what that
+    // clean-up throws (other than Cancelled) comes out here. Then next() gives nullopt.
+    // Nothing to do if the body never started or already ended. Must be called from a fiber.
+    void aclose() { state_->close_and_wait(); }
 
     // The next value, or nullopt once the body returned. Must be called from a fiber.
     std::optional<T> next() {

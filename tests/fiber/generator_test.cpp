@@ -113,3 +113,42 @@ TEST(Generator, ValueYieldedToACancelledNextIsNotLost) {
         EXPECT_EQ(g.next(), std::nullopt);
     });
 }
+
+// asyncio's aclose(): the body's clean-up has run (even one that suspends) before aclose
+// returns, the generator is exhausted afterwards, and a second aclose does nothing.
+TEST(Generator, AcloseWaitsForTheBodysCleanup) {
+    weft::run([] {
+        std::vector<std::string> log;
+        weft::Generator<int> g([&](auto& yield) {
+            try {
+                yield(1);
+                yield(2);
+            } catch (const weft::Cancelled&) {
+                weft::DeferCancellation defer;
+                weft::sleep(5ms);
+                log.push_back("clean-up");
+                throw;
+            }
+        });
+        EXPECT_EQ(g.next(), 1);
+        g.aclose();
+        log.push_back("after aclose");
+        EXPECT_EQ(log, (std::vector<std::string>{"clean-up", "after aclose"}));
+        EXPECT_EQ(g.next(), std::nullopt);
+        g.aclose();
+
+        weft::Generator<int> never_started([](auto& yield) { yield(1); });
+        never_started.aclose();
+        EXPECT_EQ(never_started.next(), std::nullopt);
+
+        weft::Generator<int> failing([](auto& yield) {
+            try {
+                yield(1);
+            } catch (const weft::Cancelled&) {
+                throw std::runtime_error("clean-up failed");
+            }
+        });
+        EXPECT_EQ(failing.next(), 1);
+        EXPECT_THROW(failing.aclose(), std::runtime_error);
+    });
+}
