@@ -1,6 +1,6 @@
 // weft's echo server for the process-level echo benchmarks (scripts/bench_run.py pins it
-// to one core and drives it with bench/echo_client). Same handler as net_bench's server:
-// read up to 64 KiB, write it back, drain. Usage: echo_server PORT
+// to one core and drives it with bench/echo_client): read up to 64 KiB, write it back,
+// drain. Usage: echo_server PORT
 #include <cstdio>
 #include <cstdlib>
 #include <string>
