@@ -27,8 +27,12 @@ void pros() {
     long sum = 0;
     for (int v : weft::gather(waits)) sum += v;
     Clock::duration took = Clock::now() - t0;
-    std::printf("10000 tasks each waiting 1 seed second: sum of results %ld, done within 10 seed seconds: %s\n",
-                sum, took < seconds(10) ? "yes" : "no");
+    // One after another they would take 10000 seed seconds; together, about one. The bound
+    // is loose on purpose: a sanitizer build on a busy machine needs a second or two just
+    // to start 10000 fibers, and the point is the overlap, not the machine's speed.
+    std::printf("10000 tasks each waiting 1 seed second: sum of results %ld, "
+                "done in under 1%% of the 10000 seed seconds one after another takes: %s\n",
+                sum, took < seconds(100) ? "yes" : "no");
     tour::varying("took %.3f s", secs(took));
 
     constexpr int kConnections = 400;
