@@ -136,6 +136,7 @@ struct Loop::State {
     unsigned turns_without_poll = 0;
     size_t entries_without_poll = 0;
     size_t step_remaining = 0;  // entries of the ready step in progress not yet run
+    bool forever = false;       // inside run_forever: turns may begin without the loop
     bool closed = false;
     const uint64_t born_in = fork_generation();
     detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
@@ -159,6 +160,7 @@ struct Loop::State {
     }
 
     void turn(bool may_block);
+    bool begin_step_early() noexcept;
     void run_due_timers();
     void run_ready();
     void run_timed(const ReadyEntry& e);
@@ -191,6 +193,23 @@ void Loop::State::turn(bool may_block) {
     run_due_timers();
     run_ready();
     poll(may_block);
+}
+
+// A fiber suspends at the end of a ready step. If the loop's next turn would fire no
+// timer, skip its poll (within the same budget poll() keeps) and find nothing from other
+// threads, that turn would only start the next step: start it here instead, and the
+// fiber can hand the thread to the step's first fiber without a round trip through the
+// loop's stack. run_ready() carries on with this step when the thread comes back.
+bool Loop::State::begin_step_early() noexcept {
+    if (!forever || stopping || debug || ready.empty() || inbox_backlog) return false;
+    if (turns_without_poll >= kMaxTurnsWithoutPoll || entries_without_poll >= kMaxEntriesWithoutPoll)
+        return false;
+    if (inherited() || inbox->maybe_pending()) return false;
+    if (const detail::TimerNode* t = timers.top(); t && t->deadline <= Clock::now()) return false;
+    ++turns_without_poll;
+    entries_without_poll += ready.size();
+    step_remaining = ready.size();
+    return true;
 }
 
 void Loop::State::run_due_timers() {
@@ -490,6 +509,11 @@ void Loop::run_forever() {
     s_->check_not_inherited("run_forever");
     RunningScope scope(this, s_->running, "run_forever");
     s_->owner = std::this_thread::get_id();
+    struct Forever {
+        bool& flag;
+        explicit Forever(bool& f) : flag(f) { flag = true; }
+        ~Forever() { flag = false; }
+    } forever(s_->forever);
     for (;;) {
         s_->check_not_inherited("run_forever");  // a callback or task called fork()
         s_->turn(true);
@@ -638,10 +662,10 @@ void Loop::post(ReadyFn fn, void* self, uintptr_t arg) {
     }
     s_->ready.push({fn, self, arg});
 }
-void* Loop::peek_ready(ReadyFn fn) const noexcept {
-    const State& s = *s_;
-    if (s.step_remaining == 0 || s.debug || s.ready.empty() || s.ready.front().fn != fn)
-        return nullptr;
+void* Loop::peek_ready(ReadyFn fn) noexcept {
+    State& s = *s_;
+    if (s.step_remaining == 0 && !s.begin_step_early()) return nullptr;
+    if (s.debug || s.ready.empty() || s.ready.front().fn != fn) return nullptr;
     return s.ready.front().self;
 }
 
