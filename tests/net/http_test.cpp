@@ -4,7 +4,10 @@
 // misbehaving peer where the weft side would never send such bytes.
 #include <weft/weft.hpp>
 
+#include <optional>
 #include <string>
+
+#include "../common/wait_until.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,10 +31,6 @@ http::Application test_app() {
     });
     app.add_get("/port", [](http::Request& r) { return http::Response::text(std::to_string(r.peer().port())); });
     app.add_get("/big", [](http::Request&) { return http::Response::text(std::string(1 << 20, 'z')); });
-    app.add_get("/slow", [](http::Request&) {
-        weft::sleep(300ms);
-        return http::Response::text("slow");
-    });
     return app;
 }
 
@@ -131,10 +130,15 @@ TEST(Http, KeepAliveReusesOneConnection) {
 
 TEST(Http, PoolLimitsPerHostAndInTotal) {
     weft::run([] {
-        int busy = 0, most = 0;
+        int busy = 0, most = 0, allowed = 2;
+        auto give_up = weft::Clock::now() + 10s;
         http::Application app;
         app.add_get("/work", [&](http::Request&) {
             most = std::max(most, ++busy);
+            // Stay until as many requests as the limit allows have been in at once (or
+            // give_up has passed), then a while longer, so that one more would show. Only
+            // sleeping 30 ms would let a stalled CI machine serve them one after another.
+            while (most < allowed && weft::Clock::now() < give_up) weft::sleep(1ms);
             weft::sleep(30ms);
             --busy;
             return http::Response::text("done");
@@ -154,6 +158,8 @@ TEST(Http, PoolLimitsPerHostAndInTotal) {
         EXPECT_EQ(a->connections_accepted(), 2u);
 
         most = 0;
+        allowed = 3;
+        give_up = weft::Clock::now() + 10s;
         http::ClientSessionOptions o2;
         o2.limit = 3;
         http::ClientSession total(o2);
@@ -197,17 +203,23 @@ TEST(Http, PipelinedRequestsAreAnsweredInOrder) {
 
 TEST(Http, ChunkedBodiesBothWays) {
     weft::run([] {
+        int pieces = 0;  // what the client has read so far
         http::Application app;
-        app.add_post("/upper", [](http::Request& r) {
+        app.add_post("/upper", [&pieces](http::Request& r) {
             std::string all;
             for (std::string p; !(p = r.read_chunk()).empty();) all += p;
-            return http::Response::streamed([all](http::ResponseWriter& w) {
+            return http::Response::streamed([all, &pieces](http::ResponseWriter& w) {
                 size_t start = 0;
                 for (size_t end; (end = all.find(';', start)) != all.npos; start = end + 1) {
                     std::string piece = all.substr(start, end + 1 - start);
                     for (auto& c : piece) c = char(std::toupper(c));
+                    int before = pieces;
                     w.write(piece);
-                    weft::sleep(2ms);  // so they arrive as separate pieces
+                    // The next piece only once the client has read this one, so they
+                    // arrive as separate pieces. (A sleep of a few ms could pass whole on a
+                    // stalled CI machine, and the client read them all at once.) A client
+                    // that waits for the whole body never reads: then this gives up.
+                    weft::testing::wait_until([&] { return pieces > before; }, 2s);
                 }
             });
         });
@@ -222,7 +234,6 @@ TEST(Http, ChunkedBodiesBothWays) {
         EXPECT_EQ(r.status(), 200);
         EXPECT_EQ(r.headers().get("Transfer-Encoding").value_or(""), "chunked");
         std::string body;
-        int pieces = 0;
         for (std::string p; !(p = r.read_chunk()).empty(); ++pieces) body += p;
         EXPECT_EQ(body, "PART0;PART1;PART2;PART3;PART4;");
         EXPECT_GE(pieces, 2);  // it arrived as it was written, not all at once
@@ -360,11 +371,17 @@ TEST(Http, MalformedResponseIsAClearError) {
 
 TEST(Http, TotalAndConnectTimeouts) {
     weft::run([] {
+        // What the timeouts must cut short takes 30 s, and the bounds checked are 10 s: far
+        // apart, so that a CI machine stalling the test for a second or two changes nothing.
         http::Application app = test_app();
+        app.add_get("/stall", [](http::Request&) {
+            weft::sleep(30s);
+            return http::Response::text("too late");
+        });
         app.add_get("/trickle", [](http::Request&) {
             return http::Response::streamed([](http::ResponseWriter& w) {
                 w.write("first");
-                weft::sleep(2s);
+                weft::sleep(30s);
                 w.write("never");
             });
         });
@@ -373,18 +390,38 @@ TEST(Http, TotalAndConnectTimeouts) {
         o1.timeout.total = 100ms;
         http::ClientSession session(o1);
         auto started = weft::Clock::now();
-        EXPECT_THROW(session.get(url(*server, "/slow")), weft::TimeoutError);  // waiting for the head
-        auto r = session.get(url(*server, "/trickle"));
-        EXPECT_EQ(r.read_chunk(), "first");
-        EXPECT_THROW(r.read_chunk(), weft::TimeoutError);  // the total covers the body too
-        EXPECT_LT(weft::Clock::now() - started, 1s);
+        EXPECT_THROW(session.get(url(*server, "/stall")), weft::TimeoutError);  // waiting for the head
+        EXPECT_LT(weft::Clock::now() - started, 10s);
+        // The total covers the body too. The head and the first piece have to come within
+        // the 100 ms for that to show; a stalled machine can delay even them, and then the
+        // request is tried again (a few times at most).
+        for (int attempt = 1;; ++attempt) {
+            started = weft::Clock::now();
+            std::optional<http::ClientResponse> r;
+            std::string first;
+            try {
+                r.emplace(session.get(url(*server, "/trickle")));
+                first = r->read_chunk();
+            } catch (const weft::TimeoutError&) {
+                if (attempt < 5) continue;
+                throw;
+            }
+            EXPECT_EQ(first, "first");
+            EXPECT_THROW(r->read_chunk(), weft::TimeoutError);
+            EXPECT_LT(weft::Clock::now() - started, 10s);
+            break;
+        }
 
         // The connect timeout covers waiting for a pooled connection.
         http::ClientSessionOptions o2;
         o2.limit = 1;
         o2.timeout = {std::nullopt, 100ms};
         http::ClientSession one(o2);
-        auto held = one.get(url(*server, "/big"));  // body unread: the only connection stays lent
+        // The requests that must get a connection have a connect timeout of their own: a
+        // stalled machine could take longer than 100 ms over a real connect.
+        http::RequestOptions patient;
+        patient.timeout = http::ClientTimeout{std::nullopt, 30s};
+        auto held = one.get(url(*server, "/big"), patient);  // body unread: the only connection stays lent
         try {
             one.get(url(*server, "/hello"));
             ADD_FAILURE();
@@ -392,10 +429,10 @@ TEST(Http, TotalAndConnectTimeouts) {
             EXPECT_NE(std::string(e.what()).find("connect timeout"), std::string::npos) << e.what();
         }
         EXPECT_EQ(held.text().size(), 1u << 20);
-        EXPECT_EQ(one.get(url(*server, "/hello")).text(), "hello");  // released: usable again
+        EXPECT_EQ(one.get(url(*server, "/hello"), patient).text(), "hello");  // released: usable again
         session.close();
         one.close();
-        server->shutdown(100ms);  // cancels the sleeping /trickle
+        server->shutdown(100ms);  // cancels the sleeping /stall and /trickle handlers
     });
 }
 
@@ -445,20 +482,29 @@ TEST(Http, RedirectsOnlyWhenAskedFor) {
 
 TEST(Http, GracefulShutdownLetsRequestsInFlightFinish) {
     weft::run([] {
-        auto server = http::start_http_server(test_app(), "127.0.0.1", 0);
+        bool handler_running = false;
+        http::Application app = test_app();
+        app.add_get("/slow", [&](http::Request&) {
+            handler_running = true;
+            weft::sleep(300ms);
+            return http::Response::text("slow");
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
         http::ClientSession idle_session, busy_session;
         EXPECT_EQ(idle_session.get(url(*server, "/hello")).text(), "hello");  // now idle, kept alive
         auto in_flight = weft::spawn([&] {
             auto r = busy_session.get(url(*server, "/slow"));
             return std::make_pair(r.headers().get("Connection", ""), r.text());
         });
-        weft::sleep(50ms);  // the /slow handler is running
+        // Until the /slow handler is running: a fixed sleep can end before the request
+        // has even arrived on a stalled CI machine.
+        ASSERT_TRUE(weft::testing::wait_until([&] { return handler_running; }));
         auto started = weft::Clock::now();
-        server->shutdown(5s);
+        server->shutdown(30s);  // a grace far longer than the bound below, and than any stall
         auto [connection, body] = in_flight.get();
         EXPECT_EQ(body, "slow");
         EXPECT_EQ(connection, "close");
-        EXPECT_LT(weft::Clock::now() - started, 2s);
+        EXPECT_LT(weft::Clock::now() - started, 10s);  // it ended with the request, not the grace
         EXPECT_EQ(busy_session.connections_open(), 0u);
         // New connections are refused; the idle one was closed (a retry finds nothing).
         EXPECT_THROW(idle_session.get(url(*server, "/hello")), weft::SystemError);
@@ -470,17 +516,21 @@ TEST(Http, GracefulShutdownLetsRequestsInFlightFinish) {
 TEST(Http, GracefulShutdownCancelsWhatOutlivesTheGrace) {
     weft::run([] {
         http::Application app;
-        app.add_get("/forever", [](http::Request&) {
+        bool handler_running = false;
+        app.add_get("/forever", [&](http::Request&) {
+            handler_running = true;
             weft::sleep(1h);
             return http::Response::text("");
         });
         auto server = http::start_http_server(app, "127.0.0.1", 0);
         http::ClientSession session;
         auto t = weft::spawn([&] { return session.get(url(*server, "/forever")); });
-        weft::sleep(30ms);
+        // Until the handler runs (a fixed sleep can end before the request has arrived on a
+        // stalled CI machine; the shutdown would then meet no request in flight).
+        ASSERT_TRUE(weft::testing::wait_until([&] { return handler_running; }));
         auto started = weft::Clock::now();
         server->shutdown(100ms);
-        EXPECT_LT(weft::Clock::now() - started, 1s);
+        EXPECT_LT(weft::Clock::now() - started, 10s);  // the grace, not the handler's hour
         EXPECT_THROW(t.get(), http::ServerDisconnected);
         session.close();
     });
@@ -534,7 +584,9 @@ TEST(Http, Http10StreamingAndStalledClients) {
 
         auto s = weft::open_connection("127.0.0.1", server->port());
         s.write("GET /stream HTTP/1.0\r\n\r\n");
-        std::string all = weft::wait_for(weft::spawn([&] { return s.read_all(); }), 2s);
+        // Generous bounds: they only turn a hang into a failure (a stalled CI machine can
+        // add a second or two to a passing run).
+        std::string all = weft::wait_for(weft::spawn([&] { return s.read_all(); }), 10s);
         EXPECT_EQ(all.find("Transfer-Encoding"), std::string::npos) << all;
         EXPECT_NE(all.find("Connection: close"), std::string::npos) << all;
         EXPECT_EQ(all.substr(all.find("\r\n\r\n") + 4), "one two");
@@ -544,7 +596,7 @@ TEST(Http, Http10StreamingAndStalledClients) {
         auto stalled = weft::open_connection("127.0.0.1", server->port());
         stalled.write("POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
         auto start = weft::Clock::now();
-        std::string got = weft::wait_for(weft::spawn([&] { return stalled.read_all(); }), 3s);
+        std::string got = weft::wait_for(weft::spawn([&] { return stalled.read_all(); }), 10s);
         EXPECT_EQ(got, "");
         EXPECT_GE(weft::Clock::now() - start, 150ms);
         server->shutdown();
