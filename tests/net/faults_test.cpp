@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "../common/wait_until.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace std::chrono_literals;
@@ -164,11 +166,11 @@ TEST(Faults, CancelAtEverySuspensionPoint) {
             }
 
             // Nothing leaks: fds and tasks return to where they were (the helpers and the
-            // server's side of the connection end a few turns after the scenario).
-            for (int i = 0; i < 2000 && (open_fds() != fds_before ||
-                                         weft::all_tasks().size() != tasks_before);
-                 ++i)
-                weft::sleep(1ms);
+            // server's side of the connection end a few turns after the scenario). Bounded
+            // by time, 10 s, not by a count of short sleeps.
+            weft::testing::wait_until([&] {
+                return open_fds() == fds_before && weft::all_tasks().size() == tasks_before;
+            });
             EXPECT_EQ(open_fds(), fds_before) << "after a cancel in " << step;
             EXPECT_EQ(weft::all_tasks().size(), tasks_before) << "after a cancel in " << step;
             EXPECT_FALSE(lock.locked()) << "after a cancel in " << step;

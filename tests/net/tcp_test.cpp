@@ -13,6 +13,8 @@
 
 #include <detail/platform.hpp>
 
+#include "../common/wait_until.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace std::chrono_literals;
@@ -213,17 +215,24 @@ TEST(Tcp, SlowReaderKeepsTheWriterBounded) {
 TEST(Tcp, ServerCloseWaitsForConnections) {
     weft::run([] {
         std::vector<std::string> log;
+        bool handling = false;
+        weft::Event closed;
         auto server = weft::start_server(
             [&](weft::Stream& s) {
                 s.read_line();
+                handling = true;
+                closed.wait();  // still running when the server closes, however late that is
                 weft::sleep(5ms);
                 log.push_back("handler done");
             },
             "127.0.0.1", 0);
         auto c = weft::open_connection("127.0.0.1", server->port());
         c.write("x\n");
-        weft::sleep(1ms);
+        // Until the handler has the line: a fixed sleep can end before the connection is
+        // even accepted on a stalled CI machine.
+        ASSERT_TRUE(weft::testing::wait_until([&] { return handling; }));
         server->close();
+        closed.set();
         EXPECT_FALSE(server->is_serving());
         EXPECT_THROW(weft::open_connection("127.0.0.1", server->port()), weft::SystemError);
         server->wait_closed();
@@ -256,14 +265,16 @@ TEST(Tcp, AcceptSurvivesEmfileAndRecovers) {
         rlimit low = saved;
         low.rlim_cur = rlim_t(lowest_free);  // no fd left for accept
         ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-        for (int i = 0; i < 20 && reports.empty(); ++i) weft::sleep(5ms);
+        // Bounded by time, not by a count of short sleeps (a loaded machine may complete
+        // the handshakes late).
+        weft::testing::wait_until([&] { return !reports.empty(); });
         ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
         EXPECT_FALSE(reports.empty());
         if (!reports.empty()) {
             EXPECT_NE(reports[0].find("Too many open files"), std::string::npos) << reports[0];
         }
         EXPECT_LT(reports.size(), 10u);  // backing off, not spinning
-        for (int i = 0; i < 400 && handled < 4; ++i) weft::sleep(5ms);  // recovers
+        weft::testing::wait_until([&] { return handled == 4; });  // recovers
         EXPECT_EQ(handled, 4);
         for (int fd : clients) ::close(fd);
         server->close();
