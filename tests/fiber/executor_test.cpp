@@ -11,6 +11,16 @@
 
 using namespace std::chrono_literals;
 
+namespace {
+// From a plain thread: polls pred() every millisecond for up to 10 s; returns pred().
+template <class Pred>
+bool eventually(Pred pred) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    return pred();
+}
+}  // namespace
+
 TEST(Executor, RunInExecutorAwaitsABlockingCall) {
     int r = weft::run([] {
         auto f = weft::run_in_executor(nullptr, [](int x) {
@@ -77,9 +87,10 @@ TEST(Executor, SeedExampleBackgroundLoopThread) {
         return x + 1;
     }, 41);
     future.add_done_callback([&](weft::ThreadFuture<int>& f) { callback_ran = f.result() == 42; });
-    EXPECT_EQ(future.result(2s), 42);
-    for (int i = 0; i < 200 && !callback_ran; ++i) std::this_thread::sleep_for(1ms);
-    EXPECT_TRUE(callback_ran.load());
+    // The bounds only turn a hang into a failure: generous, since a loaded CI machine can
+    // keep the loop's thread off a core for a second or two.
+    EXPECT_EQ(future.result(30s), 42);
+    EXPECT_TRUE(eventually([&] { return callback_ran.load(); }));
     background.stop();
     background.join();
 }
@@ -87,8 +98,9 @@ TEST(Executor, SeedExampleBackgroundLoopThread) {
 TEST(Executor, CancellingTheThreadFutureCancelsTheTask) {
     weft::LoopThread background;
     background.start();
-    std::atomic<bool> cleaned{false};
+    std::atomic<bool> started{false}, cleaned{false};
     auto future = weft::run_coroutine_threadsafe(background, [&] {
+        started = true;
         try {
             weft::sleep(1h);
         } catch (const weft::Cancelled&) {
@@ -96,10 +108,11 @@ TEST(Executor, CancellingTheThreadFutureCancelsTheTask) {
             throw;
         }
     });
-    std::this_thread::sleep_for(5ms);
+    // Until the task runs: cancelled before it starts, its body would never run (and
+    // `cleaned` never be set). A fixed 5 ms sleep is not enough on a loaded CI machine.
+    ASSERT_TRUE(eventually([&] { return started.load(); }));
     EXPECT_TRUE(future.cancel());
-    for (int i = 0; i < 2000 && !cleaned; ++i) std::this_thread::sleep_for(1ms);
-    EXPECT_TRUE(cleaned.load());
+    EXPECT_TRUE(eventually([&] { return cleaned.load(); }));
     EXPECT_THROW(future.result(), weft::Cancelled);
     background.stop();
     background.join();
@@ -111,5 +124,5 @@ TEST(Executor, ExceptionCrossesBackToTheCaller) {
     auto future = weft::run_coroutine_threadsafe(background, []() -> int {
         throw std::runtime_error("failed on the loop");
     });
-    EXPECT_THROW(future.result(2s), std::runtime_error);
+    EXPECT_THROW(future.result(30s), std::runtime_error);  // generous: see above
 }
