@@ -147,7 +147,9 @@ TEST(Wait, AllCompletedWithTimeoutReturnsPending) {
 }
 
 TEST(WaitFor, ReturnsTheResultInTime) {
-    EXPECT_EQ(weft::run([] { return weft::wait_for(after(1ms, 7), 1s); }), 7);
+    // 1 ms against 10 s: even a CI machine that stalls for a second or two between setting
+    // the deadline and starting the task cannot turn this into a timeout.
+    EXPECT_EQ(weft::run([] { return weft::wait_for(after(1ms, 7), 10s); }), 7);
 }
 
 TEST(WaitFor, TimeoutCancelsAndWaitsForTheInnerTask) {
@@ -229,8 +231,9 @@ TEST(Timeout, ScopeConvertsToTimeoutError) {
 }
 
 TEST(Timeout, NoTimeoutReturnsTheValue) {
-    EXPECT_EQ(weft::run([] { return weft::timeout(1s, [] { return 4; }); }), 4);
-    EXPECT_EQ(weft::run([] { return weft::timeout_at(weft::Clock::now() + 1s, after(1ms, 5)); }), 5);
+    EXPECT_EQ(weft::run([] { return weft::timeout(10s, [] { return 4; }); }), 4);
+    // 10 s, not 1: a stalled CI machine must not make the 1 ms sleep miss the deadline.
+    EXPECT_EQ(weft::run([] { return weft::timeout_at(weft::Clock::now() + 10s, after(1ms, 5)); }), 5);
 }
 
 TEST(Timeout, ExpiryThatNeverLandedDoesNotLeakACancel) {
@@ -246,19 +249,32 @@ TEST(Timeout, ExpiryThatNeverLandedDoesNotLeakACancel) {
 
 TEST(Timeout, AnOutsideCancelIsNotTurnedIntoTimeoutError) {
     weft::run([] {
-        auto deadline = weft::Clock::now() + 2ms;
-        auto t = weft::spawn([&] { weft::timeout_at(deadline, [] { weft::sleep(1h); }); });
-        weft::sleep(0ms);  // t is inside the scope; its timer was added first
-        // Cancel from a timer with the same deadline: the scope's own timer fires first,
-        // then this one, all before t runs again. t must see Cancelled, not TimeoutError.
-        weft::Loop::current().call_at(deadline, [t]() mutable { t.cancel("from outside"); });
-        EXPECT_THROW(t.get(), weft::Cancelled);
+        for (int attempt = 1;; ++attempt) {
+            auto deadline = weft::Clock::now() + 2ms;
+            auto t = weft::spawn([&] { weft::timeout_at(deadline, [] { weft::sleep(1h); }); });
+            weft::sleep(0ms);  // t is inside the scope; its timer was added first
+            // Both timers must be pending when the deadline comes. If a stalled CI machine
+            // let it pass already, the scope's timer may have fired alone: try again.
+            if (weft::Clock::now() >= deadline && attempt < 10) {
+                t.cancel();
+                try {
+                    t.get();
+                } catch (const std::exception&) {
+                }
+                continue;
+            }
+            // Cancel from a timer with the same deadline: the scope's own timer fires first,
+            // then this one, all before t runs again. t must see Cancelled, not TimeoutError.
+            weft::Loop::current().call_at(deadline, [t]() mutable { t.cancel("from outside"); });
+            EXPECT_THROW(t.get(), weft::Cancelled);
+            break;
+        }
     });
 }
 
 TEST(Timeout, NestedInnerExpires) {
     weft::run([] {
-        auto r = weft::timeout(1s, [] {
+        auto r = weft::timeout(10s, [] {  // far beyond the inner 2 ms, even on a stalled machine
             try {
                 weft::timeout(2ms, [] { weft::sleep(1h); });
             } catch (const weft::TimeoutError&) {
