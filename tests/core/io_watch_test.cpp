@@ -49,9 +49,11 @@ struct SocketPair {
     }
 };
 
-// Runs turns until pred() or the time limit; returns pred().
+// Runs turns until pred() or the time limit; returns pred(). The default limit only
+// bounds a failing test; it is generous for a loaded CI machine, which may, say, deliver a
+// loopback RST late.
 template <class Pred>
-bool run_until(weft::Loop& loop, Pred pred, std::chrono::milliseconds limit = 2000ms) {
+bool run_until(weft::Loop& loop, Pred pred, std::chrono::milliseconds limit = 10000ms) {
     auto deadline = loop.time() + limit;
     while (!pred() && loop.time() < deadline) {
         auto tick = loop.call_later(1ms, [] {});  // bounds the poll step's wait
