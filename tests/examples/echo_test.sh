@@ -6,7 +6,8 @@ out=$(mktemp)
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
 "$server" 0 --once > "$out" &
 pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$out" && break; sleep 0.05; done
+# Up to 30 s: a sanitizer build on a loaded CI machine can be slow to start.
+for _ in $(seq 600); do grep -q "listening on" "$out" && break; sleep 0.05; done
 port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out")
 [ -n "$port" ] || { echo "server did not start"; cat "$out"; exit 1; }
 got=$("$client" "$port" hello weft)

@@ -15,7 +15,8 @@ expected=$'1: 1 bytes\n10: 10 bytes\n100: 100 bytes\n1000: 1000 bytes\n10000: 10
 for loops in 1 2; do
   "$server" 0 --loops $loops > "$out" &
   pid=$!
-  for _ in $(seq 100); do grep -q "listening on" "$out" && break; sleep 0.05; done
+  # Up to 30 s: a sanitizer build on a loaded CI machine can be slow to start.
+  for _ in $(seq 600); do grep -q "listening on" "$out" && break; sleep 0.05; done
   port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\) .*$/\1/p' "$out")
   [ -n "$port" ] || { echo "server did not start"; cat "$out"; exit 1; }
   base="http://127.0.0.1:$port"
