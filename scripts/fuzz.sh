@@ -8,8 +8,10 @@ seconds=${2:-60}
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"
 status=0
+found=0
 for exe in "$build"/tests/fuzz/*_fuzz; do
   [ -x "$exe" ] || continue
+  found=$((found + 1))
   name=$(basename "$exe" _fuzz)
   scratch=$(mktemp -d)
   echo "== fuzz $name for ${seconds}s"
@@ -24,4 +26,10 @@ for exe in "$build"/tests/fuzz/*_fuzz; do
   fi
   rm -rf "$scratch"
 done
+# No target at all means a misconfigured build (fuzzing off, wrong directory): a run that
+# fuzzed nothing must not pass as a clean one.
+if [ "$found" -eq 0 ]; then
+  echo "fuzz: no *_fuzz targets in $build/tests/fuzz (configure with -Dfuzzing=true)" >&2
+  exit 1
+fi
 exit $status
