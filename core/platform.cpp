@@ -2,6 +2,7 @@
 #include "detail/platform.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -134,6 +135,18 @@ int nosignal_send_flags() noexcept {
 #else
     return 0;
 #endif
+}
+
+void ignore_sigpipe_if_default() noexcept {
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) return;
+    // Two threads may both get here: both store SIG_IGN, which is harmless. A handler
+    // installed between the check and the store would be overwritten; a program that
+    // installs one at the same moment as it spawns its first pipe is not worth a lock.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    ::sigaction(SIGPIPE, &ignore, nullptr);
 }
 
 int open_exit_watch(pid_t pid) noexcept {

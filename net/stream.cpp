@@ -56,6 +56,9 @@ struct Stream::State {
         short_read_empties = socket ? ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 &&
                                           type == SOCK_STREAM
                                     : S_ISFIFO(st.st_mode);
+        // A pipe cannot ask for MSG_NOSIGNAL: make sure SIGPIPE cannot kill us when its
+        // reader goes away, whatever ran (or was reset) before this stream.
+        if (!socket) detail::ignore_sigpipe_if_default();
         socklen_t len = SocketAddress::capacity();
         if (::getpeername(fd, peer.get(), &len) == 0) peer.set_size(len);
         len = SocketAddress::capacity();
@@ -122,7 +125,7 @@ struct Stream::State {
     void flush() noexcept {
         while (!out.empty() && !write_error && !closed) {
             ssize_t n = socket ? ::send(fd, out.data(), out.size(), detail::nosignal_send_flags())
-                               : ::write(fd, out.data(), out.size());  // pipes: SIGPIPE is ignored
+                               : ::write(fd, out.data(), out.size());  // SIGPIPE ignored: see State()
             if (n > 0) {
                 out.erase(0, size_t(n));
                 continue;

@@ -22,17 +22,6 @@ extern char** environ;
 
 namespace weft {
 
-namespace {
-void ignore_sigpipe_once() {
-    static bool done = false;
-    if (done) return;
-    done = true;
-    struct sigaction current {};
-    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
-        ::signal(SIGPIPE, SIG_IGN);
-}
-}  // namespace
-
 Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessOptions options) {
     if (argv.empty())
         throw Error(std::make_error_code(std::errc::invalid_argument), "create_subprocess_exec: empty argv");
@@ -45,7 +34,7 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessO
     };
     try {
         if (options.pipe_stdin) {
-            ignore_sigpipe_once();
+            detail::ignore_sigpipe_if_default();  // writing to a child that exits: EPIPE
             detail::make_pipe(in);
         }
         if (options.pipe_stdout) detail::make_pipe(out);

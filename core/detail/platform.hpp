@@ -53,4 +53,11 @@ int open_exit_watch(pid_t pid) noexcept;
 // Flags for send/sendmsg that keep a write to a closed peer from raising SIGPIPE.
 int nosignal_send_flags() noexcept;
 
+// Sets SIGPIPE to SIG_IGN if it is still SIG_DFL (as Python does at start-up), so that a
+// write(2) to a pipe whose reader is gone fails with EPIPE instead of killing the process;
+// pipes have no per-call flag like MSG_NOSIGNAL. A handler or SIG_IGN the program set is
+// left alone. Checked on every call, not once: a fork child or a program may reset the
+// disposition later. Called when a Stream adopts a non-socket fd and before a spawn.
+void ignore_sigpipe_if_default() noexcept;
+
 }  // namespace weft::detail

@@ -51,7 +51,9 @@ struct StreamOptions {
 
 class Stream {
 public:
-    // Adopts a connected, non-blocking socket (closing it when done).
+    // Adopts a connected, non-blocking socket or pipe end (closing it when done, or at
+    // once if the constructor throws). For a pipe (anything but a socket) SIGPIPE is set
+    // to SIG_IGN if it is still SIG_DFL, so a write whose reader is gone is EPIPE.
     Stream(Loop& loop, int fd, StreamOptions options = {});
     Stream(Stream&&) noexcept;
     Stream& operator=(Stream&&) noexcept;

@@ -4,8 +4,9 @@
 // exists, e.g. Linux before 5.3 or the forced portable paths), kill / terminate, and
 // communicate(input, timeout). Every fd weft opens is close-on-exec, so the child gets
 // only its three pipes; every child is reaped, so none is left a zombie. Writing to a
-// child's stdin needs SIGPIPE ignored: the first pipe_stdin spawn ignores it if it is
-// still at its default (as Python does).
+// child's stdin needs SIGPIPE ignored: a pipe_stdin spawn, like any Stream over a pipe,
+// ignores it if it is still at its default (as Python does at start-up), so a write to a
+// child that has exited is SystemError(EPIPE).
 #pragma once
 
 #include <sys/types.h>

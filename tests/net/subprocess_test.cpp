@@ -1,14 +1,19 @@
 // Subprocesses: pipes as streams, exit codes and signals, communicate with a timeout, no
-// fd leaked into the child, no zombie left behind.
+// fd leaked into the child, no zombie left behind; SIGPIPE ignored for pipe streams
+// whatever ran before.
 #include <weft/weft.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <set>
 #include <sstream>
 #include <string>
+
+#include <detail/platform.hpp>
 
 #include <gtest/gtest.h>
 
@@ -138,4 +143,37 @@ TEST(Subprocess, CommunicateTimeoutWithAllPipesThenDrop) {
         weft::sleep(5ms);
     });
     EXPECT_TRUE(no_children_left());
+}
+
+TEST(PipeStream, WriteWithTheReaderGoneIsEpipeNotSigpipe) {
+    // In a fork child with SIGPIPE back at SIG_DFL, as a fresh program has it: the test
+    // must not depend on an earlier spawn having ignored it in this process.
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::signal(SIGPIPE, SIG_DFL);
+        int code = 10;  // 0: EPIPE as wanted; 11: no error; 12: another errno; 13: other
+        try {
+            weft::run([&] {
+                int fds[2];
+                weft::detail::make_pipe(fds);
+                ::close(fds[0]);  // nobody will read
+                weft::Stream w(weft::Loop::current(), fds[1]);
+                w.write("into the void");
+                try {
+                    w.drain();
+                    code = 11;
+                } catch (const weft::SystemError& e) {
+                    code = e.errno_value() == EPIPE ? 0 : 12;
+                }
+            });
+        } catch (...) {
+            code = 13;
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_FALSE(WIFSIGNALED(status)) << "the child died of signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
 }
