@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <utility>
 
 #include "detail/platform.hpp"
 #include <weft/combinators.hpp>
@@ -22,53 +23,101 @@ extern char** environ;
 
 namespace weft {
 
+namespace {
+
+// Pipe ends not yet handed on (to the child, or to a Stream): closed on every way out, so
+// an exception anywhere between pipe() and the last Stream leaks none of them.
+struct PipeEnds {
+    int fd[2] = {-1, -1};
+    PipeEnds() = default;
+    PipeEnds(const PipeEnds&) = delete;
+    PipeEnds& operator=(const PipeEnds&) = delete;
+    ~PipeEnds() {
+        for (int end : fd)
+            if (end >= 0) ::close(end);
+    }
+    int release(int i) noexcept { return std::exchange(fd[i], -1); }
+    void close_end(int i) noexcept {
+        if (fd[i] >= 0) ::close(release(i));
+    }
+};
+
+void check_spawn_call(int rc, const char* what) {
+    if (rc != 0) throw SystemError(rc, std::string("create_subprocess_exec: ") + what);
+}
+
+struct FileActions {
+    posix_spawn_file_actions_t a;
+    FileActions() { check_spawn_call(::posix_spawn_file_actions_init(&a), "posix_spawn_file_actions_init"); }
+    FileActions(const FileActions&) = delete;
+    FileActions& operator=(const FileActions&) = delete;
+    ~FileActions() { ::posix_spawn_file_actions_destroy(&a); }
+    void dup2(int from, int to) {
+        check_spawn_call(::posix_spawn_file_actions_adddup2(&a, from, to), "posix_spawn_file_actions_adddup2");
+    }
+};
+
+struct SpawnAttr {
+    posix_spawnattr_t a;
+    SpawnAttr() { check_spawn_call(::posix_spawnattr_init(&a), "posix_spawnattr_init"); }
+    SpawnAttr(const SpawnAttr&) = delete;
+    SpawnAttr& operator=(const SpawnAttr&) = delete;
+    ~SpawnAttr() { ::posix_spawnattr_destroy(&a); }
+};
+
+// The child's ends are blocking, as programs expect.
+void make_blocking(int fd) {
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        throw_errno("create_subprocess_exec: fcntl(~O_NONBLOCK) on the child's pipe end");
+}
+
+}  // namespace
+
 Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessOptions options) {
     if (argv.empty())
         throw Error(std::make_error_code(std::errc::invalid_argument), "create_subprocess_exec: empty argv");
     Loop& loop = Loop::current();
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-    auto close_all = [&] {
-        for (int* p : {in, out, err})
-            for (int i = 0; i < 2; ++i)
-                if (p[i] >= 0) ::close(p[i]);
-    };
-    try {
-        if (options.pipe_stdin) {
-            detail::ignore_sigpipe_if_default();  // writing to a child that exits: EPIPE
-            detail::make_pipe(in);
-        }
-        if (options.pipe_stdout) detail::make_pipe(out);
-        if (options.pipe_stderr) detail::make_pipe(err);
-    } catch (...) {
-        close_all();
-        throw;
+    // Index 0 is the read end: the child reads in[0], we read out[0] and err[0].
+    PipeEnds in, out, err;
+    if (options.pipe_stdin) {
+        detail::ignore_sigpipe_if_default();  // writing to a child that exits: EPIPE
+        detail::make_pipe(in.fd);
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (in[0] >= 0) posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    if (out[1] >= 0) posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    if (err[1] >= 0) posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    // The child's ends are blocking, as programs expect.
-    for (int fd : {in[0], out[1], err[1]})
-        if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (options.pipe_stdout) detail::make_pipe(out.fd);
+    if (options.pipe_stderr) detail::make_pipe(err.fd);
+    FileActions actions;
+    if (in.fd[0] >= 0) actions.dup2(in.fd[0], 0);
+    if (out.fd[1] >= 0) actions.dup2(out.fd[1], 1);
+    if (err.fd[1] >= 0) actions.dup2(err.fd[1], 2);
+    for (int fd : {in.fd[0], out.fd[1], err.fd[1]})
+        if (fd >= 0) make_blocking(fd);
+    // Ignored signals stay ignored across exec: without this the child would inherit the
+    // SIG_IGN we (or the program) set, and `producer | head`-style children would spin on
+    // EPIPE instead of dying quietly. Python's restore_signals does the same.
+    SpawnAttr attr;
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    check_spawn_call(::posix_spawnattr_setsigdefault(&attr.a, &defaults), "posix_spawnattr_setsigdefault");
+    check_spawn_call(::posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid;
-    int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        close_all();
-        throw SystemError(rc, "create_subprocess_exec(" + argv[0] + ")");
-    }
-    for (int fd : {in[0], out[1], err[1]})  // the child has them now
-        if (fd >= 0) ::close(fd);
+    int rc = ::posix_spawnp(&pid, args[0], &actions.a, &attr.a, args.data(), environ);
+    if (rc != 0) throw SystemError(rc, "create_subprocess_exec(" + argv[0] + ")");
+    in.close_end(0);  // the child has its ends now
+    out.close_end(1);
+    err.close_end(1);
+    // From here a throw destroys p, which kills and reaps the child.
     Process p;
     p.pid_ = pid;
     p.exit_watch_ = detail::open_exit_watch(pid);
-    if (in[1] >= 0) p.in_.emplace(loop, in[1]);
-    if (out[0] >= 0) p.out_.emplace(loop, out[0]);
-    if (err[0] >= 0) p.err_.emplace(loop, err[0]);
+    // Stream's constructor closes the fd it was given even when it throws.
+    if (in.fd[1] >= 0) p.in_.emplace(loop, in.release(1));
+    if (out.fd[0] >= 0) p.out_.emplace(loop, out.release(0));
+    if (err.fd[0] >= 0) p.err_.emplace(loop, err.release(0));
     return p;
 }
 

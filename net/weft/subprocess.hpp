@@ -6,7 +6,8 @@
 // only its three pipes; every child is reaped, so none is left a zombie. Writing to a
 // child's stdin needs SIGPIPE ignored: a pipe_stdin spawn, like any Stream over a pipe,
 // ignores it if it is still at its default (as Python does at start-up), so a write to a
-// child that has exited is SystemError(EPIPE).
+// child that has exited is SystemError(EPIPE). The child itself starts with SIGPIPE at its
+// default (Python's restore_signals), whatever this process set.
 #pragma once
 
 #include <sys/types.h>

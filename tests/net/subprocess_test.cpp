@@ -1,14 +1,16 @@
 // Subprocesses: pipes as streams, exit codes and signals, communicate with a timeout, no
-// fd leaked into the child, no zombie left behind; SIGPIPE ignored for pipe streams
-// whatever ran before.
+// fd leaked into the child or by a failed spawn, no zombie left behind; SIGPIPE ignored
+// for pipe streams (whatever ran before) but at its default in the child.
 #include <weft/weft.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -176,4 +178,47 @@ TEST(PipeStream, WriteWithTheReaderGoneIsEpipeNotSigpipe) {
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_FALSE(WIFSIGNALED(status)) << "the child died of signal " << WTERMSIG(status);
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(Subprocess, ChildStartsWithSigpipeAtItsDefault) {
+    weft::run([] {
+        // Ignored here (pipe streams see to that), which exec would pass on to the child.
+        struct sigaction ignore {};
+        ignore.sa_handler = SIG_IGN;
+        struct sigaction saved {};
+        ASSERT_EQ(::sigaction(SIGPIPE, &ignore, &saved), 0);
+        auto p = weft::create_subprocess_exec({"grep", "^SigIgn:", "/proc/self/status"}, {false, true, false});
+        auto [out, err] = p.communicate();
+        ::sigaction(SIGPIPE, &saved, nullptr);
+        ASSERT_EQ(p.returncode(), 0) << "no SigIgn line in /proc/self/status";
+        unsigned long long ignored = std::stoull(out.substr(out.find(':') + 1), nullptr, 16);
+        EXPECT_EQ(ignored & (1ull << (SIGPIPE - 1)), 0u) << "the child inherited SIGPIPE ignored: " << out;
+    });
+}
+
+TEST(Subprocess, PipeFailureMidwayLeaksNoFd) {
+    weft::run([] {
+        // Room for exactly two pipes (stdin, stdout): the third (stderr) fails with EMFILE,
+        // and the four ends already made must all be closed again (the fd check after
+        // the test sees any left open).
+        rlimit saved{};
+        ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+        int free_seen = 0, limit = 0;
+        for (; free_seen < 4; ++limit)
+            if (::fcntl(limit, F_GETFD) < 0) ++free_seen;
+        rlimit low = saved;
+        low.rlim_cur = rlim_t(limit);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        weft::SubprocessOptions o;
+        o.pipe_stderr = true;
+        int err = 0;
+        try {
+            auto p = weft::create_subprocess_exec({"true"}, o);
+        } catch (const weft::SystemError& e) {
+            err = e.errno_value();
+        }
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+        EXPECT_EQ(err, EMFILE);
+        EXPECT_TRUE(no_children_left());
+    });
 }
