@@ -73,7 +73,8 @@ std::string SocketAddress::to_string() const {
     if (family() == AF_INET) return host() + ":" + std::to_string(port());
     if (family() == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
     if (family() == AF_UNIX) return host();
-    return "(no address)";
+    if (size() == 0) return "(no address)";
+    return "(address family " + std::to_string(family()) + ")";  // one we cannot print
 }
 
 namespace {

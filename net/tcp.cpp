@@ -257,10 +257,14 @@ std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<
     Loop& loop = Loop::current();
     auto s = std::make_shared<Server::State>(loop, std::move(handler), options);
     uint16_t port = candidates.empty() ? 0 : candidates[0].port();
+    std::string skipped;  // families this host lacks: fine unless every address is one
     for (SocketAddress addr : candidates) {
         if (port != 0 && addr.family() != AF_UNIX && addr.port() == 0) addr = SocketAddress::ip(addr.host(), port);
         int fd = detail::open_socket(addr.family(), SOCK_STREAM, 0);
-        if (fd < 0 && errno == EAFNOSUPPORT && candidates.size() > 1) continue;  // e.g. no IPv6
+        if (fd < 0 && errno == EAFNOSUPPORT && candidates.size() > 1) {  // e.g. no IPv6
+            skipped += (skipped.empty() ? "" : ", ") + addr.to_string();
+            continue;
+        }
         if (fd < 0) throw_errno("socket for " + addr.to_string());  // ~State closes the others
         int on = 1;
         if (options.reuse_address && addr.family() != AF_UNIX)
@@ -281,6 +285,12 @@ std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<
         s->addresses.push_back(bound);
         if (port == 0) port = bound.port();  // every address shares the port picked first
     }
+    // A server that listens nowhere would wait in serve_forever for connections that
+    // cannot come.
+    if (s->listeners.empty())
+        throw SystemError(candidates.empty() ? EINVAL : EAFNOSUPPORT,
+                          candidates.empty() ? "start_server: no address given"
+                                             : "start_server: no address family supported: " + skipped);
     for (size_t i = 0; i < s->listeners.size(); ++i)
         s->waiters.push_back(std::make_unique<IoWaiter>(loop, s->listeners[i]));
     // Each acceptor holds the state while it runs (the Server may go away meanwhile), but

@@ -373,3 +373,19 @@ TEST(Tcp, DestroyingAStreamWhileAFiberReadsItWakesThatFiber) {
         server->wait_closed();
     });
 }
+
+TEST(Tcp, StartServerWhereNoAddressFamilyWorksThrowsNamingThem) {
+    weft::run([] {
+        sockaddr odd_family{};
+        odd_family.sa_family = 200;  // no such family: socket() fails with EAFNOSUPPORT
+        weft::SocketAddress odd(&odd_family, sizeof odd_family);
+        try {
+            // Each address alone may be skipped (a host without IPv6); all of them may not.
+            auto server = weft::start_server([](weft::Stream&) {}, {odd, odd});
+            FAIL() << "a server listening on nothing: " << server->addresses().size() << " addresses";
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.errno_value(), EAFNOSUPPORT) << e.what();
+            EXPECT_NE(std::string(e.what()).find("(address family 200)"), std::string::npos) << e.what();
+        }
+    });
+}
