@@ -1,6 +1,6 @@
 // An HTTP/1.1 client for fibers (aiohttp's ClientSession): requests reuse kept-alive
 // connections from a pool limited in total and per host; a response's body is read whole
-// (read / text) or in pieces (read_chunk), and its connection goes back to the pool when
+// (read / text / bytes) or in pieces (read_chunk), and its connection goes back to the pool when
 // the body has been read to the end. Chunked transfer encoding both ways, connect and
 // total timeouts, redirects when asked for. A malformed response is BadMessage saying
 // what was wrong and who sent it. http:// only (no TLS). Loop thread only: a session and
@@ -74,7 +74,10 @@ public:
     // returns to the pool). Bounded memory however long the body is.
     std::string read_chunk();
     std::string read();  // the whole (rest of the) body
+    // aiohttp's text() and read(): the body as it came, raw bytes in a std::string like
+    // every body in weft (no charset decoding, no Content-Encoding undone).
     std::string text() { return read(); }
+    std::string bytes() { return read(); }
     // Closes the connection now, dropping any unread body.
     void close() noexcept;
 

@@ -602,3 +602,21 @@ TEST(Http, Http10StreamingAndStalledClients) {
         server->shutdown();
     });
 }
+
+// bytes() is aiohttp's read(): the body exactly as sent, NUL and high bytes included.
+TEST(Http, BytesIsTheRawBody) {
+    weft::run([] {
+        const std::string raw("\0\xff\xfe\r\n\x01 binary\0", 14);
+        http::Application app;
+        app.add_get("/raw", [&](http::Request&) { return http::Response::text(raw, 200, "application/octet-stream"); });
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSession session;
+        auto r = session.get(url(*server, "/raw"));
+        std::string body = r.bytes();
+        EXPECT_EQ(body.size(), raw.size());
+        EXPECT_EQ(body, raw);
+        EXPECT_EQ(r.bytes(), "");  // read to the end: nothing more
+        session.close();
+        server->shutdown();
+    });
+}
