@@ -43,11 +43,14 @@ std::string serialize_head(const std::string& method, const Url& url, const Head
         out += value;
         out += "\r\n";
     };
+    // The body's framing is decided below from the body itself: a Content-Length or
+    // Transfer-Encoding from either list would contradict it (a request smuggling hazard).
+    auto framing = [](std::string_view n) { return iequals(n, "Content-Length") || iequals(n, "Transfer-Encoding"); };
     if (!mine.contains("Host")) field("Host", url.authority());
     for (const auto& [n, v] : session)
-        if (!mine.contains(n) && !iequals(n, "Host")) field(n, v);
+        if (!mine.contains(n) && !iequals(n, "Host") && !framing(n)) field(n, v);
     for (const auto& [n, v] : mine)
-        if (!iequals(n, "Content-Length") && !iequals(n, "Transfer-Encoding")) field(n, v);
+        if (!framing(n)) field(n, v);
     if (!mine.contains("User-Agent") && !session.contains("User-Agent")) field("User-Agent", "weft/0.1");
     if (!mine.contains("Accept") && !session.contains("Accept")) field("Accept", "*/*");
     if (options.chunked_body)

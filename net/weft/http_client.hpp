@@ -38,7 +38,10 @@ struct ClientSessionOptions {
     size_t limit = 100;          // connections in total, busy and idle (0: no limit)
     size_t limit_per_host = 0;   // connections per host:port (0: no limit)
     ClientTimeout timeout;
-    Headers headers;             // sent with every request (a request's own win)
+    // Sent with every request (a request's own fields of the same name win). Content-Length
+    // and Transfer-Encoding come from each request's body and Host from its URL: those
+    // are dropped from here.
+    Headers headers;
     // A pooled connection idle for longer is closed instead of reused.
     Duration keepalive_timeout = std::chrono::seconds(15);
     size_t max_header_size = 64 * 1024;  // of a response head; over it: BadMessage
@@ -46,7 +49,7 @@ struct ClientSessionOptions {
 };
 
 struct RequestOptions {
-    Headers headers;
+    Headers headers;   // Content-Length and Transfer-Encoding come from the body, not from here
     std::string body;  // sent with Content-Length
     // When set, the body is sent chunked instead: called until it returns "".
     std::function<std::string()> chunked_body;

@@ -620,3 +620,64 @@ TEST(Http, BytesIsTheRawBody) {
         server->shutdown();
     });
 }
+
+// Session-wide and per-request headers are sent (the request's win over the session's of
+// the same name); Content-Length and Transfer-Encoding from either list are dropped, since
+// the body decides its framing: a stray one would make the request malformed (or smuggle).
+TEST(Http, RequestHeadersReachTheServer) {
+    weft::run([] {
+        http::Application app;
+        auto dump = [](http::Request& r) {
+            std::string out;
+            for (const auto& [name, value] : r.headers()) out += name + ": " + value + "\n";
+            return http::Response::text(out + "body=" + r.read());
+        };
+        app.add_get("/headers", dump);
+        app.add_post("/headers", dump);
+        auto server = http::start_http_server(app, "127.0.0.1", 0);
+        http::ClientSessionOptions options;
+        options.headers = {{"X-Session", "s"},
+                           {"X-Both", "from session"},
+                           {"User-Agent", "custom-agent"},
+                           {"Content-Length", "999"},
+                           {"Transfer-Encoding", "chunked"}};
+        http::ClientSession session(options);
+        http::RequestOptions mine;
+        mine.headers = {{"X-Request", "r"}, {"x-both", "from request"}, {"Content-Length", "1"}};
+        auto count = [](const std::string& text, const std::string& needle) {
+            size_t n = 0;
+            for (size_t at = 0; (at = text.find(needle, at)) != text.npos; at += needle.size()) ++n;
+            return n;
+        };
+
+        auto r = session.get(url(*server, "/headers"), mine);
+        ASSERT_EQ(r.status(), 200);
+        std::string got = r.text();
+        EXPECT_EQ(count(got, "X-Session: s\n"), 1u) << got;
+        EXPECT_EQ(count(got, "X-Request: r\n"), 1u) << got;
+        EXPECT_EQ(count(got, "x-both: from request\n"), 1u) << got;
+        EXPECT_EQ(count(got, "from session"), 0u) << got;
+        EXPECT_EQ(count(got, "User-Agent: custom-agent\n"), 1u) << got;
+        EXPECT_EQ(count(got, "User-Agent"), 1u) << got;  // no default next to the session's
+        EXPECT_EQ(count(got, "Content-Length"), 0u) << got;
+        EXPECT_EQ(count(got, "Transfer-Encoding"), 0u) << got;
+        EXPECT_EQ(count(got, "Host: 127.0.0.1:" + std::to_string(server->port()) + "\n"), 1u) << got;
+
+        // With a body its own length is the only one.
+        auto p = session.post(url(*server, "/headers"), "abc", mine);
+        ASSERT_EQ(p.status(), 200);
+        got = p.text();
+        EXPECT_EQ(count(got, "Content-Length: 3\n"), 1u) << got;
+        EXPECT_EQ(count(got, "Content-Length"), 1u) << got;
+        EXPECT_EQ(count(got, "Transfer-Encoding"), 0u) << got;
+        EXPECT_EQ(got.substr(got.find("body=")), "body=abc");
+        EXPECT_EQ(count(got, "X-Session: s\n"), 1u) << got;
+
+        // Without headers of its own the session's go out as they are.
+        got = session.get(url(*server, "/headers")).text();
+        EXPECT_EQ(count(got, "X-Both: from session\n"), 1u) << got;
+        EXPECT_EQ(count(got, "Content-Length"), 0u) << got;
+        session.close();
+        server->shutdown();
+    });
+}
