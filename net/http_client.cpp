@@ -192,6 +192,16 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
         detail::PooledConnection& c = *conn;
         state->conn = std::move(conn);  // from here on, an exception closes it
         bool reused = c.reused;
+        // The final response head: 1xx ones (100 Continue, 103 Early Hints) are interim,
+        // the real one follows. False if the connection ended first.
+        auto read_final_head = [&] {
+            c.reader.set_no_body(method == "HEAD");
+            for (;;) {
+                if (!c.reader.read_head()) return false;
+                int status = c.reader.head().status;
+                if (status >= 200 || status == 101) return true;
+            }
+        };
         try {
             within(deadline, what, [&] {
                 try {
@@ -200,8 +210,7 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
                     // The server may have answered and closed early (a 413, say): read
                     // that answer if it is there; else the send error stands.
                     try {
-                        c.reader.set_no_body(method == "HEAD");
-                        if (c.reader.read_head()) return;
+                        if (read_final_head()) return;
                     } catch (const Cancelled&) {  // never swallowed, nor a timeout
                         throw;
                     } catch (const TimeoutError&) {
@@ -210,14 +219,9 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
                     }
                     throw;
                 }
-                c.reader.set_no_body(method == "HEAD");
-                for (;;) {
-                    if (!c.reader.read_head())
-                        throw ServerDisconnected(what + ": " + c.stream.peer_address().to_string() +
-                                                 " closed the connection without a response");
-                    int status = c.reader.head().status;
-                    if (status >= 200 || status == 101) break;  // 1xx: interim, the real one follows
-                }
+                if (!read_final_head())
+                    throw ServerDisconnected(what + ": " + c.stream.peer_address().to_string() +
+                                             " closed the connection without a response");
             });
         } catch (const ServerDisconnected&) {
             if (reused && may_retry && attempt == 0) continue;  // state's destructor closes it

@@ -681,3 +681,30 @@ TEST(Http, RequestHeadersReachTheServer) {
         server->shutdown();
     });
 }
+
+// A send that fails because the server answered early and closed: the answer is read,
+// and an interim 100 Continue before it is skipped as on the normal path.
+TEST(Http, EarlyAnswerAfterASendErrorSkipsInterimResponses) {
+    weft::run([] {
+        auto raw = weft::start_server(
+            [](weft::Stream& s) {
+                s.read_until("\r\n\r\n");
+                s.write("HTTP/1.1 100 Continue\r\n\r\n"
+                        "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
+                        "too big\n");
+                s.drain();
+                // Returning closes the socket with the body unread: the kernel resets the
+                // connection, and the client's send fails.
+            },
+            "127.0.0.1", 0);
+        http::ClientSession session;
+        // Far more than the socket buffers hold, so the send is still going at the reset.
+        auto r = session.post("http://127.0.0.1:" + std::to_string(raw->port()) + "/upload",
+                              std::string(64 << 20, 'u'));
+        EXPECT_EQ(r.status(), 413);
+        EXPECT_EQ(r.text(), "too big\n");
+        session.close();
+        raw->close();
+        raw->wait_closed();
+    });
+}
