@@ -4,6 +4,12 @@
 // misbehaving peer where the weft side would never send such bytes.
 #include <weft/weft.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <optional>
 #include <string>
 
@@ -706,5 +712,50 @@ TEST(Http, EarlyAnswerAfterASendErrorSkipsInterimResponses) {
         session.close();
         raw->close();
         raw->wait_closed();
+    });
+}
+
+// The connect timeout covers the TCP connect itself: a listener that never accepts, with
+// its backlog full, drops further SYNs, so a connect to it hangs — on loopback.
+TEST(Http, ConnectTimeoutWhenTheConnectHangs) {
+    weft::run([] {
+        int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ASSERT_GE(listener, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        ASSERT_EQ(::listen(listener, 0), 0);  // room for one connection in the accept queue
+        socklen_t len = sizeof addr;
+        ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+        std::vector<int> fillers;
+        for (int i = 0; i < 4; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            ASSERT_GE(fd, 0);
+            ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // EINPROGRESS
+            fillers.push_back(fd);
+        }
+        // The listener is readable once a connection waits in its accept queue: full.
+        ASSERT_TRUE(weft::testing::wait_until([&] {
+            pollfd p{listener, POLLIN, 0};
+            return ::poll(&p, 1, 0) == 1;
+        }));
+
+        http::ClientSessionOptions options;
+        options.timeout = {std::nullopt, 100ms};
+        http::ClientSession session(options);
+        auto started = weft::Clock::now();
+        try {
+            session.get("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/");
+            ADD_FAILURE() << "the connect did not time out";
+        } catch (const weft::TimeoutError& e) {
+            EXPECT_NE(std::string(e.what()).find("connect timeout"), std::string::npos) << e.what();
+        }
+        EXPECT_GE(weft::Clock::now() - started, 90ms);
+        EXPECT_LT(weft::Clock::now() - started, 10s);
+        EXPECT_EQ(session.connections_open(), 0u);  // the attempt's slot was given back
+        for (int fd : fillers) ::close(fd);
+        ::close(listener);
+        session.close();
     });
 }
