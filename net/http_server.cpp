@@ -5,6 +5,8 @@
 // at once) from busy ones (left to finish).
 #include <weft/http_server.hpp>
 
+#include <sys/socket.h>
+
 #include <ctime>
 
 #include "detail/http_parser.hpp"
@@ -49,7 +51,7 @@ struct ConnectionState {
     const HttpServerOptions& options;
     Tracker* tracker;
     TaskRef task = current_task();
-    bool idle = true;  // waiting for the first byte of a request: safe to cancel
+    bool between_requests = true;  // in read_head, before any request head has been parsed
     MessageReader reader;
 
     ConnectionState(Stream& s, const Application& a, const HttpServerOptions& o, Tracker* t)
@@ -70,6 +72,16 @@ struct ConnectionState {
     }
 
     bool closing() const { return tracker && tracker->closing; }
+
+    // No byte of a request has arrived, neither parsed nor waiting in the socket: shutdown
+    // may close the connection without losing anything the client sent. Once the first
+    // byte is in, the request is in flight and gets its answer.
+    bool idle() const {
+        if (!between_requests || reader.started() || reader.has_buffered_input()) return false;
+        char byte;
+        ssize_t n = ::recv(stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n <= 0;  // 0: the client has gone; < 0 (EAGAIN): nothing sent
+    }
 
     // The handler's own reason phrase unless it could break the status line (CR, LF or
     // NUL would let it inject headers): then the standard one.
@@ -168,17 +180,20 @@ struct ConnectionState {
 
     void serve_requests() {
         for (;;) {
-            idle = !reader.has_buffered_input();
-            if (idle && closing()) return;
+            between_requests = true;
+            // Closing already (a connection accepted just before shutdown): a request it has
+            // sent is still answered.
+            if (closing() && idle()) return;
             bool got;
             try {
                 got = weft::timeout(options.keepalive_timeout, [&] { return reader.read_head(); });
             } catch (const TimeoutError&) {
                 return;  // idle too long, or a head trickling in: close quietly
             } catch (const BadMessage& e) {
+                between_requests = false;
                 return reject(e.status(), e.what());
             }
-            idle = false;
+            between_requests = false;
             if (!got) return;
             if (!serve_one()) return;
         }
@@ -339,7 +354,7 @@ void HttpServer::shutdown(Duration grace) {
     s_->tracker.closing = true;
     s_->server->close();
     for (auto* c : s_->tracker.live)
-        if (c->idle) c->task.cancel("HTTP server shutting down");
+        if (c->idle()) c->task.cancel("HTTP server shutting down");
     try {
         weft::timeout(grace, [&] { s_->server->wait_closed(); });
     } catch (const TimeoutError&) {

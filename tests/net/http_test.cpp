@@ -7,8 +7,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <linux/sockios.h>
+#endif
 
 #include <optional>
 #include <string>
@@ -38,6 +42,31 @@ http::Application test_app() {
     app.add_get("/port", [](http::Request& r) { return http::Response::text(std::to_string(r.peer().port())); });
     app.add_get("/big", [](http::Request&) { return http::Response::text(std::string(1 << 20, 'z')); });
     return app;
+}
+
+// True once everything written to `s` has been acknowledged by the peer's kernel: it is in
+// the peer's receive queue, whether or not the peer has read it yet.
+bool peer_has_everything(weft::Stream& s) {
+    int unacked = 0;
+#if defined(__linux__)
+    int rc = ::ioctl(s.fd(), SIOCOUTQ, &unacked);
+#elif defined(FIONWRITE)  // FreeBSD
+    int rc = ::ioctl(s.fd(), FIONWRITE, &unacked);
+#else  // macOS
+    socklen_t len = sizeof unacked;
+    int rc = ::getsockopt(s.fd(), SOL_SOCKET, SO_NWRITE, &unacked, &len);
+#endif
+    return rc == 0 && unacked == 0;
+}
+
+// Until the server's listener is closed (a connect is refused): shutdown() has begun.
+bool refused(const http::HttpServer& server) {
+    try {
+        weft::open_connection("127.0.0.1", server.port());
+        return false;
+    } catch (const weft::SystemError&) {
+        return true;
+    }
 }
 
 // Reads one response off a raw stream: its head, and a body of Content-Length bytes.
@@ -757,5 +786,45 @@ TEST(Http, ConnectTimeoutWhenTheConnectHangs) {
         for (int fd : fillers) ::close(fd);
         ::close(listener);
         session.close();
+    });
+}
+
+// A connection counts as busy from the first byte of a request: shutdown() lets it finish
+// instead of dropping it unanswered — whether the server has parsed part of the head
+// already or the bytes still wait in its socket.
+TEST(Http, GracefulShutdownAnswersARequestAlreadyBegun) {
+    weft::run([] {
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0);
+        // Half a head: waiting for it lets the server's fiber run and parse it.
+        auto half = weft::open_connection("127.0.0.1", server->port());
+        half.write("GET /hello HTTP/1.1\r\nHo");
+        half.drain();
+        ASSERT_TRUE(weft::testing::wait_until([&] { return peer_has_everything(half); }));
+        // One idle connection, which shutdown closes at once.
+        auto idle = weft::open_connection("127.0.0.1", server->port());
+        // A whole head the server has not read yet: written once it has accepted the
+        // connection, and spun for without letting the loop run.
+        auto whole = weft::open_connection("127.0.0.1", server->port());
+        ASSERT_TRUE(weft::testing::wait_until([&] { return server->connections_accepted() == 3; }));
+        whole.write("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        auto give_up = weft::Clock::now() + 10s;
+        while (!peer_has_everything(whole) && weft::Clock::now() < give_up) {
+        }
+        ASSERT_TRUE(peer_has_everything(whole));
+
+        auto started = weft::Clock::now();
+        auto shutting = weft::spawn([&] { server->shutdown(30s); });
+        ASSERT_TRUE(weft::testing::wait_until([&] { return refused(*server); }));
+        half.write("st: x\r\n\r\n");
+        for (weft::Stream* s : {&half, &whole}) {
+            auto [head, body] = weft::wait_for(weft::spawn([&] { return raw_response(*s); }), 10s);
+            EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+            EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos) << head;
+            EXPECT_EQ(body, "hello");
+            EXPECT_EQ(s->read(), "");
+        }
+        EXPECT_EQ(weft::wait_for(weft::spawn([&] { return idle.read(); }), 10s), "");
+        weft::wait_for(std::move(shutting), 10s);
+        EXPECT_LT(weft::Clock::now() - started, 10s);  // with the requests, not the grace
     });
 }
