@@ -4,6 +4,8 @@
 // each message so a pipelined successor stays in buf_.
 #include "detail/http_parser.hpp"
 
+#include <algorithm>
+
 namespace weft::http::detail {
 
 struct Callbacks {
@@ -15,25 +17,23 @@ struct Callbacks {
     }
     static int on_url(llhttp_t* p, const char* at, size_t n) {
         auto& r = self(p);
-        if (!r.note_header_bytes(n)) return HPE_USER;
         r.head_.target.append(at, n);
         return 0;
     }
     static int on_status(llhttp_t* p, const char* at, size_t n) {
         auto& r = self(p);
-        if (!r.note_header_bytes(n)) return HPE_USER;
         r.head_.reason.append(at, n);
         return 0;
     }
     static int on_header_field(llhttp_t* p, const char* at, size_t n) {
         auto& r = self(p);
-        if (!r.note_header_bytes(n)) return HPE_USER;
+        if (r.headers_done_ && !r.note_header_bytes(n)) return HPE_USER;  // a trailer field
         r.field_.append(at, n);
         return 0;
     }
     static int on_header_value(llhttp_t* p, const char* at, size_t n) {
         auto& r = self(p);
-        if (!r.note_header_bytes(n)) return HPE_USER;
+        if (r.headers_done_ && !r.note_header_bytes(n)) return HPE_USER;  // a trailer field
         r.value_.append(at, n);
         return 0;
     }
@@ -42,7 +42,8 @@ struct Callbacks {
         if (r.headers_done_) {
             // A chunked body's trailer fields. Dropped: merged into the headers they could
             // move strings a handler still points at, or add fields (Authorization, say)
-            // after the head was checked. Still counted against the header-size limit.
+            // after the head was checked. Their spans still count against the header-size
+            // limit, on top of the head's raw bytes.
             r.field_.clear();
             r.value_.clear();
             return 0;
@@ -149,9 +150,21 @@ void MessageReader::fail(llhttp_errno_t err) {
 void MessageReader::execute() {
     const char* data = buf_.data() + pos_;
     size_t n = buf_.size() - pos_;
+    // The head's limit is on its raw bytes — the start line, CRLFs, ": " and any padding —
+    // not on what the callbacks are handed: until the head has ended, the parser is fed no
+    // more than what is left of the allowance, so it cannot take a byte beyond it.
+    const bool in_head = !headers_done_;
+    if (in_head) {
+        if (header_bytes_ >= limits_.max_header_size)
+            fail(431, "header section is over the limit of " + std::to_string(limits_.max_header_size) + " bytes");
+        n = std::min(n, limits_.max_header_size - header_bytes_);
+    }
     llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+    // A piece the head ended in is not added: where in it the head ended is unknown (the
+    // rest is body), and the head fitted. Trailer fields get what the earlier pieces left.
+    if (in_head && !headers_done_) header_bytes_ += n;
     if (err == HPE_OK) {
-        pos_ = buf_.size();
+        pos_ += n;
     } else if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
         pos_ += size_t(llhttp_get_error_pos(&parser_) - data);
         paused_ = err == HPE_PAUSED;

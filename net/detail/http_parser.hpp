@@ -17,7 +17,7 @@
 namespace weft::http::detail {
 
 struct ParseLimits {
-    size_t max_header_size = 16 * 1024;  // request/status line and every field together
+    size_t max_header_size = 16 * 1024;  // the head's raw bytes: start line, fields, CRLFs
     size_t max_headers = 100;
     size_t max_body_size = SIZE_MAX;     // over it: BadMessage(413)
 };

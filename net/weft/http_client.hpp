@@ -44,7 +44,7 @@ struct ClientSessionOptions {
     Headers headers;
     // A pooled connection idle for longer is closed instead of reused.
     Duration keepalive_timeout = std::chrono::seconds(15);
-    size_t max_header_size = 64 * 1024;  // of a response head; over it: BadMessage
+    size_t max_header_size = 64 * 1024;  // a response head's raw bytes; over it: BadMessage
     size_t max_headers = 256;
 };
 

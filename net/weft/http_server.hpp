@@ -28,7 +28,8 @@ struct ConnectionState;
 }  // namespace detail
 
 struct HttpServerOptions {
-    size_t max_header_size = 16 * 1024;  // request line and fields together; over it: 431
+    // The request head's raw bytes (request line, fields, CRLFs, padding); over it: 431.
+    size_t max_header_size = 16 * 1024;
     size_t max_headers = 100;            // over it: 431
     size_t max_body_size = 1024 * 1024;  // aiohttp's client_max_size; over it: 413
     // An idle keep-alive connection (or one sending its head this slowly) is closed after

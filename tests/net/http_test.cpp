@@ -828,3 +828,64 @@ TEST(Http, GracefulShutdownAnswersARequestAlreadyBegun) {
         EXPECT_LT(weft::Clock::now() - started, 10s);  // with the requests, not the grace
     });
 }
+
+// The header-size limit holds for the head's raw bytes — request line, CRLFs, ": " and
+// whitespace padding included — not only for what the parser reports as names and values.
+TEST(Http, HeaderLimitCountsTheRawBytesOfTheHead) {
+    weft::run([] {
+        http::HttpServerOptions options;
+        options.max_header_size = 1024;
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0, options);
+        // A head of `size` bytes, nearly all of it spaces before a field's value.
+        auto padded = [](size_t size) {
+            std::string start = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad:", end = "v\r\n\r\n";
+            return start + std::string(size - start.size() - end.size(), ' ') + end;
+        };
+        {  // exactly the limit, in two pieces: served
+            auto s = weft::open_connection("127.0.0.1", server->port());
+            std::string head = padded(1024);
+            s.write(head.substr(0, 600));
+            s.drain();
+            ASSERT_TRUE(weft::testing::wait_until([&] { return peer_has_everything(s); }));
+            s.write(head.substr(600));
+            auto [status, body] = raw_response(s);
+            EXPECT_EQ(status.substr(0, 12), "HTTP/1.1 200") << status;
+            EXPECT_EQ(body, "hello");
+        }
+        for (size_t size : {1025, 4000}) {  // one byte over, and far over: 431
+            auto s = weft::open_connection("127.0.0.1", server->port());
+            s.write(padded(size));
+            auto [status, body] = raw_response(s);
+            EXPECT_EQ(status.substr(0, 12), "HTTP/1.1 431") << size << ": " << status;
+            EXPECT_NE(body.find("over the limit of 1024 bytes"), std::string::npos) << body;
+        }
+        server->shutdown();
+
+        // The client's limit on a response head likewise.
+        std::string reply;
+        auto raw = weft::start_server(
+            [&](weft::Stream& s) {
+                s.read_until("\r\n\r\n");
+                s.write(reply);
+                s.write_eof();
+            },
+            "127.0.0.1", 0);
+        http::ClientSessionOptions client_options;
+        client_options.max_header_size = 512;
+        http::ClientSession session(client_options);
+        std::string base = "http://127.0.0.1:" + std::to_string(raw->port()) + "/";
+        std::string start = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad:", end = "v\r\n\r\n";
+        reply = start + std::string(512 - start.size() - end.size(), '\t') + end + "ok";
+        EXPECT_EQ(session.get(base).text(), "ok");
+        reply = start + std::string(513 - start.size() - end.size(), '\t') + end + "ok";
+        try {
+            session.get(base);
+            ADD_FAILURE() << "a 513-byte head passed a 512-byte limit";
+        } catch (const http::BadMessage& e) {
+            EXPECT_NE(std::string(e.what()).find("over the limit of 512 bytes"), std::string::npos) << e.what();
+        }
+        session.close();
+        raw->close();
+        raw->wait_closed();
+    });
+}
