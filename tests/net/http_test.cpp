@@ -889,3 +889,72 @@ TEST(Http, HeaderLimitCountsTheRawBytesOfTheHead) {
         raw->wait_closed();
     });
 }
+
+// A kept-alive connection with no request for keepalive_timeout is closed by the server.
+TEST(Http, KeepAliveIdleTimeoutClosesTheConnection) {
+    weft::run([] {
+        http::HttpServerOptions options;
+        options.keepalive_timeout = 200ms;
+        auto server = http::start_http_server(test_app(), "127.0.0.1", 0, options);
+        auto s = weft::open_connection("127.0.0.1", server->port());
+        s.write("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        auto [head, body] = raw_response(s);
+        EXPECT_EQ(head.find("Connection: close"), std::string::npos) << head;  // kept alive
+        EXPECT_EQ(body, "hello");
+        auto idle_from = weft::Clock::now();
+        // The bound only turns a connection left open into a failure.
+        EXPECT_EQ(weft::wait_for(weft::spawn([&] { return s.read(); }), 10s), "");
+        EXPECT_GE(weft::Clock::now() - idle_from, 150ms);
+        server->shutdown();
+    });
+}
+
+// A pooled connection the server has dropped is not used for the next request: it is seen
+// closed when taken from the pool, or — when the server closes it just as the request goes
+// out — the request is sent again once on a fresh connection. Only when it may be sent
+// twice: a POST that meets a dropped connection fails.
+TEST(Http, StalePooledConnectionIsRetriedOnAFreshOne) {
+    weft::run([] {
+        // Each connection answers its first request; the second it reads and then closes
+        // without an answer, as a server timing it out at that moment would.
+        int connections = 0;
+        bool first_closed = false;
+        auto raw = weft::start_server(
+            [&](weft::Stream& s) {
+                int id = ++connections;
+                for (int request = 0;; ++request) {
+                    std::string head = s.read_until("\r\n\r\n");
+                    if (request == 1 || head.empty()) break;
+                    std::string body = "connection " + std::to_string(id);
+                    s.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+                    s.drain();
+                    if (id == 1 && head.starts_with("GET /close-idle")) break;  // closes while idle
+                }
+                s.close();
+                if (id == 1) first_closed = true;
+            },
+            "127.0.0.1", 0);
+        std::string base = "http://127.0.0.1:" + std::to_string(raw->port());
+        http::ClientSession session;
+
+        // Closed while idle in the pool.
+        EXPECT_EQ(session.get(base + "/close-idle").text(), "connection 1");
+        EXPECT_EQ(session.connections_idle(), 1u);
+        ASSERT_TRUE(weft::testing::wait_until([&] { return first_closed; }));
+        EXPECT_EQ(session.get(base + "/").text(), "connection 2");  // now idle in the pool
+        // Closed as the request arrives: connection 2 reads it and closes; sent again on 3.
+        EXPECT_EQ(session.get(base + "/").text(), "connection 3");
+        EXPECT_EQ(connections, 3);
+        // A POST is not sent twice: connection 3 drops it, and that is the answer.
+        try {
+            session.post(base + "/", "once");
+            ADD_FAILURE() << "the POST got an answer";
+        } catch (const http::ServerDisconnected&) {
+        } catch (const weft::SystemError&) {  // a reset, had its body been left unread
+        }
+        EXPECT_EQ(connections, 3);
+        session.close();
+        raw->close();
+        raw->wait_closed();
+    });
+}
