@@ -1,11 +1,15 @@
 // The seeds' aiohttp program: several URLs fetched concurrently with gather through one
-// ClientSession, and their sizes printed. With no arguments it starts a small weft HTTP
-// server of its own on a free port and fetches from that.
+// ClientSession, their sizes printed, then how long it all took. With no URLs it starts a
+// small weft HTTP server of its own on a free port, whose pages each take --delay ms
+// (10 by default) to serve, and fetches five pages from that: fetched one after another
+// they would take five delays, concurrently about one.
 //
-//     fetch_urls [http://url...]
+//     fetch_urls [--delay MS] [http://url...]
 #include <weft/weft.hpp>
 
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,15 +23,22 @@ std::string fetch(http::ClientSession& session, const std::string& url) {
 }
 
 int main(int argc, char** argv) {
-    std::vector<std::string> urls(argv + 1, argv + argc);
+    std::vector<std::string> urls;
+    std::chrono::milliseconds delay{10};
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--delay") == 0 && i + 1 < argc)
+            delay = std::chrono::milliseconds(std::stoi(argv[++i]));
+        else
+            urls.emplace_back(argv[i]);
+    }
     try {
         weft::run([&] {
             std::unique_ptr<http::HttpServer> local;
             if (urls.empty()) {  // a stand-in for the internet: pages of a few sizes
                 http::Application app;
-                app.add_get("/page/*", [](http::Request& r) {
+                app.add_get("/page/*", [delay](http::Request& r) {
                     size_t n = std::stoul(r.path().substr(6));
-                    weft::sleep(std::chrono::milliseconds(10));  // as if it took a while
+                    weft::sleep(delay);  // as if it took a while
                     return http::Response::text(std::string(n, 'x'));
                 });
                 local = http::start_http_server(std::move(app), "127.0.0.1", 0);
@@ -37,11 +48,14 @@ int main(int argc, char** argv) {
             http::ClientSessionOptions options;
             options.timeout.total = std::chrono::seconds(30);
             http::ClientSession session(options);
+            auto started = weft::Clock::now();
             std::vector<weft::Task<std::string>> tasks;  // tasks = [fetch(session, url) ...]
             for (const auto& url : urls) tasks.push_back(weft::spawn(fetch, std::ref(session), url));
             auto results = weft::gather(tasks);          // await asyncio.gather(*tasks)
+            std::chrono::duration<double> took = weft::Clock::now() - started;
             for (size_t i = 0; i < urls.size(); ++i)
                 std::printf("%s: %zu bytes\n", urls[i].c_str(), results[i].size());
+            std::printf("fetched %zu URLs in %.3f s\n", urls.size(), took.count());
             session.close();
             if (local) local->shutdown();
         });
