@@ -164,6 +164,22 @@ struct Loop::State {
 
     void turn(bool may_block);
     bool begin_step_early() noexcept;
+    // post(), take_next_ready() and their sum (a yield) share these, inlined: every fiber
+    // wake-up and hand-off comes through here.
+    [[gnu::always_inline]] void post(ReadyFn fn, void* self, uintptr_t arg) {
+        if (closed || debug) [[unlikely]] {
+            loop->check_open("post");
+            loop->check_thread("post");
+        }
+        ready.push({fn, self, arg});
+    }
+    [[gnu::always_inline]] void* take_next(ReadyFn fn) noexcept {
+        if (step_remaining == 0 && !begin_step_early()) return nullptr;
+        // debug mode never starts a step early, but may be switched on inside one
+        if (debug || ready.empty() || ready.front().fn != fn) return nullptr;
+        --step_remaining;
+        return ready.pop().self;
+    }
     void run_due_timers();
     void run_ready();
     void run_timed(const ReadyEntry& e);
@@ -231,7 +247,7 @@ void Loop::State::run_due_timers() {
 }
 
 void Loop::State::run_ready() {
-    // A member, not a local: a fiber may take entries of this step itself (take_ready).
+    // A member, not a local: a fiber may take entries of this step itself (take_next_ready).
     // Zero again however the step ends, so nothing outside a step hands fibers over.
     struct EndStep {
         size_t& remaining;
@@ -658,23 +674,12 @@ void Loop::submit_threadsafe(detail::SubmitNode* node) {
 
 LoopHandle Loop::handle() const { return LoopHandle(s_->inbox); }
 
-void Loop::post(ReadyFn fn, void* self, uintptr_t arg) {
-    if (s_->closed || s_->debug) [[unlikely]] {  // every fiber wake-up comes through here
-        check_open("post");
-        check_thread("post");
-    }
-    s_->ready.push({fn, self, arg});
-}
-void* Loop::peek_ready(ReadyFn fn) noexcept {
+void Loop::post(ReadyFn fn, void* self, uintptr_t arg) { s_->post(fn, self, arg); }
+void* Loop::take_next_ready(ReadyFn fn) noexcept { return s_->take_next(fn); }
+void* Loop::post_and_take_next(ReadyFn fn, void* self) {
     State& s = *s_;
-    if (s.step_remaining == 0 && !s.begin_step_early()) return nullptr;
-    if (s.debug || s.ready.empty() || s.ready.front().fn != fn) return nullptr;
-    return s.ready.front().self;
-}
-
-void Loop::take_ready() noexcept {
-    --s_->step_remaining;
-    (void)s_->ready.pop();
+    s.post(fn, self, 0);
+    return s.take_next(fn);
 }
 
 void Loop::add_timer(detail::TimerNode* node) {

@@ -35,9 +35,6 @@ namespace weft::detail {
 namespace bc = boost::context::detail;
 
 namespace {
-// Touched on every switch. initial-exec: one %fs-relative access instead of a call to
-// __tls_get_addr (libweft is a static library linked into programs, where that model holds).
-thread_local Fiber* t_current __attribute__((tls_model("initial-exec"))) = nullptr;
 // This thread's C++ exception record (see the top of the file), looked up once.
 thread_local Fiber::ExceptionState* t_exceptions __attribute__((tls_model("initial-exec"))) =
     nullptr;
@@ -81,10 +78,16 @@ Fiber::ExceptionState& thread_exception_state() noexcept {
 // First thing whenever a fiber gets the thread. The jump's data says from where: null
 // from the loop (whose context is where this fiber returns to), or the fiber that handed
 // the thread over (whose context is saved here; the loop's was passed on before the jump).
+// A fiber that finished and handed over is freed here, by its successor: it could not free
+// the stack it was running on.
 void arrive(Fiber* self, bc::transfer_t from) {
     if (from.data) {
-        static_cast<Fiber*>(from.data)->context = from.fctx;
         asan_arrive(self->sanitizer.fake_stack, nullptr, nullptr);
+        auto* previous = static_cast<Fiber*>(from.data);
+        if (previous->state == Fiber::State::done)
+            retire_fiber(previous);
+        else
+            previous->context = from.fctx;
     } else {
         self->return_context = from.fctx;
         asan_arrive(self->sanitizer.fake_stack, &self->sanitizer.caller_bottom,
@@ -92,11 +95,38 @@ void arrive(Fiber* self, bc::transfer_t from) {
     }
 }
 
+// Fiber f gives the thread to fiber g (started or prepared, not running), skipping the
+// loop; returns when f is resumed. A finished f passes no fake-stack slot (ASan frees its
+// fake stack then) and never returns.
+void hand_over(Fiber* f, Fiber* g, void** f_fake_stack) {
+    t_current_fiber = g;
+    Fiber::ExceptionState& state = thread_exception_state();
+    f->exceptions = state;
+    state = g->exceptions;
+    g->return_context = f->return_context;  // both belong to the loop that runs this step
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    g->sanitizer.caller_bottom = f->sanitizer.caller_bottom;
+    g->sanitizer.caller_size = f->sanitizer.caller_size;
+    g->sanitizer.tsan_caller = f->sanitizer.tsan_caller;
+#endif
+#ifdef WEFT_ASAN
+    asan_leave(f_fake_stack, g->stack.top() - g->stack.usable(), g->stack.usable());
+#else
+    (void)f_fake_stack;
+#endif
+    tsan_switch(g->sanitizer.tsan_fiber);
+    arrive(f, bc::jump_fcontext(g->context, f));
+}
+
 [[noreturn]] void entry(bc::transfer_t from) {
-    Fiber* f = t_current;  // set by whoever switched here
+    Fiber* f = t_current_fiber;  // set by whoever switched here
     arrive(f, from);
     fiber_main(f);
     f->state = Fiber::State::done;
+    if (Fiber* g = take_next_fiber(f)) {  // straight to the next fiber, which frees this one
+        hand_over(f, g, nullptr);
+        __builtin_unreachable();
+    }
     asan_leave(nullptr, f->sanitizer.caller_bottom, f->sanitizer.caller_size);
     tsan_switch(f->sanitizer.tsan_caller);
     bc::jump_fcontext(f->return_context, f);
@@ -104,7 +134,9 @@ void arrive(Fiber* self, bc::transfer_t from) {
 }
 }  // namespace
 
-Fiber* current_fiber() noexcept { return t_current; }
+// Touched on every switch. initial-exec: one %fs-relative access instead of a call to
+// __tls_get_addr (libweft is a static library linked into programs, where that model holds).
+thread_local Fiber* t_current_fiber __attribute__((tls_model("initial-exec"))) = nullptr;
 
 void context_prepare(Fiber* f) {
     f->context = bc::make_fcontext(f->stack.top(), f->stack.usable(), &entry);
@@ -126,8 +158,8 @@ void context_release(Fiber* f) {
 }
 
 Fiber* context_switch_in(Fiber* f) {
-    Fiber* outer = t_current;
-    t_current = f;
+    Fiber* outer = t_current_fiber;
+    t_current_fiber = f;
     Fiber::ExceptionState& state = thread_exception_state();
     Fiber::ExceptionState outside = state;
     state = f->exceptions;
@@ -146,25 +178,11 @@ Fiber* context_switch_in(Fiber* f) {
     last->context = back.fctx;
     last->exceptions = state;
     state = outside;
-    t_current = outer;
+    t_current_fiber = outer;
     return last;
 }
 
-void context_switch_to(Fiber* f, Fiber* g) {
-    t_current = g;
-    Fiber::ExceptionState& state = thread_exception_state();
-    f->exceptions = state;
-    state = g->exceptions;
-    g->return_context = f->return_context;  // both belong to the loop that runs this step
-    g->sanitizer.caller_bottom = f->sanitizer.caller_bottom;
-    g->sanitizer.caller_size = f->sanitizer.caller_size;
-    g->sanitizer.tsan_caller = f->sanitizer.tsan_caller;
-#ifdef WEFT_ASAN
-    asan_leave(&f->sanitizer.fake_stack, g->stack.top() - g->stack.usable(), g->stack.usable());
-#endif
-    tsan_switch(g->sanitizer.tsan_fiber);
-    arrive(f, bc::jump_fcontext(g->context, f));
-}
+void context_switch_to(Fiber* f, Fiber* g) { hand_over(f, g, &f->sanitizer.fake_stack); }
 
 namespace {
 struct Capture {
@@ -186,7 +204,7 @@ bc::transfer_t capture_on_fiber(bc::transfer_t from) {
 }  // namespace
 
 int context_backtrace(Fiber* f, void** frames, int max) {
-    if (f == t_current) return ::backtrace(frames, max);
+    if (f == t_current_fiber) return ::backtrace(frames, max);
     // The first backtrace() loads the unwinder, which needs a lot of stack: do that here,
     // not on top of a suspended fiber's possibly nearly full stack.
     static const int warmed_up = [] {

@@ -22,13 +22,10 @@ void* Fiber::operator new(std::size_t size) {
 }
 void Fiber::operator delete(void* p) noexcept { detail::free_block(p); }
 
-Fiber* require_fiber(const char* what) {
-    Fiber* f = current_fiber();
-    if (!f)
-        throw InvalidStateError(std::string(what) +
-                                ": must be called from inside a fiber (a task), not from the "
-                                "loop's own stack or a plain thread");
-    return f;
+void throw_not_in_fiber(const char* what) {
+    throw InvalidStateError(std::string(what) +
+                            ": must be called from inside a fiber (a task), not from the "
+                            "loop's own stack or a plain thread");
 }
 
 namespace {
@@ -39,41 +36,36 @@ void throw_if_cancel_pending(Fiber* f) {
     throw Cancelled(f->task->cancel_request_message());
 }
 
+// Before a created fiber's first switch-in: false if it must not run (cancelled before it
+// started, or no stack to be had), its task finished then and the fiber done.
+bool prepare_first_run(Fiber* f) noexcept {
+    TaskBase* task = f->task;
+    if (task->cancel_requested()) {  // cancelled before it started: the body never runs
+        f->state = Fiber::State::done;
+        task->finish_unstarted();
+        return false;
+    }
+    try {
+        install_overflow_guard();
+        f->stack = f->runtime->stacks.allocate(f->stack_size);
+        context_prepare(f);
+    } catch (...) {  // no stack, no run: the task fails with the reason
+        f->state = Fiber::State::done;
+        task->fail_unstarted(std::current_exception());
+        return false;
+    }
+    return true;
+}
+
 // Loop side: run the fiber until the thread comes back (it, or a fiber it handed over to,
 // suspended or finished); free the one that came back if it finished.
 void run_fiber(Fiber* f) {
-    if (f->state == Fiber::State::created) {
-        TaskBase* task = f->task;
-        if (task->cancel_requested()) {  // cancelled before it started: the body never runs
-            f->state = Fiber::State::done;
-            task->finish_unstarted();
-        } else {
-            try {
-                install_overflow_guard();
-                f->stack = f->runtime->stacks.allocate(f->stack_size);
-                context_prepare(f);
-            } catch (...) {  // no stack, no run: the task fails with the reason
-                f->state = Fiber::State::done;
-                task->fail_unstarted(std::current_exception());
-            }
-        }
-    }
+    if (f->state == Fiber::State::created) prepare_first_run(f);
     if (f->state != Fiber::State::done) {
         f->state = Fiber::State::running;
         f = context_switch_in(f);
     }
-    if (f->state == Fiber::State::done) {
-        FiberRuntime& rt = *f->runtime;
-        TaskBase* task = f->task;
-        if (f->stack.base) {
-            context_release(f);
-            rt.stacks.release(f->stack);
-        }
-        rt.remove(task);
-        task->fiber = nullptr;
-        delete f;
-        task->unref();  // the fiber's reference: may report a never-retrieved exception
-    }
+    if (f->state == Fiber::State::done) retire_fiber(f);
 }
 
 void resume_entry(void* fiber, uintptr_t) {
@@ -87,19 +79,48 @@ void fiber_main(Fiber* f) noexcept { f->task->run_body(); }
 
 bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
 
+// A finished fiber's last rites: its stack back to the pool, its block freed, the task's
+// reference dropped (which may report an exception nobody retrieved).
+void retire_fiber(Fiber* f) noexcept {
+    FiberRuntime& rt = *f->runtime;
+    TaskBase* task = f->task;
+    if (f->stack.base) {
+        context_release(f);
+        rt.stacks.release(f->stack);
+    }
+    rt.remove(task);
+    task->fiber = nullptr;
+    delete f;
+    task->unref();  // the fiber's reference
+}
+
+// The fiber of a ready entry that f took from the loop (take_next_ready), made ready to
+// get the thread: null if there is none or it has nothing to run. f itself (its own yield
+// entry) stays as it is.
+[[gnu::always_inline]] inline Fiber* runnable_next(Fiber* f, void* taken) noexcept {
+    if (!taken) return nullptr;
+    Fiber* g = static_cast<Fiber*>(taken);
+    if (g->state == Fiber::State::created && !prepare_first_run(g)) {
+        retire_fiber(g);  // its entry would only have finished its task: that is done now
+        return nullptr;
+    }
+    if (g->state != Fiber::State::scheduled && g->state != Fiber::State::created)
+        return nullptr;  // an entry that would have done nothing
+    if (g != f) g->state = Fiber::State::running;
+    return g;
+}
+
+Fiber* take_next_fiber(Fiber* f) noexcept {
+    return runnable_next(f, f->loop->take_next_ready(&resume_entry));
+}
+
 namespace {
 // Gives the thread up: straight to the next fiber of this ready step when that is where
 // the loop would go next (saving the trip through the loop's stack), else to the loop.
-void switch_away(Fiber* f) {
-    if (void* next = f->loop->peek_ready(&resume_entry)) {
-        Fiber* g = static_cast<Fiber*>(next);
-        if (g != f && g->state == Fiber::State::scheduled) {  // started, and still wanted
-            f->loop->take_ready();
-            g->state = Fiber::State::running;
-            context_switch_to(f, g);
-            return;
-        }
-    }
+// `next` is that fiber if the caller took it already; f itself means f runs on.
+void switch_away(Fiber* f, Fiber* next) {
+    if (next == f) return;
+    if (next) return context_switch_to(f, next);
     context_switch_out(f);
 }
 }  // namespace
@@ -108,7 +129,7 @@ void suspend(Fiber* f) {
     throw_if_cancel_pending(f);
     f->state = Fiber::State::suspended;
     ++f->suspensions;
-    switch_away(f);
+    switch_away(f, take_next_fiber(f));
     f->state = Fiber::State::running;
     throw_if_cancel_pending(f);
 }
@@ -116,9 +137,10 @@ void suspend(Fiber* f) {
 void yield(Fiber* f) {
     throw_if_cancel_pending(f);
     f->state = Fiber::State::scheduled;
-    f->loop->post(&resume_entry, f, 0);
     ++f->suspensions;
-    switch_away(f);
+    // Queued behind everything ready; if nothing else is (and the loop has nothing to do
+    // before this step), f's own entry comes straight back and it runs on.
+    switch_away(f, runnable_next(f, f->loop->post_and_take_next(&resume_entry, f)));
     f->state = Fiber::State::running;
     throw_if_cancel_pending(f);
 }
@@ -169,9 +191,25 @@ bool TaskBase::cancel(std::string message) {
     return true;
 }
 
+namespace {
+// Default task numbers: unique in the process, taken by each thread in blocks so that a
+// spawn does not pay a locked instruction (numbers rise per thread, not across threads).
+std::atomic<uint64_t> g_task_numbers{0};
+constexpr uint64_t kTaskNumberBlock = 1024;
+thread_local uint64_t t_next_task_number __attribute__((tls_model("initial-exec"))) = 0;
+thread_local uint64_t t_task_number_end __attribute__((tls_model("initial-exec"))) = 0;
+
+uint64_t next_task_number() noexcept {
+    if (t_next_task_number == t_task_number_end) [[unlikely]] {
+        t_next_task_number = g_task_numbers.fetch_add(kTaskNumberBlock, std::memory_order_relaxed) + 1;
+        t_task_number_end = t_next_task_number + kTaskNumberBlock;
+    }
+    return t_next_task_number++;
+}
+}  // namespace
+
 TaskBase::TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {
-    static std::atomic<uint64_t> counter{0};
-    if (name_.empty()) number_ = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (name_.empty()) number_ = next_task_number();
 }
 
 const std::string& TaskBase::name() const {

@@ -34,9 +34,12 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 
 // This thread's alternate signal stack: the handler cannot run on the overflowed stack.
+// t_guard_installed says it is in place (plain data: checking it costs no TLS init call).
+thread_local bool t_guard_installed __attribute__((tls_model("initial-exec"))) = false;
 struct AltStack {
     void* memory = nullptr;
     ~AltStack() {
+        t_guard_installed = false;
         if (!memory) return;
         stack_t off{};
         off.ss_flags = SS_DISABLE;
@@ -83,7 +86,8 @@ const Stack* running_fiber_stack(const char** name) noexcept {
     return &f->stack;
 }
 
-size_t Stack::usable() const { return guarded ? size - page_size() : size; }
+StackPool::StackPool(size_t default_size)
+    : default_size_(default_size), default_rounded_(round_up(default_size, page_size())) {}
 
 Stack StackPool::allocate(size_t usable) {
     if (usable == 0 || usable == default_size_) {
@@ -100,15 +104,15 @@ Stack StackPool::allocate(size_t usable) {
 
 Stack StackPool::allocate_from_slab() {
     constexpr size_t kStacksPerSlab = 64;
-    size_t each = round_up(default_size_, page_size());
+    size_t each = default_rounded_;
     size_t size = each * kStacksPerSlab;
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
     if (p == MAP_FAILED) throw_errno("mmap(fiber stack slab of " + std::to_string(size) + " bytes)");
-    slabs_.push_back(Stack{static_cast<char*>(p), size, false});
+    slabs_.push_back(Stack{static_cast<char*>(p), size, false, size});
     for (size_t i = 1; i < kStacksPerSlab; ++i)
-        free_.push_back(Stack{static_cast<char*>(p) + i * each, each, false});
-    return Stack{static_cast<char*>(p), each, false};
+        free_.push_back(Stack{static_cast<char*>(p) + i * each, each, false, each});
+    return Stack{static_cast<char*>(p), each, false, each};
 }
 
 Stack StackPool::allocate_guarded(size_t usable) {
@@ -125,15 +129,15 @@ Stack StackPool::allocate_guarded(size_t usable) {
                                                                "guard pages off for this loop"
                                                              : ""));
     }
-    return Stack{static_cast<char*>(p), size, true};
+    return Stack{static_cast<char*>(p), size, true, size - page_size()};
 }
 
 void StackPool::release(Stack stack) noexcept {
     if (!stack.guarded) {  // slab stacks go back to the free list while their size is current
-        if (!guard_pages_ && stack.size == round_up(default_size_, page_size())) free_.push_back(stack);
+        if (!guard_pages_ && stack.size == default_rounded_) free_.push_back(stack);
         return;                // else it stays unused in its slab until the pool goes
     }
-    if (guard_pages_ && stack.usable() == round_up(default_size_, page_size()) &&
+    if (guard_pages_ && stack.usable() == default_rounded_ &&
         free_.size() < kMaxPooled) {
         free_.push_back(stack);
         return;
@@ -158,6 +162,7 @@ void StackPool::set_default_size(size_t usable) {
         if (s.guarded) ::munmap(s.base, s.size);
     free_.clear();  // unguarded ones stay mapped in their slabs until the pool goes
     default_size_ = usable;
+    default_rounded_ = round_up(usable, page_size());
 }
 
 StackPool::~StackPool() {
@@ -167,6 +172,7 @@ StackPool::~StackPool() {
 }
 
 void install_overflow_guard() {
+    if (t_guard_installed) [[likely]] return;
     static std::once_flag once;
     std::call_once(once, [] {
         struct sigaction sa {};
@@ -176,7 +182,10 @@ void install_overflow_guard() {
         ::sigaction(SIGSEGV, &sa, &g_previous_segv);
         ::sigaction(SIGBUS, &sa, &g_previous_bus);
     });
-    if (t_altstack.memory) return;
+    if (t_altstack.memory) {
+        t_guard_installed = true;
+        return;
+    }
     stack_t alt{};
     alt.ss_size = 64 * 1024;
     alt.ss_sp = std::malloc(alt.ss_size);
@@ -187,6 +196,7 @@ void install_overflow_guard() {
         throw SystemError(err, "sigaltstack");
     }
     t_altstack.memory = alt.ss_sp;
+    t_guard_installed = true;
 }
 
 }  // namespace weft::detail

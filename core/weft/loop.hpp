@@ -192,14 +192,15 @@ public:
     // beyond the queue's growth) and add/remove intrusive timers. Loop thread only.
     using ReadyFn = void (*)(void* self, uintptr_t arg);
     void post(ReadyFn fn, void* self, uintptr_t arg);
-    // The next entry of the ready step in progress, if it is fn's: its self, else null
-    // (also in debug mode, which times every entry on its own). At the end of a step,
-    // inside run_forever, it starts the next turn's step itself when that turn would only
-    // run ready entries (no poll due, no timer due, nothing from other threads).
-    // take_ready() removes it; the caller then runs it. This lets a suspending fiber hand
+    // The next entry of the ready step in progress, if it is fn's: removes it and returns
+    // its self, else null (always null in debug mode, which times every entry on its own).
+    // At the end of a step, inside run_forever, it starts the next turn's step itself when
+    // that turn would only run ready entries (no poll due, no timer due, nothing from
+    // other threads). The caller then runs the entry. This lets a suspending fiber hand
     // the thread straight to the next one, in exactly the order the loop would have used.
-    void* peek_ready(ReadyFn fn) noexcept;
-    void take_ready() noexcept;
+    void* take_next_ready(ReadyFn fn) noexcept;
+    // post(fn, self, 0), then take_next_ready(fn), in one call (a fiber's yield).
+    void* post_and_take_next(ReadyFn fn, void* self);
     void add_timer(detail::TimerNode* node);
     void remove_timer(detail::TimerNode* node) noexcept;
 

@@ -70,13 +70,25 @@ void context_switch_to(Fiber* f, Fiber* g);
 int context_backtrace(Fiber* f, void** frames, int max);
 // fiber.cpp: the fiber's whole life, called on its stack; must not throw.
 void fiber_main(Fiber* f) noexcept;
+// fiber.cpp: the next ready entry's fiber if it may get the thread straight from f (see
+// Loop::take_next_ready), its entry taken and the fiber marked running; else null.
+Fiber* take_next_fiber(Fiber* f) noexcept;
+// fiber.cpp: frees a finished fiber (stack, block, the task's reference); not on its stack.
+void retire_fiber(Fiber* f) noexcept;
 
-// The fiber running on this thread, or nullptr on the loop's own stack.
-Fiber* current_fiber() noexcept;
+// The fiber running on this thread, or nullptr on the loop's own stack. Set by context.cpp
+// on every switch; initial-exec: one %fs-relative load (libweft is linked statically).
+extern thread_local Fiber* t_current_fiber __attribute__((tls_model("initial-exec")));
+inline Fiber* current_fiber() noexcept { return t_current_fiber; }
 // Its stack and name, for the stack-overflow report (async-signal-safe: reads only).
 const Stack* running_fiber_stack(const char** name) noexcept;
 // current_fiber(), or InvalidStateError "<what>: must be called from inside a fiber".
-Fiber* require_fiber(const char* what);
+[[noreturn, gnu::cold]] void throw_not_in_fiber(const char* what);
+inline Fiber* require_fiber(const char* what) {
+    if (Fiber* f = current_fiber()) [[likely]]
+        return f;
+    throw_not_in_fiber(what);
+}
 
 // Switch back to the loop until wake(f) (or a cancel) brings the fiber back. Throws
 // Cancelled if the fiber's task was cancelled, before or while suspended.

@@ -12,15 +12,16 @@ struct Stack {
     char* base = nullptr;  // lowest address: the guard page (if any) starts here
     size_t size = 0;       // whole region, guard page included
     bool guarded = true;
+    size_t usable_size = 0;  // size without the guard page
     char* top() const noexcept { return base + size; }
-    size_t usable() const;
+    size_t usable() const noexcept { return usable_size; }
 };
 
 class StackPool {
 public:
     static constexpr size_t kDefaultStackSize = 256 * 1024;
 
-    explicit StackPool(size_t default_size = kDefaultStackSize) : default_size_(default_size) {}
+    explicit StackPool(size_t default_size = kDefaultStackSize);
     ~StackPool();
     StackPool(const StackPool&) = delete;
     StackPool& operator=(const StackPool&) = delete;
@@ -44,12 +45,14 @@ private:
     Stack allocate_from_slab();
 
     size_t default_size_;
+    size_t default_rounded_;  // default_size_ rounded up to whole pages: what a pooled stack has
     bool guard_pages_ = true;
     std::vector<Stack> free_;  // all of default size, of the current guard mode
     std::vector<Stack> slabs_;  // unguarded slabs, unmapped with the pool
 };
 
 // Installs the SIGSEGV handler (once per process) and this thread's alternate signal stack.
+// Cheap once done on this thread (one thread-local flag): it runs before every fiber start.
 void install_overflow_guard();
 
 }  // namespace weft::detail

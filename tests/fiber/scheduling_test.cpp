@@ -1,6 +1,7 @@
 // The order fibers run in, and that busy fibers starve nothing. A fiber that suspends
 // hands the thread straight to the next ready fiber, even across turns when the loop's
-// next turn would have nothing else to do (Loop::peek_ready); these tests pin down that
+// next turn would have nothing else to do (Loop::take_next_ready) — also a new fiber for its
+// first run, and from a fiber that just finished; these tests pin down that
 // the result is exactly asyncio's order and that timers, I/O, other threads and stop()
 // still get their turn.
 #include <gtest/gtest.h>
@@ -151,4 +152,75 @@ TEST(Scheduling, RunOnceRunsOneTurn) {
         EXPECT_EQ(b_yields, turn);
     }
     loop.close();
+}
+
+// Awaiting a new task starts it straight from the awaiting fiber, and the task, finishing,
+// hands the thread back the same way; the order is asyncio's (the task runs when main
+// waits, main resumes once it is done) and nothing of the finished fiber stays behind.
+TEST(Scheduling, SpawnAndFinishHandOffKeepOrderAndFreeTheFiber) {
+    std::vector<std::string> log;
+    weft::run([&] {
+        auto& loop = weft::Loop::current();
+        loop.call_soon([&] { log.push_back("cb"); });
+        auto t = weft::spawn([&] {
+            log.push_back("task");
+            return 7;
+        });
+        log.push_back("main");
+        EXPECT_EQ(t.get(), 7);
+        log.push_back("joined");
+        EXPECT_EQ(weft::all_tasks().size(), 1u);  // main only: the task's fiber is gone
+        // Many in a row reuse the pooled stack each time (a leak would grow the pool).
+        for (int i = 0; i < 10'000; ++i) EXPECT_EQ(weft::spawn([i] { return i; }).get(), i);
+    });
+    EXPECT_EQ(log, (std::vector<std::string>{"main", "cb", "task", "joined"}));
+}
+
+// A task cancelled before its first run, met by a hand-off, never runs its body and its
+// awaiter sees Cancelled; the awaiter itself goes on normally.
+TEST(Scheduling, HandOffToATaskCancelledBeforeItStarted) {
+    weft::run([&] {
+        bool ran = false;
+        auto t = weft::spawn([&] { ran = true; });
+        t.cancel();
+        EXPECT_THROW(t.get(), weft::Cancelled);
+        EXPECT_FALSE(ran);
+        EXPECT_TRUE(t.cancelled());
+        weft::sleep(0ms);  // and the awaiter still yields and resumes fine
+    });
+}
+
+// A finished fire-and-forget task that hands off is freed by its successor: its exception,
+// never retrieved, is still reported (with the task's name) and exactly once.
+TEST(Scheduling, FinishedFiberFreedByItsSuccessorStillReports) {
+    int reports = 0;
+    std::string message;
+    weft::run([&] {
+        weft::Loop::current().set_exception_handler([&](weft::Loop&, const weft::ExceptionContext& c) {
+            ++reports;
+            message = c.message;
+        });
+        weft::spawn(weft::TaskOptions{"doomed"}, [] { throw std::runtime_error("boom"); });
+        weft::sleep(0ms);  // the task runs (handed to), fails, and hands back to main
+        weft::sleep(0ms);
+    });
+    EXPECT_EQ(reports, 1);
+    EXPECT_NE(message.find("doomed"), std::string::npos) << message;
+}
+
+// A fiber alone on the loop that yields runs on without a trip through the loop's stack,
+// yet every 128 turns the loop still polls: a callback queued by another thread runs.
+TEST(Scheduling, LoneYieldingFiberStillLetsTheLoopPoll) {
+    std::atomic<bool> seen{false};
+    weft::run([&] {
+        auto handle = weft::Loop::current().handle();
+        std::thread other([&] { handle.call_soon_threadsafe([&] { seen = true; }); });
+        long n = 0;
+        while (!seen && n < kGiveUp) {
+            weft::sleep(0ms);
+            ++n;
+        }
+        other.join();
+        EXPECT_TRUE(seen);
+    });
 }
