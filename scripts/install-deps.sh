@@ -13,10 +13,13 @@ case "$(uname -s)" in
     exit 1 ;;
 esac
 
-packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp"
-# --bench: also the peers the benchmarks compare against (optional for make test).
+# curl and python3: the third-party peers of the HTTP tests (tests/net/http_peer_test.cpp
+# skips, loudly, without them).
+packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp curl python3"
+# --bench: also the peers the benchmarks compare against (optional for make test), and wrk
+# for the HTTP benchmark (bench/http_bench.sh).
 [ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev libboost-fiber-dev libboost-coroutine-dev \
-  libconcurrentqueue-dev python3-uvloop golang-go cargo librust-tokio-dev gnuplot-nox"
+  libconcurrentqueue-dev python3-uvloop golang-go cargo librust-tokio-dev gnuplot-nox wrk"
 # --fuzz: clang 16 and its runtimes (clang 14 lacks std::source_location, which weft uses).
 [ "${1:-}" = "--fuzz" ] && packages="$packages clang-16 libclang-rt-16-dev"
 # --docs: Doxygen for `make docs`.
