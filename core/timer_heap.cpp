@@ -1,48 +1,64 @@
 // 4-ary heap: shallower than a binary heap, so fewer cache misses per sift at 1M timers.
 #include "detail/timer_heap.hpp"
 
+#include <cstring>
+#include <new>
+
 namespace weft::detail {
 
+namespace {
+constexpr size_t kPad = 3;  // entries before heap_[0]: see the header
+}
+
+void TimerHeap::grow() {
+    size_t capacity = capacity_ == 0 ? 61 : (capacity_ + kPad) * 2 - kPad;
+    size_t bytes = (capacity + kPad) * sizeof(Entry);  // a multiple of 64
+    auto* raw = static_cast<Entry*>(std::aligned_alloc(64, bytes));
+    if (!raw) throw std::bad_alloc();
+    if (size_ > 0) std::memcpy(raw + kPad, heap_, size_ * sizeof(Entry));
+    std::free(raw_);
+    raw_ = raw;
+    heap_ = raw + kPad;
+    capacity_ = capacity;
+}
+
 void TimerHeap::push(TimerNode* node) {
+    if (size_ == capacity_) [[unlikely]] grow();
     node->seq = next_seq_++;
-    heap_.push_back(node);
-    node->heap_index = uint32_t(heap_.size() - 1);
-    sift_up(heap_.size() - 1);
+    sift_up(size_++, Entry{node->deadline.time_since_epoch().count(), node});
 }
 
 void TimerHeap::remove(TimerNode* node) noexcept {
     size_t i = node->heap_index;
     node->heap_index = TimerNode::kNotQueued;
-    TimerNode* last = heap_.back();
-    heap_.pop_back();
-    if (i == heap_.size()) return;  // node was the last element
-    place(last, i);
+    Entry last = heap_[--size_];
+    if (i == size_) return;  // node was the last element
     if (i > 0 && earlier(last, heap_[(i - 1) / 4]))
-        sift_up(i);
+        sift_up(i, last);
     else
-        sift_down(i);
+        sift_down(i, last);
 }
 
 TimerNode* TimerHeap::pop() noexcept {
-    TimerNode* first = heap_.front();
+    TimerNode* first = heap_[0].node;
     remove(first);
     return first;
 }
 
-void TimerHeap::sift_up(size_t i) noexcept {
-    TimerNode* node = heap_[i];
+// Moves the hole at i up to where e belongs, then puts e there.
+void TimerHeap::sift_up(size_t i, Entry e) noexcept {
     while (i > 0) {
         size_t parent = (i - 1) / 4;
-        if (!earlier(node, heap_[parent])) break;
+        if (!earlier(e, heap_[parent])) break;
         place(heap_[parent], i);
         i = parent;
     }
-    place(node, i);
+    place(e, i);
 }
 
-void TimerHeap::sift_down(size_t i) noexcept {
-    TimerNode* node = heap_[i];
-    const size_t n = heap_.size();
+// Moves the hole at i down to where e belongs, then puts e there.
+void TimerHeap::sift_down(size_t i, Entry e) noexcept {
+    const size_t n = size_;
     for (;;) {
         size_t first = i * 4 + 1;
         if (first >= n) break;
@@ -50,11 +66,11 @@ void TimerHeap::sift_down(size_t i) noexcept {
         size_t end = first + 4 < n ? first + 4 : n;
         for (size_t c = first + 1; c < end; ++c)
             if (earlier(heap_[c], heap_[best])) best = c;
-        if (!earlier(heap_[best], node)) break;
+        if (!earlier(heap_[best], e)) break;
         place(heap_[best], i);
         i = best;
     }
-    place(node, i);
+    place(e, i);
 }
 
 }  // namespace weft::detail
