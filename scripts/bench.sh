@@ -2,7 +2,9 @@
 # make bench: builds the Go and Tokio peers (when their toolchains are installed), runs weft's
 # Google Benchmark suites and every peer's same workloads in interleaved rounds
 # (scripts/bench_run.py) and prints one table (scripts/bench_table.py). Raw results and the
-# summary go to bench/results/<stamp>/, the chart to bench/results/latest.svg.
+# summary go to bench/results/<stamp>/, the chart to bench/results/latest.svg. Then the HTTP
+# benchmark (bench/http_bench.sh: wrk against the weft and libuv + llhttp servers), whose
+# lines go to bench/results/<stamp>/http.txt; skipped, saying so, without wrk.
 # QUICK=1: one short round. Usage: scripts/bench.sh BUILD_DIR (already compiled by meson).
 set -euo pipefail
 build=${1:-build-bench}
@@ -34,4 +36,15 @@ quick=
 [ "${QUICK:-0}" = 1 ] && quick=--quick
 "$python" scripts/bench_run.py "$build" "$out" $quick
 "$python" scripts/bench_table.py "$out" --chart bench/results/latest.svg
+
+# Four servers, each loaded for this long after a 1 s warm-up: about 25 s in all (QUICK: 12).
+http_duration=5
+[ "${QUICK:-0}" = 1 ] && http_duration=2
+if command -v wrk >/dev/null; then
+  DURATION=$http_duration bench/http_bench.sh "$build" | tee "$out/http.txt" \
+    || echo "bench: bench/http_bench.sh failed; what it printed is in $out/http.txt"
+else
+  echo "bench: wrk not installed (apt-get install wrk, or scripts/install-deps.sh --bench): the HTTP benchmark is skipped" \
+    | tee "$out/http.txt"
+fi
 echo "raw results: $out/"
