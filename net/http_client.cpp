@@ -45,7 +45,9 @@ std::string serialize_head(const std::string& method, const Url& url, const Head
     };
     // The body's framing is decided below from the body itself: a Content-Length or
     // Transfer-Encoding from either list would contradict it (a request smuggling hazard).
-    auto framing = [](std::string_view n) { return iequals(n, "Content-Length") || iequals(n, "Transfer-Encoding"); };
+    auto framing = [](std::string_view n) {
+        return iequals(n, "Content-Length") || iequals(n, "Transfer-Encoding");
+    };
     if (!mine.contains("Host")) field("Host", url.authority());
     for (const auto& [n, v] : session)
         if (!mine.contains(n) && !iequals(n, "Host") && !framing(n)) field(n, v);

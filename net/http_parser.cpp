@@ -156,7 +156,8 @@ void MessageReader::execute() {
     const bool in_head = !headers_done_;
     if (in_head) {
         if (header_bytes_ >= limits_.max_header_size)
-            fail(431, "header section is over the limit of " + std::to_string(limits_.max_header_size) + " bytes");
+            fail(431, "header section is over the limit of " +
+                          std::to_string(limits_.max_header_size) + " bytes");
         n = std::min(n, limits_.max_header_size - header_bytes_);
     }
     llhttp_errno_t err = llhttp_execute(&parser_, data, n);

@@ -212,7 +212,8 @@ void database(uint16_t port) {
                 conn.execute("NOP");
                 std::fputs("minidb accepted NOP\n", stderr);
             } catch (const DbError& e) {
-                if (std::string_view(e.what()) != "unknown command: NOP") std::fprintf(stderr, "NOP: %s\n", e.what());
+                if (std::string_view(e.what()) != "unknown command: NOP")
+                    std::fprintf(stderr, "NOP: %s\n", e.what());
             }
             return conn.execute("SELECT * FROM missing");
         });

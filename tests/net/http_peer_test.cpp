@@ -172,7 +172,8 @@ TEST(HttpCurl, ChunkedResponseStatusesAndLimits) {
 }
 
 TEST(HttpPython, WeftClientAgainstKeepAliveAndChunkedServer) {
-    if (missing(kPython, "python3")) GTEST_SKIP() << kPython << " not installed (apt-get install python3)";
+    if (missing(kPython, "python3"))
+        GTEST_SKIP() << kPython << " not installed (apt-get install python3)";
     weft::run([] {
         PythonServer py({kPython, "-u", "-c", kPythonServer});
         http::ClientSession session;
@@ -194,7 +195,8 @@ TEST(HttpPython, WeftClientAgainstKeepAliveAndChunkedServer) {
 }
 
 TEST(HttpPython, WeftClientAgainstStockHttpServer) {
-    if (missing(kPython, "python3")) GTEST_SKIP() << kPython << " not installed (apt-get install python3)";
+    if (missing(kPython, "python3"))
+        GTEST_SKIP() << kPython << " not installed (apt-get install python3)";
     auto dir = std::filesystem::temp_directory_path() / ("weft-http-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     {

@@ -643,7 +643,9 @@ TEST(Http, BytesIsTheRawBody) {
     weft::run([] {
         const std::string raw("\0\xff\xfe\r\n\x01 binary\0", 14);
         http::Application app;
-        app.add_get("/raw", [&](http::Request&) { return http::Response::text(raw, 200, "application/octet-stream"); });
+        app.add_get("/raw", [&](http::Request&) {
+            return http::Response::text(raw, 200, "application/octet-stream");
+        });
         auto server = http::start_http_server(app, "127.0.0.1", 0);
         http::ClientSession session;
         auto r = session.get(url(*server, "/raw"));
@@ -696,7 +698,8 @@ TEST(Http, RequestHeadersReachTheServer) {
         EXPECT_EQ(count(got, "User-Agent"), 1u) << got;  // no default next to the session's
         EXPECT_EQ(count(got, "Content-Length"), 0u) << got;
         EXPECT_EQ(count(got, "Transfer-Encoding"), 0u) << got;
-        EXPECT_EQ(count(got, "Host: 127.0.0.1:" + std::to_string(server->port()) + "\n"), 1u) << got;
+        std::string host = "Host: 127.0.0.1:" + std::to_string(server->port()) + "\n";
+        EXPECT_EQ(count(got, host), 1u) << got;
 
         // With a body its own length is the only one.
         auto p = session.post(url(*server, "/headers"), "abc", mine);
@@ -725,7 +728,8 @@ TEST(Http, EarlyAnswerAfterASendErrorSkipsInterimResponses) {
             [](weft::Stream& s) {
                 s.read_until("\r\n\r\n");
                 s.write("HTTP/1.1 100 Continue\r\n\r\n"
-                        "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
+                        "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n"
+                        "Connection: close\r\n\r\n"
                         "too big\n");
                 s.drain();
                 // Returning closes the socket with the body unread: the kernel resets the
@@ -838,7 +842,8 @@ TEST(Http, HeaderLimitCountsTheRawBytesOfTheHead) {
         auto server = http::start_http_server(test_app(), "127.0.0.1", 0, options);
         // A head of `size` bytes, nearly all of it spaces before a field's value.
         auto padded = [](size_t size) {
-            std::string start = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad:", end = "v\r\n\r\n";
+            std::string start = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad:";
+            std::string end = "v\r\n\r\n";
             return start + std::string(size - start.size() - end.size(), ' ') + end;
         };
         {  // exactly the limit, in two pieces: served
@@ -882,7 +887,8 @@ TEST(Http, HeaderLimitCountsTheRawBytesOfTheHead) {
             session.get(base);
             ADD_FAILURE() << "a 513-byte head passed a 512-byte limit";
         } catch (const http::BadMessage& e) {
-            EXPECT_NE(std::string(e.what()).find("over the limit of 512 bytes"), std::string::npos) << e.what();
+            std::string what = e.what();
+            EXPECT_NE(what.find("over the limit of 512 bytes"), std::string::npos) << what;
         }
         session.close();
         raw->close();
@@ -926,7 +932,8 @@ TEST(Http, StalePooledConnectionIsRetriedOnAFreshOne) {
                     std::string head = s.read_until("\r\n\r\n");
                     if (request == 1 || head.empty()) break;
                     std::string body = "connection " + std::to_string(id);
-                    s.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+                    s.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\n\r\n" + body);
                     s.drain();
                     if (id == 1 && head.starts_with("GET /close-idle")) break;  // closes while idle
                 }
