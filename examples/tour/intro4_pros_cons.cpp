@@ -1,8 +1,7 @@
-// Seed "Python 异步编程", sections 四 and 五: the pros and cons of asynchronous code and
-// the best practices, each shown rather than told — many waits and connections at once,
-// CPU work that does not overlap on one loop (and the executor that fixes it), a
-// blocking call stalling the loop, a look at every task's state, exceptions handled,
-// tasks grouped, timeouts set.
+// Seed "Python 异步编程", section 四: the pros and cons of asynchronous code, each shown
+// rather than told — many waits and connections at once, CPU work that does not overlap on
+// one loop (and the executor that fixes it), a blocking call stalling the loop, and a look
+// at every task's state. Section 五 (best practices) is intro5_best_practices.
 #include <weft/weft.hpp>
 
 #include <cstdio>
@@ -118,46 +117,9 @@ void cons() {
     weft::sleep(0ms);
 }
 
-void practices() {
-    tour::section("best practices: handle exceptions, group tasks, set timeouts");
-    // Handle exceptions: a task's exception reaches whoever awaits it.
-    auto failing = weft::spawn([]() -> int { throw std::runtime_error("upstream returned 503"); });
-    try {
-        failing.get();
-    } catch (const std::runtime_error& e) {
-        std::printf("caught: %s\n", e.what());
-    }
-    // Group related tasks: a TaskGroup cancels the siblings of a failed child.
-    try {
-        weft::TaskGroup group;
-        group.spawn([] {
-            weft::sleep(seconds(1));
-            throw std::runtime_error("child 1 failed");
-        });
-        group.spawn([] {
-            try {
-                weft::sleep(seconds(10));
-            } catch (const weft::Cancelled&) {
-                std::puts("child 2 cancelled because its sibling failed");
-                throw;
-            }
-        });
-        group.join();
-    } catch (const weft::TaskGroupError& e) {
-        std::printf("TaskGroupError with %zu failure(s)\n", e.errors().size());
-    }
-    // Set timeouts: `async with asyncio.timeout(2)`.
-    try {
-        weft::timeout(seconds(2), [] { weft::sleep(seconds(60)); });
-    } catch (const weft::TimeoutError&) {
-        std::puts("timeout scope: TimeoutError after 2 seed seconds");
-    }
-}
-
 int main() {
     weft::run([] {
         pros();
         cons();
-        practices();
     });
 }
