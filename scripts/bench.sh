@@ -36,6 +36,10 @@ quick=
 [ "${QUICK:-0}" = 1 ] && quick=--quick
 "$python" scripts/bench_run.py "$build" "$out" $quick
 "$python" scripts/bench_table.py "$out" --chart bench/results/latest.svg
+# README shows docs/bench.svg: a full run (not QUICK) renews it; commit it with the figures.
+if [ -z "$quick" ] && [ -s bench/results/latest.svg ]; then
+  cp bench/results/latest.svg docs/bench.svg && echo "chart: docs/bench.svg (README's) renewed"
+fi
 
 # Four servers, each loaded for this long after a 1 s warm-up: about 25 s in all (QUICK: 12).
 http_duration=5
