@@ -96,7 +96,11 @@ struct Server::State {
 
     State(Loop& l, Handler h, ServerOptions o) : loop(l), handler(std::move(h)), options(o) {}
     ~State() {
-        for (int fd : listeners) ::close(fd);  // if never started, or stopped by an error path
+        // If never started, or stopped by an error path. The registrations go first: an
+        // IoWaiter unregistering after the close would name an fd number that may already
+        // belong to someone else.
+        waiters.clear();
+        for (int fd : listeners) ::close(fd);
     }
 
     void accept_loop(size_t index) {
