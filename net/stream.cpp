@@ -270,6 +270,11 @@ void Stream::drain() {
         s_->drained.wait();
     }
     if (s_->write_error) s_->fail(s_->write_error, "send");
+    // Another fiber closed (or destroyed) the stream while we waited: what it dropped was
+    // never sent, and returning normally would tell the caller it had been.
+    if (s_->closed && !s_->out.empty())
+        throw InvalidStateError("drain: the stream was closed with " + std::to_string(s_->out.size()) +
+                                " bytes unsent");
 }
 
 namespace {
@@ -309,6 +314,7 @@ void Stream::wait_closed() {
         try {
             flush_all(*this, s_->options);
         } catch (const SystemError&) {  // the peer is gone: nothing left to flush
+        } catch (const InvalidStateError&) {  // another fiber closed it meanwhile: so be it
         }
     }
     s_->close_now();

@@ -71,8 +71,11 @@ public:
     void write(std::string_view data);         // buffered; never suspends
     void writev(std::initializer_list<std::string_view> parts);
     // asyncio's drain: returns at once while at most high_water bytes are buffered;
-    // otherwise waits until the loop has sent it down to low_water.
+    // otherwise waits until the loop has sent it down to low_water. SystemError if a send
+    // failed; InvalidStateError if another fiber closes the stream meanwhile with data
+    // still unsent (asyncio raises ConnectionResetError there).
     void drain();
+    // write_eof also throws that InvalidStateError; wait_closed does not (it closes anyway).
     void write_eof();                          // flushes, then shuts the write side (half-close)
     void close();                              // closes now; pending writes are dropped
     void wait_closed();                        // flushes what is buffered, then closes

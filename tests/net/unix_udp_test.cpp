@@ -1,6 +1,8 @@
-// Unix domain stream sockets, socketpair streams, UDP endpoints, and a loop per core.
+// Unix domain stream sockets, socketpair streams (drain against a reader that stalls,
+// writev, the read_until limit), UDP endpoints, and a loop per core.
 #include <weft/weft.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -41,6 +43,25 @@ TEST(Unix, StreamPair) {
         EXPECT_EQ(b.read_line(), "ping\n");
         b.write_eof();
         EXPECT_EQ(a.read_all(), "");
+    });
+}
+
+TEST(Unix, DrainThrowsWhenAnotherFiberClosesWithDataUnsent) {
+    weft::run([] {
+        auto pair = weft::stream_pair();
+        weft::Stream& a = pair.first;  // pair.second never reads
+        a.write(std::string(4 << 20, 'x'));  // far more than a socketpair holds
+        ASSERT_GT(a.buffered(), 64u * 1024);
+        auto drainer = weft::spawn([&a] { a.drain(); });
+        weft::sleep(0ms);  // a yield: the drainer runs until it blocks
+        ASSERT_FALSE(drainer.done());
+        a.close();
+        try {
+            drainer.get();
+            FAIL() << "drain returned as if everything had been sent";
+        } catch (const weft::InvalidStateError& e) {
+            EXPECT_NE(std::string(e.what()).find("bytes unsent"), std::string::npos) << e.what();
+        }
     });
 }
 
