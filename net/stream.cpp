@@ -141,6 +141,70 @@ struct Stream::State {
         if (out.size() <= options.low_water || write_error) drained.set();
     }
 
+    // With nothing buffered: one sendmsg / writev of the parts straight from the caller's
+    // memory (at most kMaxParts of them). Returns the bytes sent; *blocked when the fd was
+    // full. A failure is kept in write_error, as flush() keeps it.
+    static constexpr size_t kMaxParts = 64;  // 1 KiB of iovecs on a (small) fiber stack
+    size_t send_direct(const std::string_view* parts, size_t count, bool* blocked) noexcept {
+        iovec iov[kMaxParts];
+        size_t n_iov = 0;
+        for (size_t i = 0; i < count && n_iov < kMaxParts; ++i)
+            if (!parts[i].empty()) iov[n_iov++] = {const_cast<char*>(parts[i].data()), parts[i].size()};
+        if (n_iov == 0) return 0;
+        for (;;) {
+            ssize_t n;
+            if (socket) {
+                msghdr msg{};
+                msg.msg_iov = iov;
+                msg.msg_iovlen = decltype(msg.msg_iovlen)(n_iov);
+                n = ::sendmsg(fd, &msg, detail::nosignal_send_flags());
+            } else {
+                n = ::writev(fd, iov, int(n_iov));  // SIGPIPE ignored: see State()
+            }
+            if (n >= 0) return size_t(n);
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                io.clear(kWritable);
+                *blocked = true;
+            } else {
+                write_error = errno;
+            }
+            return 0;
+        }
+    }
+
+    // write / writev: the parts leave in order. Only what the fd did not take is copied
+    // into `out`, for the loop to flush when the fd turns writable.
+    void write_parts(const char* what, const std::string_view* parts, size_t count) {
+        check_open(what);
+        if (write_closed) throw InvalidStateError(std::string(what) + ": the write side is shut (write_eof)");
+        if (write_error) fail(write_error, "send");
+        size_t skip = 0;  // bytes of the parts already sent
+        bool blocked = false;
+        if (out.empty()) {
+            skip = send_direct(parts, count, &blocked);
+            if (write_error) {  // dropped, as flush() drops the buffer; the next write raises
+                drained.set();
+                return;
+            }
+        }
+        bool appended = false;
+        for (size_t i = 0; i < count; ++i) {
+            std::string_view p = parts[i];
+            if (skip >= p.size()) {
+                skip -= p.size();
+                continue;
+            }
+            out.append(p.substr(skip));
+            skip = 0;
+            appended = true;
+        }
+        // After a partial send the fd may still have room (a pipe takes part of a large
+        // write): flush() goes on until EAGAIN, so the loop is woken when room comes back.
+        if (appended && !blocked) flush();
+        if (out.size() > options.high_water) drained.clear();
+    }
+
     void close_now() noexcept {
         if (closed) return;
         closed = write_closed = true;
@@ -238,24 +302,10 @@ std::string Stream::read_line() {
 
 bool Stream::at_eof() const noexcept { return s_->eof && s_->in.empty(); }
 
-void Stream::write(std::string_view data) {
-    s_->check_open("write");
-    if (s_->write_closed) throw InvalidStateError("write: the write side is shut (write_eof)");
-    if (s_->write_error) s_->fail(s_->write_error, "send");
-    s_->out.append(data);
-    s_->flush();
-    if (s_->out.size() > s_->options.high_water) s_->drained.clear();
-}
+void Stream::write(std::string_view data) { s_->write_parts("write", &data, 1); }
 
 void Stream::writev(std::initializer_list<std::string_view> parts) {
-    // One buffer, one send: the parts leave together when the socket takes them.
-    s_->check_open("writev");
-    if (s_->write_closed) throw InvalidStateError("writev: the write side is shut (write_eof)");
-    size_t total = 0;
-    for (auto p : parts) total += p.size();
-    s_->out.reserve(s_->out.size() + total);
-    for (auto p : parts) s_->out.append(p);
-    write({});
+    s_->write_parts("writev", parts.begin(), parts.size());
 }
 
 void Stream::drain() {

@@ -68,7 +68,12 @@ public:
     std::string read_until(std::string_view separator);  // through the separator
     bool at_eof() const noexcept;              // EOF seen and nothing buffered
 
-    void write(std::string_view data);         // buffered; never suspends
+    // write / writev never suspend. With nothing buffered they send at once, straight from
+    // the caller's memory (writev: one sendmsg / writev(2) for all the parts, as one
+    // segment where the socket takes it); only what the fd does not take is copied into
+    // the buffer, which the loop flushes in the background. A send error is raised by the
+    // next write or drain.
+    void write(std::string_view data);
     void writev(std::initializer_list<std::string_view> parts);
     // asyncio's drain: returns at once while at most high_water bytes are buffered;
     // otherwise waits until the loop has sent it down to low_water. SystemError if a send

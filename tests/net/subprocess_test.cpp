@@ -222,3 +222,19 @@ TEST(Subprocess, PipeFailureMidwayLeaksNoFd) {
         EXPECT_TRUE(no_children_left());
     });
 }
+
+TEST(PipeStream, LargeWritevToAPipeArrivesInOrder) {
+    weft::run([] {
+        int fds[2];
+        weft::detail::make_pipe(fds);
+        weft::Stream r(weft::Loop::current(), fds[0]);
+        weft::Stream w(weft::Loop::current(), fds[1]);
+        std::string p0(300 * 1024, 'a'), p1 = "<middle>", p2(200 * 1024, 'z');
+        for (size_t i = 0; i < p0.size(); i += 1000) p0[i] = char('0' + i / 1000 % 10);
+        w.writev({p0, p1, p2});  // more than a pipe holds (64 KiB on Linux)
+        ASSERT_GT(w.buffered(), 0u);
+        auto reader = weft::spawn([&r] { return r.read_all(); });
+        w.write_eof();  // flushes, then closes the pipe
+        EXPECT_EQ(reader.get(), p0 + p1 + p2);
+    });
+}
