@@ -93,10 +93,12 @@ struct ConnectionState {
 
     static constexpr long long kLengthByClose = -2;  // HTTP/1.0 streaming: the close ends it
 
-    // Status line and headers; `length` -1 means chunked, kLengthByClose neither framing.
-    void write_head(const Response& r, long long length, bool keep_alive, int version_minor) {
+    // Status line and headers, then `body` in the same write (one send for a whole small
+    // response, not two); `length` -1 means chunked, kLengthByClose neither framing.
+    void write_head(const Response& r, long long length, bool keep_alive, int version_minor,
+                    std::string_view body = {}) {
         std::string out;
-        out.reserve(256 + r.body.size());
+        out.reserve(256);
         out += "HTTP/1.1 ";
         out += std::to_string(r.status);
         out += ' ';
@@ -127,7 +129,10 @@ struct ConnectionState {
         else if (version_minor == 0)
             out += "Connection: keep-alive\r\n";
         out += "\r\n";
-        stream.write(out);
+        if (body.empty())
+            stream.write(out);
+        else
+            stream.writev({out, body});
     }
 
     // Sends the response; false if the connection must close after it.
@@ -145,8 +150,9 @@ struct ConnectionState {
             r.stream(writer);
             if (chunked) stream.write("0\r\n\r\n");
         } else {
-            write_head(r, (long long)r.body.size(), keep_alive, version_minor);
-            if (!head_only && !bodyless_status(r.status)) stream.write(r.body);
+            const bool with_body = !head_only && !bodyless_status(r.status);
+            write_head(r, (long long)r.body.size(), keep_alive, version_minor,
+                       with_body ? std::string_view(r.body) : std::string_view());
         }
         stream.drain();
         return keep_alive;
