@@ -2,6 +2,7 @@
 #include <weft/udp.hpp>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,12 +92,29 @@ std::pair<std::string, SocketAddress> DatagramEndpoint::recv_from(size_t max_siz
     s_->check_open("recv_from");
     auto keep = s_;
     std::string buf(max_size, '\0');
+#ifdef __linux__
+    const int flags = MSG_TRUNC;  // Linux: n is then the datagram's real size, for the message
+#else
+    const int flags = 0;
+#endif
     for (;;) {
         SocketAddress from;
-        socklen_t len = SocketAddress::capacity();
-        ssize_t n = ::recvfrom(s_->fd, buf.data(), buf.size(), 0, from.get(), &len);
+        iovec iov{buf.data(), buf.size()};
+        msghdr msg{};
+        msg.msg_name = from.get();
+        msg.msg_namelen = SocketAddress::capacity();
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        ssize_t n = ::recvmsg(s_->fd, &msg, flags);
         if (n >= 0) {
-            from.set_size(len);
+            from.set_size(msg.msg_namelen);
+            if ((msg.msg_flags & MSG_TRUNC) || size_t(n) > max_size)  // its tail is gone
+                throw SystemError(EMSGSIZE, "recv UDP on " + s_->local.to_string() + ": a datagram from " +
+                                                from.to_string() + " of " +
+                                                (size_t(n) > max_size ? std::to_string(n) + " bytes"
+                                                                      : "more bytes") +
+                                                " did not fit in max_size " + std::to_string(max_size) +
+                                                " and was dropped");
             buf.resize(size_t(n));
             return {std::move(buf), from};
         }

@@ -24,6 +24,9 @@ public:
 
     void send_to(std::string_view datagram, const SocketAddress& to);
     void send(std::string_view datagram);  // connected endpoints
+    // The next datagram and its sender. One larger than max_size is not cut short in
+    // silence: it is consumed and SystemError(EMSGSIZE) says so (with its size on Linux);
+    // the endpoint stays usable. 65536 holds any UDP datagram.
     std::pair<std::string, SocketAddress> recv_from(size_t max_size = 65536);
     void close();
     const SocketAddress& local_address() const noexcept;

@@ -146,6 +146,28 @@ TEST(Udp, SendToAndRecvFrom) {
     });
 }
 
+TEST(Udp, DatagramLargerThanMaxSizeIsAnErrorNotATruncation) {
+    weft::run([] {
+        auto a = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("127.0.0.1", 0));
+        auto b = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("127.0.0.1", 0));
+        a.send_to(std::string(2000, 'x'), b.local_address());
+        a.send_to("small", b.local_address());
+        try {
+            auto [data, from] = b.recv_from(1000);
+            FAIL() << "got " << data.size() << " of the 2000 bytes without a word";
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.errno_value(), EMSGSIZE);
+            EXPECT_NE(std::string(e.what()).find("max_size 1000"), std::string::npos) << e.what();
+#ifdef __linux__
+            EXPECT_NE(std::string(e.what()).find("of 2000 bytes"), std::string::npos) << e.what();
+#endif
+        }
+        auto [data, from] = b.recv_from(1000);  // the oversize one is gone; the next comes
+        EXPECT_EQ(data, "small");
+        EXPECT_EQ(from.to_string(), a.local_address().to_string());
+    });
+}
+
 TEST(Udp, Ipv6Loopback) {
     weft::run([] {
         auto a = weft::DatagramEndpoint::bind(weft::SocketAddress::ip("::1", 0));
