@@ -2,6 +2,7 @@
 //
 //     echo_client port word...
 #include <weft/weft.hpp>
+#include "args.hpp"
 
 #include <cstdio>
 #include <string>
@@ -11,7 +12,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: echo_client port word...\n");
         return 2;
     }
-    uint16_t port = uint16_t(std::stoi(argv[1]));
+    uint16_t port = uint16_t(examples::number_arg(argv[1], 65535, "echo_client port word..."));
     try {
         weft::run([&] {
             weft::ConnectOptions options;

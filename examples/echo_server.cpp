@@ -4,13 +4,16 @@
 //     echo_server [port] [--once]      (port 0 or none: pick a free one; --once: exit
 //                                        after the first client disconnects)
 #include <weft/weft.hpp>
+#include "args.hpp"
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 int main(int argc, char** argv) {
-    uint16_t port = argc > 1 && argv[1][0] != '-' ? uint16_t(std::stoi(argv[1])) : 0;
+    uint16_t port = argc > 1 && argv[1][0] != '-'
+                        ? uint16_t(examples::number_arg(argv[1], 65535, "echo_server [port] [--once]"))
+                        : 0;
     bool once = argc > 1 && std::strcmp(argv[argc - 1], "--once") == 0;
     weft::run([&] {
         std::unique_ptr<weft::Server> server;

@@ -6,6 +6,7 @@
 //
 //     fetch_urls [--delay MS] [http://url...]
 #include <weft/weft.hpp>
+#include "args.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -27,7 +28,8 @@ int main(int argc, char** argv) {
     std::chrono::milliseconds delay{10};
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--delay") == 0 && i + 1 < argc)
-            delay = std::chrono::milliseconds(std::stoi(argv[++i]));
+            delay = std::chrono::milliseconds(
+                examples::number_arg(argv[++i], 3'600'000, "fetch_urls [--delay MS] [url...]"));
         else
             urls.emplace_back(argv[i]);
     }

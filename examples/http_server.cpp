@@ -7,6 +7,7 @@
 //     GET  /json    {"message": "Hello, World!", "requests": <served so far>}
 //     POST /echo    the request body
 #include <weft/weft.hpp>
+#include "args.hpp"
 
 #include <pthread.h>
 #include <signal.h>
@@ -47,13 +48,14 @@ void announce(uint16_t port, size_t loops) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    constexpr const char* kUsage = "http_server [--loops N] [port]";
     uint16_t port = 0;
     size_t loops = 1;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--loops") == 0 && i + 1 < argc)
-            loops = std::stoul(argv[++i]);
+            loops = examples::number_arg(argv[++i], 1024, kUsage);
         else
-            port = uint16_t(std::stoi(argv[i]));
+            port = uint16_t(examples::number_arg(argv[i], 65535, kUsage));
     }
     try {
         if (loops <= 1) {

@@ -15,4 +15,9 @@ expected=$'echo: hello\necho: weft'
 [ "$got" = "$expected" ] || { echo "unexpected client output: $got"; exit 1; }
 wait $pid  # --once: the server exits after the client leaves
 grep -q "left" "$out"
+# A bad port is a usage error (exit 2, the usage on stderr), not an uncaught exception.
+for bad in "$server x" "$client 99999 hi" "$client -1 hi"; do
+  set +e; err=$($bad 2>&1 >/dev/null); status=$?; set -e
+  [ $status = 2 ] && grep -q "^usage: " <<< "$err" || { echo "'$bad': status $status, stderr: $err"; exit 1; }
+done
 echo "echo example ok"
