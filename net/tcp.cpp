@@ -63,6 +63,21 @@ Stream open_connection(const SocketAddress& address, ConnectOptions options) {
     return Stream(loop, fd, options.stream);
 }
 
+namespace {
+// Tries each address in turn until one connects; `what` names the target in the error.
+Stream connect_first(Loop& loop, const std::vector<SocketAddress>& addresses, const TimePoint* deadline,
+                     const StreamOptions& stream, const std::string& what) {
+    int err = EINVAL;  // no address at all
+    std::string tried;
+    for (const SocketAddress& addr : addresses) {
+        int fd = try_connect(loop, addr, deadline, err);
+        if (fd >= 0) return Stream(loop, fd, stream);
+        tried += (tried.empty() ? "" : ", ") + addr.to_string() + " (" + std::strerror(err) + ")";
+    }
+    throw SystemError(err, "connect to " + what + " failed: " + (tried.empty() ? "no address" : tried));
+}
+}  // namespace
+
 Stream open_connection(const std::string& host, uint16_t port, ConnectOptions options) {
     Loop& loop = Loop::current();
     std::optional<TimePoint> deadline;
@@ -70,14 +85,18 @@ Stream open_connection(const std::string& host, uint16_t port, ConnectOptions op
     auto addresses = options.timeout
                          ? weft::timeout_at(*deadline, [&] { return resolve(host, port); })
                          : resolve(host, port);
-    int err = 0;
-    std::string tried;
-    for (const SocketAddress& addr : addresses) {
-        int fd = try_connect(loop, addr, deadline ? &*deadline : nullptr, err);
-        if (fd >= 0) return Stream(loop, fd, options.stream);
-        tried += (tried.empty() ? "" : ", ") + addr.to_string() + " (" + std::strerror(err) + ")";
-    }
-    throw SystemError(err, "connect to " + host + ":" + std::to_string(port) + " failed: " + tried);
+    return connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,
+                         host + ":" + std::to_string(port));
+}
+
+Stream open_connection(const std::vector<SocketAddress>& addresses, ConnectOptions options) {
+    Loop& loop = Loop::current();
+    std::optional<TimePoint> deadline;
+    if (options.timeout) deadline = loop.time() + *options.timeout;
+    std::string what;
+    for (const SocketAddress& a : addresses) what += (what.empty() ? "" : " / ") + a.to_string();
+    return connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,
+                         what.empty() ? "(no address)" : what);
 }
 
 // ---- Server ---------------------------------------------------------------------------

@@ -26,6 +26,9 @@ struct ConnectOptions {
 // the calling fiber closes the half-open socket.
 Stream open_connection(const std::string& host, uint16_t port, ConnectOptions options = {});
 Stream open_connection(const SocketAddress& address, ConnectOptions options = {});
+// The same over an address list of your own (e.g. resolved once, or with a fallback
+// port), tried in order; the timeout covers the whole list.
+Stream open_connection(const std::vector<SocketAddress>& addresses, ConnectOptions options = {});
 
 struct ServerOptions {
     // Tokio's default. At 128 a burst of a few hundred connects overflowed the queue and

@@ -1,15 +1,22 @@
-// TCP streams and servers on loopback: echo, the read forms and their errors, half-close,
-// refused connections, cancellation mid-read, a checksummed bulk transfer, and drain's
-// bound on buffered memory.
+// TCP streams and servers on loopback: echo, the read forms and their errors, half-close
+// both ways, refused connections, names and address lists, IPv6, TCP_NODELAY,
+// cancellation mid-read and mid-connect, a checksummed bulk transfer, and drain's bound on
+// buffered memory.
 #include <weft/weft.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include <detail/platform.hpp>
 
@@ -21,7 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 // A server that echoes every line back; returns it running on 127.0.0.1 with a free port.
-std::unique_ptr<weft::Server> line_echo_server() {
+std::unique_ptr<weft::Server> line_echo_server(const std::string& host = "127.0.0.1") {
     return weft::start_server(
         [](weft::Stream& s) {
             for (;;) {
@@ -31,12 +38,79 @@ std::unique_ptr<weft::Server> line_echo_server() {
                 s.drain();
             }
         },
-        "127.0.0.1", 0);
+        host, 0);
 }
 
 uint64_t fnv1a(std::string_view data, uint64_t h = 1469598103934665603ull) {
     for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
     return h;
+}
+
+// A listener that never accepts, with its backlog full: the kernel drops further SYNs, so
+// a connect to it hangs — on loopback, with no outside network involved.
+struct FullBacklogListener {
+    int fd = -1;
+    weft::SocketAddress addr = weft::SocketAddress::ip("127.0.0.1", 0);
+    std::vector<int> fillers;
+
+    // False if the backlog could not be seen to fill.
+    bool fill() {
+        fd = weft::detail::open_socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || ::bind(fd, addr.get(), addr.size()) != 0 || ::listen(fd, 0) != 0) return false;
+        socklen_t len = weft::SocketAddress::capacity();
+        ::getsockname(fd, addr.get(), &len);
+        addr.set_size(len);
+        std::vector<pollfd> pending;
+        for (int i = 0; i < 8; ++i) {
+            int c = weft::detail::open_socket(AF_INET, SOCK_STREAM, 0);
+            if (c < 0) return false;
+            ::connect(c, addr.get(), addr.size());
+            fillers.push_back(c);
+            pending.push_back({c, POLLOUT, 0});
+        }
+        // listen(0) queues one connection (Linux and gVisor alike): once a filler has
+        // completed its handshake the queue is full. Waiting for that, instead of sleeping,
+        // holds on a slow machine too.
+        return ::poll(pending.data(), nfds_t(pending.size()), 10'000) > 0;
+    }
+    ~FullBacklogListener() {
+        for (int c : fillers) ::close(c);
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+int open_fd_count() {
+    int n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d)) ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+int nodelay_of(int fd) {
+    int on = -1;
+    socklen_t len = sizeof on;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) return -1;
+    return on;
+}
+
+// A port on 127.0.0.1 that nobody listens on (a server's, just closed).
+uint16_t dead_port() {
+    auto probe = weft::start_server([](weft::Stream&) {}, "127.0.0.1", 0);
+    uint16_t port = probe->port();
+    probe->close();
+    probe->wait_closed();
+    return port;
+}
+
+bool ipv6_loopback_available() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    auto any = weft::SocketAddress::ip("::1", 0);
+    bool ok = ::bind(fd, any.get(), any.size()) == 0;
+    ::close(fd);
+    return ok;
 }
 }  // namespace
 
@@ -387,5 +461,145 @@ TEST(Tcp, StartServerWhereNoAddressFamilyWorksThrowsNamingThem) {
             EXPECT_EQ(e.errno_value(), EAFNOSUPPORT) << e.what();
             EXPECT_NE(std::string(e.what()).find("(address family 200)"), std::string::npos) << e.what();
         }
+    });
+}
+
+TEST(Tcp, ResolveLocalhostByName) {
+    weft::run([] {
+        // Not numeric: this goes to getaddrinfo on the worker pool (/etc/hosts here).
+        auto addresses = weft::resolve("localhost", 4242);
+        ASSERT_FALSE(addresses.empty());
+        for (const auto& a : addresses) {
+            EXPECT_EQ(a.port(), 4242);
+            EXPECT_TRUE(a.host() == "127.0.0.1" || a.host() == "::1") << a.to_string();
+        }
+    });
+}
+
+TEST(Tcp, OpenConnectionByName) {
+    weft::run([] {
+        auto server = line_echo_server("localhost");  // every address localhost has, one port
+        auto c = weft::open_connection("localhost", server->port());
+        c.write("by name\n");
+        EXPECT_EQ(c.read_line(), "by name\n");
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, OpenConnectionTriesEachAddressInTurn) {
+    weft::run([] {
+        auto dead = weft::SocketAddress::ip("127.0.0.1", dead_port());
+        auto server = line_echo_server();
+        auto live = weft::SocketAddress::ip("127.0.0.1", server->port());
+        auto c = weft::open_connection(std::vector{dead, dead, live});
+        EXPECT_EQ(c.peer_address().to_string(), live.to_string());
+        c.write("third time lucky\n");
+        EXPECT_EQ(c.read_line(), "third time lucky\n");
+        try {
+            weft::open_connection(std::vector{dead, dead});
+            FAIL() << "connected to nobody";
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.errno_value(), ECONNREFUSED);
+            std::string refused = dead.to_string() + " (" + std::strerror(ECONNREFUSED) + ")";
+            EXPECT_NE(std::string(e.what()).find(refused + ", " + refused), std::string::npos)
+                << "both attempts named: " << e.what();
+        }
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, Ipv6ServerAndConnection) {
+    if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback (::1) on this host";
+    weft::run([] {
+        auto server = line_echo_server("::1");
+        ASSERT_EQ(server->addresses().size(), 1u);
+        EXPECT_EQ(server->addresses()[0].family(), AF_INET6);
+        auto c = weft::open_connection("::1", server->port());
+        EXPECT_EQ(c.peer_address().to_string(), "[::1]:" + std::to_string(server->port()));
+        c.write("over v6\n");
+        EXPECT_EQ(c.read_line(), "over v6\n");
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, NodelayIsOnByDefaultOnBothSides) {
+    weft::run([] {
+        int accepted_side = -2;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                accepted_side = nodelay_of(s.fd());
+                s.write("x");
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        EXPECT_GT(nodelay_of(c.fd()), 0);
+        EXPECT_EQ(c.read_all(), "x");  // the handler has run
+        EXPECT_GT(accepted_side, 0);
+        // The option is what sets it, not the system's default.
+        weft::ConnectOptions off;
+        off.stream.nodelay = false;
+        auto d = weft::open_connection("127.0.0.1", server->port(), off);
+        EXPECT_EQ(nodelay_of(d.fd()), 0);
+        c.close();
+        d.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, CancelWhileConnectingClosesTheSocketAndTheLoopGoesOn) {
+    weft::run([] {
+        FullBacklogListener hung;
+        ASSERT_TRUE(hung.fill()) << "no filler connection completed";
+        const int fds_before = open_fd_count();
+        auto connecting = weft::spawn([&] { return weft::open_connection(hung.addr); });
+        weft::sleep(0ms);  // a yield: the task runs until its connect suspends
+        ASSERT_FALSE(connecting.done()) << "the connect did not hang: the backlog had room";
+        connecting.cancel();
+        EXPECT_THROW(connecting.get(), weft::Cancelled);
+        EXPECT_EQ(open_fd_count(), fds_before) << "the half-open socket was not closed";
+        // The loop goes on: timers fire and a normal connection works.
+        weft::sleep(1ms);
+        auto server = line_echo_server();
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        c.write("after the cancel\n");
+        EXPECT_EQ(c.read_line(), "after the cancel\n");
+        c.close();
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tcp, HalfCloseServerFirstThenClient) {
+    weft::run([] {
+        const std::string to_client(300 * 1024, 's'), first(1000, 'a'), second(200 * 1024, 'b');
+        std::string server_got;
+        bool server_saw_eof = false;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                server_got = s.read_exactly(first.size());
+                s.write(to_client);
+                s.write_eof();               // our write side shut; our read side stays open
+                server_got += s.read_all();  // the rest, until the client's write_eof
+                server_saw_eof = s.at_eof();
+            },
+            "127.0.0.1", 0);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        c.write(first);
+        EXPECT_EQ(c.read_all(), to_client);  // everything, then the server's EOF
+        EXPECT_TRUE(c.at_eof());
+        c.write(second);  // the peer's EOF does not shut our write side
+        c.write_eof();
+        server->close();
+        server->wait_closed();  // the handler has finished
+        EXPECT_EQ(server_got.size(), first.size() + second.size());
+        EXPECT_TRUE(server_got == first + second);
+        EXPECT_TRUE(server_saw_eof);
     });
 }

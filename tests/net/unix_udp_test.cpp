@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <string>
@@ -121,6 +122,60 @@ TEST(Unix, WritevOfMorePartsThanOneSendmsgTakes) {
         std::vector<std::string_view> v(storage.begin(), storage.end());
         a.writev({v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22], v[23], v[24], v[25], v[26], v[27], v[28], v[29], v[30], v[31], v[32], v[33], v[34], v[35], v[36], v[37], v[38], v[39], v[40], v[41], v[42], v[43], v[44], v[45], v[46], v[47], v[48], v[49], v[50], v[51], v[52], v[53], v[54], v[55], v[56], v[57], v[58], v[59], v[60], v[61], v[62], v[63], v[64], v[65], v[66], v[67], v[68], v[69]});
         EXPECT_EQ(b.read_exactly(expected.size()), expected);
+    });
+}
+
+TEST(Unix, ReadUntilDefaultLimitIs64KiB) {
+    weft::run([] {
+        {
+            auto pair = weft::stream_pair();  // default options
+            pair.first.write(std::string(70 * 1024, 'x'));  // no separator, then EOF
+            pair.first.write_eof();
+            // Over the limit: LimitOverrunError (a larger limit would read on to EOF and
+            // raise IncompleteReadError instead).
+            EXPECT_THROW(pair.second.read_until("\n"), weft::LimitOverrunError);
+        }
+        {
+            auto pair = weft::stream_pair();
+            std::string line(60 * 1024, 'y');
+            line += '\n';
+            pair.first.write(line);
+            EXPECT_EQ(pair.second.read_until("\n"), line);
+        }
+    });
+}
+
+TEST(Unix, DrainWaitsDownToTheLowWaterMarkNotJustBelowHigh) {
+    weft::run([] {
+        weft::StreamOptions o;
+        o.high_water = 256 * 1024;
+        o.low_water = 64 * 1024;
+        auto pair = weft::stream_pair(o);
+        weft::Stream &w = pair.first, &r = pair.second;
+        int small = 32 * 1024;  // the socket takes little at a time, whatever the default
+        ::setsockopt(w.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        const size_t total = 1 << 20;
+        w.write(std::string(total, 'd'));
+        ASSERT_GT(w.buffered(), o.high_water);
+        size_t at_return = SIZE_MAX;
+        auto drainer = weft::spawn([&] {
+            w.drain();
+            at_return = w.buffered();
+        });
+        // A reader that takes a little at a time: the buffer shrinks by a socketful per
+        // read from the socket, so it passes through every stage between the marks.
+        bool waited_between_marks = false;
+        size_t got = 0;
+        while (got < total && !drainer.done()) {
+            got += r.read(4096).size();
+            weft::sleep(0ms);  // a yield: the loop flushes, the drainer may run
+            size_t b = w.buffered();
+            if (!drainer.done() && b > o.low_water && b <= o.high_water) waited_between_marks = true;
+        }
+        ASSERT_TRUE(drainer.done()) << "drain still waiting with " << w.buffered() << " bytes buffered";
+        drainer.get();
+        EXPECT_LE(at_return, o.low_water);
+        EXPECT_TRUE(waited_between_marks) << "never saw drain still waiting between the marks";
     });
 }
 
