@@ -1,15 +1,17 @@
 // `make stress`: the scale runs, bounded in time and count, loopback only. Each prints
 // what it measured (time, RSS) and fails on any lost item or error.
 //   1M concurrent sleeping fibers; 10k concurrent TCP connections echoing for a while with
-//   zero errors and flat RSS; 10M call_soon_threadsafe from 2 threads with none lost.
+//   zero errors and flat RSS (the forked server's RSS printed beside the client's); 10M call_soon_threadsafe from 2 threads with none lost.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -27,6 +29,35 @@ long rss_kib() {
     statm >> pages >> resident;
     return resident * ::sysconf(_SC_PAGESIZE) / 1024;
 }
+// Another process's resident set (VmRSS in /proc/<pid>/status), in KiB; -1 if unreadable.
+long rss_kib_of(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    return -1;
+}
+
+// Owns a forked child: kills and reaps it on every way out of the test (a failed ASSERT
+// returns early, an exception unwinds), so no server is left running behind the suite.
+class ChildGuard {
+public:
+    explicit ChildGuard(pid_t pid) : pid_(pid) {}
+    ChildGuard(const ChildGuard&) = delete;
+    ChildGuard& operator=(const ChildGuard&) = delete;
+    ~ChildGuard() { stop(); }
+    pid_t pid() const noexcept { return pid_; }
+    void stop() noexcept {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+    }
+
+private:
+    pid_t pid_;
+};
+
 double seconds_since(weft::TimePoint t) {
     return std::chrono::duration<double>(weft::Clock::now() - t).count();
 }
@@ -81,26 +112,34 @@ TEST(Stress, TenThousandEchoingConnections) {
     ASSERT_GE(server_pid, 0);
     if (server_pid == 0) {  // the echo server, in its own process
         ::close(port_pipe[0]);
-        weft::run(
-            [&] {
-                auto server = weft::start_server(
-                    [](weft::Stream& s) {
-                        for (std::string line; !(line = s.read_line()).empty();) s.write(line);
-                    },
-                    "127.0.0.1", 0, {.backlog = 4096, .stream = {}});
-                uint16_t port = server->port();
-                [[maybe_unused]] ssize_t w = ::write(port_pipe[1], &port, sizeof port);
-                server->serve_forever();
-            },
-            options);
+        try {
+            weft::run(
+                [&] {
+                    auto server = weft::start_server(
+                        [](weft::Stream& s) {
+                            for (std::string line; !(line = s.read_line()).empty();) s.write(line);
+                        },
+                        "127.0.0.1", 0, {.backlog = 4096, .stream = {}});
+                    uint16_t port = server->port();
+                    [[maybe_unused]] ssize_t w = ::write(port_pipe[1], &port, sizeof port);
+                    server->serve_forever();
+                },
+                options);
+        } catch (const std::exception& e) {  // never back into gtest from the child
+            std::fprintf(stderr, "stress echo server: %s\n", e.what());
+            ::_exit(1);
+        }
         ::_exit(0);
     }
+    ChildGuard server(server_pid);
     ::close(port_pipe[1]);
     uint16_t port = 0;
-    ASSERT_EQ(::read(port_pipe[0], &port, sizeof port), ssize_t(sizeof port));
+    ssize_t got = ::read(port_pipe[0], &port, sizeof port);
     ::close(port_pipe[0]);
+    ASSERT_EQ(got, ssize_t(sizeof port)) << "the server child died before listening";
 
     long errors = 0, rounds = 0, rss_after_connect = 0, rss_end = 0;
+    long server_rss_start = rss_kib_of(server.pid()), server_rss_after_connect = 0, server_rss_end = 0;
     weft::run(
         [&] {
             std::vector<weft::Stream> clients;
@@ -110,6 +149,7 @@ TEST(Stress, TenThousandEchoingConnections) {
             auto warm = weft::spawn([&] {  // RSS once every client fiber is up and echoing
                 weft::sleep(std::min<weft::Duration>(1s, duration / 4));
                 rss_after_connect = rss_kib();
+                server_rss_after_connect = rss_kib_of(server.pid());
             });
             std::vector<weft::Task<void>> tasks;
             for (int i = 0; i < n; ++i)
@@ -125,16 +165,18 @@ TEST(Stress, TenThousandEchoingConnections) {
                 }));
             weft::gather(tasks);
             rss_end = rss_kib();
+            server_rss_end = rss_kib_of(server.pid());
             warm.get();
             for (auto& c : clients) c.close();
         },
         options);
-    ::kill(server_pid, SIGTERM);
-    ::waitpid(server_pid, nullptr, 0);
+    server.stop();
     EXPECT_EQ(errors, 0);
     EXPECT_LT(rss_end, rss_after_connect + rss_after_connect / 10 + 10 * 1024);  // flat: < +10%
-    std::printf("10k connections for %lld s: %ld round trips, %ld errors, client RSS %ld -> %ld MiB\n",
-                (long long)duration.count(), rounds, errors, rss_after_connect / 1024, rss_end / 1024);
+    std::printf("10k connections for %lld s: %ld round trips, %ld errors, client RSS %ld -> %ld MiB, "
+                "server RSS %ld (idle) -> %ld -> %ld MiB\n",
+                (long long)duration.count(), rounds, errors, rss_after_connect / 1024, rss_end / 1024,
+                server_rss_start / 1024, server_rss_after_connect / 1024, server_rss_end / 1024);
 }
 
 TEST(Stress, TenMillionThreadsafeCallbacks) {
