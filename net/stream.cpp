@@ -124,8 +124,9 @@ struct Stream::State {
     // socket becomes writable again. Never throws: errors are kept for the next write.
     void flush() noexcept {
         while (!out.empty() && !write_error && !closed) {
+            // write(2) on a pipe: SIGPIPE is ignored (see State()).
             ssize_t n = socket ? ::send(fd, out.data(), out.size(), detail::nosignal_send_flags())
-                               : ::write(fd, out.data(), out.size());  // SIGPIPE ignored: see State()
+                               : ::write(fd, out.data(), out.size());
             if (n > 0) {
                 out.erase(0, size_t(n));
                 continue;
@@ -149,7 +150,8 @@ struct Stream::State {
         iovec iov[kMaxParts];
         size_t n_iov = 0;
         for (size_t i = 0; i < count && n_iov < kMaxParts; ++i)
-            if (!parts[i].empty()) iov[n_iov++] = {const_cast<char*>(parts[i].data()), parts[i].size()};
+            if (!parts[i].empty())
+                iov[n_iov++] = {const_cast<char*>(parts[i].data()), parts[i].size()};
         if (n_iov == 0) return 0;
         for (;;) {
             ssize_t n;
@@ -177,7 +179,8 @@ struct Stream::State {
     // into `out`, for the loop to flush when the fd turns writable.
     void write_parts(const char* what, const std::string_view* parts, size_t count) {
         check_open(what);
-        if (write_closed) throw InvalidStateError(std::string(what) + ": the write side is shut (write_eof)");
+        if (write_closed)
+            throw InvalidStateError(std::string(what) + ": the write side is shut (write_eof)");
         if (write_error) fail(write_error, "send");
         size_t skip = 0;  // bytes of the parts already sent
         bool blocked = false;
@@ -323,8 +326,8 @@ void Stream::drain() {
     // Another fiber closed (or destroyed) the stream while we waited: what it dropped was
     // never sent, and returning normally would tell the caller it had been.
     if (s_->closed && !s_->out.empty())
-        throw InvalidStateError("drain: the stream was closed with " + std::to_string(s_->out.size()) +
-                                " bytes unsent");
+        throw InvalidStateError("drain: the stream was closed with " +
+                                std::to_string(s_->out.size()) + " bytes unsent");
 }
 
 namespace {

@@ -48,12 +48,15 @@ void check_spawn_call(int rc, const char* what) {
 
 struct FileActions {
     posix_spawn_file_actions_t a;
-    FileActions() { check_spawn_call(::posix_spawn_file_actions_init(&a), "posix_spawn_file_actions_init"); }
+    FileActions() {
+        check_spawn_call(::posix_spawn_file_actions_init(&a), "posix_spawn_file_actions_init");
+    }
     FileActions(const FileActions&) = delete;
     FileActions& operator=(const FileActions&) = delete;
     ~FileActions() { ::posix_spawn_file_actions_destroy(&a); }
     void dup2(int from, int to) {
-        check_spawn_call(::posix_spawn_file_actions_adddup2(&a, from, to), "posix_spawn_file_actions_adddup2");
+        check_spawn_call(::posix_spawn_file_actions_adddup2(&a, from, to),
+                         "posix_spawn_file_actions_adddup2");
     }
 };
 
@@ -99,8 +102,10 @@ Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessO
     sigset_t defaults;
     sigemptyset(&defaults);
     sigaddset(&defaults, SIGPIPE);
-    check_spawn_call(::posix_spawnattr_setsigdefault(&attr.a, &defaults), "posix_spawnattr_setsigdefault");
-    check_spawn_call(::posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGDEF), "posix_spawnattr_setflags");
+    check_spawn_call(::posix_spawnattr_setsigdefault(&attr.a, &defaults),
+                     "posix_spawnattr_setsigdefault");
+    check_spawn_call(::posix_spawnattr_setflags(&attr.a, POSIX_SPAWN_SETSIGDEF),
+                     "posix_spawnattr_setflags");
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -65,8 +65,9 @@ Stream open_connection(const SocketAddress& address, ConnectOptions options) {
 
 namespace {
 // Tries each address in turn until one connects; `what` names the target in the error.
-Stream connect_first(Loop& loop, const std::vector<SocketAddress>& addresses, const TimePoint* deadline,
-                     const StreamOptions& stream, const std::string& what) {
+Stream connect_first(Loop& loop, const std::vector<SocketAddress>& addresses,
+                     const TimePoint* deadline, const StreamOptions& stream,
+                     const std::string& what) {
     int err = EINVAL;  // no address at all
     std::string tried;
     for (const SocketAddress& addr : addresses) {
@@ -74,7 +75,8 @@ Stream connect_first(Loop& loop, const std::vector<SocketAddress>& addresses, co
         if (fd >= 0) return Stream(loop, fd, stream);
         tried += (tried.empty() ? "" : ", ") + addr.to_string() + " (" + std::strerror(err) + ")";
     }
-    throw SystemError(err, "connect to " + what + " failed: " + (tried.empty() ? "no address" : tried));
+    throw SystemError(err,
+                      "connect to " + what + " failed: " + (tried.empty() ? "no address" : tried));
 }
 }  // namespace
 
@@ -312,8 +314,9 @@ std::unique_ptr<Server> start_server(Server::Handler handler, const std::vector<
     // cannot come.
     if (s->listeners.empty())
         throw SystemError(candidates.empty() ? EINVAL : EAFNOSUPPORT,
-                          candidates.empty() ? "start_server: no address given"
-                                             : "start_server: no address family supported: " + skipped);
+                          candidates.empty()
+                              ? "start_server: no address given"
+                              : "start_server: no address family supported: " + skipped);
     for (size_t i = 0; i < s->listeners.size(); ++i)
         s->waiters.push_back(std::make_unique<IoWaiter>(loop, s->listeners[i]));
     // Each acceptor holds the state while it runs (the Server may go away meanwhile), but

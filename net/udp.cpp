@@ -108,13 +108,14 @@ std::pair<std::string, SocketAddress> DatagramEndpoint::recv_from(size_t max_siz
         ssize_t n = ::recvmsg(s_->fd, &msg, flags);
         if (n >= 0) {
             from.set_size(msg.msg_namelen);
-            if ((msg.msg_flags & MSG_TRUNC) || size_t(n) > max_size)  // its tail is gone
-                throw SystemError(EMSGSIZE, "recv UDP on " + s_->local.to_string() + ": a datagram from " +
-                                                from.to_string() + " of " +
-                                                (size_t(n) > max_size ? std::to_string(n) + " bytes"
-                                                                      : "more bytes") +
-                                                " did not fit in max_size " + std::to_string(max_size) +
-                                                " and was dropped");
+            if ((msg.msg_flags & MSG_TRUNC) || size_t(n) > max_size) {  // its tail is gone
+                std::string size =
+                    size_t(n) > max_size ? std::to_string(n) + " bytes" : "more bytes";
+                throw SystemError(EMSGSIZE, "recv UDP on " + s_->local.to_string() +
+                                                ": a datagram from " + from.to_string() + " of " +
+                                                size + " did not fit in max_size " +
+                                                std::to_string(max_size) + " and was dropped");
+            }
             buf.resize(size_t(n));
             return {std::move(buf), from};
         }

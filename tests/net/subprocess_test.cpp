@@ -187,12 +187,14 @@ TEST(Subprocess, ChildStartsWithSigpipeAtItsDefault) {
         ignore.sa_handler = SIG_IGN;
         struct sigaction saved {};
         ASSERT_EQ(::sigaction(SIGPIPE, &ignore, &saved), 0);
-        auto p = weft::create_subprocess_exec({"grep", "^SigIgn:", "/proc/self/status"}, {false, true, false});
+        auto p = weft::create_subprocess_exec({"grep", "^SigIgn:", "/proc/self/status"},
+                                              {false, true, false});
         auto [out, err] = p.communicate();
         ::sigaction(SIGPIPE, &saved, nullptr);
         ASSERT_EQ(p.returncode(), 0) << "no SigIgn line in /proc/self/status";
         unsigned long long ignored = std::stoull(out.substr(out.find(':') + 1), nullptr, 16);
-        EXPECT_EQ(ignored & (1ull << (SIGPIPE - 1)), 0u) << "the child inherited SIGPIPE ignored: " << out;
+        EXPECT_EQ(ignored & (1ull << (SIGPIPE - 1)), 0u)
+            << "the child inherited SIGPIPE ignored: " << out;
     });
 }
 

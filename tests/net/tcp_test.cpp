@@ -56,7 +56,8 @@ struct FullBacklogListener {
     // False if the backlog could not be seen to fill.
     bool fill() {
         fd = weft::detail::open_socket(AF_INET, SOCK_STREAM, 0);
-        if (fd < 0 || ::bind(fd, addr.get(), addr.size()) != 0 || ::listen(fd, 0) != 0) return false;
+        if (fd < 0 || ::bind(fd, addr.get(), addr.size()) != 0 || ::listen(fd, 0) != 0)
+            return false;
         socklen_t len = weft::SocketAddress::capacity();
         ::getsockname(fd, addr.get(), &len);
         addr.set_size(len);
@@ -456,10 +457,12 @@ TEST(Tcp, StartServerWhereNoAddressFamilyWorksThrowsNamingThem) {
         try {
             // Each address alone may be skipped (a host without IPv6); all of them may not.
             auto server = weft::start_server([](weft::Stream&) {}, {odd, odd});
-            FAIL() << "a server listening on nothing: " << server->addresses().size() << " addresses";
+            FAIL() << "a server listening on nothing: " << server->addresses().size()
+                   << " addresses";
         } catch (const weft::SystemError& e) {
             EXPECT_EQ(e.errno_value(), EAFNOSUPPORT) << e.what();
-            EXPECT_NE(std::string(e.what()).find("(address family 200)"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("(address family 200)"), std::string::npos)
+                << e.what();
         }
     });
 }

@@ -120,7 +120,13 @@ TEST(Unix, WritevOfMorePartsThanOneSendmsgTakes) {
             expected += storage.back();
         }
         std::vector<std::string_view> v(storage.begin(), storage.end());
-        a.writev({v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22], v[23], v[24], v[25], v[26], v[27], v[28], v[29], v[30], v[31], v[32], v[33], v[34], v[35], v[36], v[37], v[38], v[39], v[40], v[41], v[42], v[43], v[44], v[45], v[46], v[47], v[48], v[49], v[50], v[51], v[52], v[53], v[54], v[55], v[56], v[57], v[58], v[59], v[60], v[61], v[62], v[63], v[64], v[65], v[66], v[67], v[68], v[69]});
+        a.writev({v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+                  v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22], v[23],
+                  v[24], v[25], v[26], v[27], v[28], v[29], v[30], v[31], v[32], v[33], v[34],
+                  v[35], v[36], v[37], v[38], v[39], v[40], v[41], v[42], v[43], v[44], v[45],
+                  v[46], v[47], v[48], v[49], v[50], v[51], v[52], v[53], v[54], v[55], v[56],
+                  v[57], v[58], v[59], v[60], v[61], v[62], v[63], v[64], v[65], v[66], v[67],
+                  v[68], v[69]});
         EXPECT_EQ(b.read_exactly(expected.size()), expected);
     });
 }
@@ -170,9 +176,11 @@ TEST(Unix, DrainWaitsDownToTheLowWaterMarkNotJustBelowHigh) {
             got += r.read(4096).size();
             weft::sleep(0ms);  // a yield: the loop flushes, the drainer may run
             size_t b = w.buffered();
-            if (!drainer.done() && b > o.low_water && b <= o.high_water) waited_between_marks = true;
+            if (!drainer.done() && b > o.low_water && b <= o.high_water)
+                waited_between_marks = true;
         }
-        ASSERT_TRUE(drainer.done()) << "drain still waiting with " << w.buffered() << " bytes buffered";
+        ASSERT_TRUE(drainer.done())
+            << "drain still waiting with " << w.buffered() << " bytes buffered";
         drainer.get();
         EXPECT_LE(at_return, o.low_water);
         EXPECT_TRUE(waited_between_marks) << "never saw drain still waiting between the marks";

@@ -1,7 +1,8 @@
 // `make stress`: the scale runs, bounded in time and count, loopback only. Each prints
 // what it measured (time, RSS) and fails on any lost item or error.
 //   1M concurrent sleeping fibers; 10k concurrent TCP connections echoing for a while with
-//   zero errors and flat RSS (the forked server's RSS printed beside the client's); 10M call_soon_threadsafe from 2 threads with none lost.
+//   zero errors and flat RSS (the forked server's RSS printed beside the client's); 10M
+//   call_soon_threadsafe from 2 threads with none lost.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -139,7 +140,8 @@ TEST(Stress, TenThousandEchoingConnections) {
     ASSERT_EQ(got, ssize_t(sizeof port)) << "the server child died before listening";
 
     long errors = 0, rounds = 0, rss_after_connect = 0, rss_end = 0;
-    long server_rss_start = rss_kib_of(server.pid()), server_rss_after_connect = 0, server_rss_end = 0;
+    long server_rss_start = rss_kib_of(server.pid()), server_rss_after_connect = 0;
+    long server_rss_end = 0;
     weft::run(
         [&] {
             std::vector<weft::Stream> clients;
@@ -173,10 +175,11 @@ TEST(Stress, TenThousandEchoingConnections) {
     server.stop();
     EXPECT_EQ(errors, 0);
     EXPECT_LT(rss_end, rss_after_connect + rss_after_connect / 10 + 10 * 1024);  // flat: < +10%
-    std::printf("10k connections for %lld s: %ld round trips, %ld errors, client RSS %ld -> %ld MiB, "
-                "server RSS %ld (idle) -> %ld -> %ld MiB\n",
-                (long long)duration.count(), rounds, errors, rss_after_connect / 1024, rss_end / 1024,
-                server_rss_start / 1024, server_rss_after_connect / 1024, server_rss_end / 1024);
+    std::printf("10k connections for %lld s: %ld round trips, %ld errors, client RSS %ld -> %ld "
+                "MiB, server RSS %ld (idle) -> %ld -> %ld MiB\n",
+                (long long)duration.count(), rounds, errors, rss_after_connect / 1024,
+                rss_end / 1024, server_rss_start / 1024, server_rss_after_connect / 1024,
+                server_rss_end / 1024);
 }
 
 TEST(Stress, TenMillionThreadsafeCallbacks) {
