@@ -26,6 +26,18 @@ namespace http = weft::http;
 
 namespace {
 
+// A raw TCP server that answers any request head with `reply` (as it is when the request
+// arrives), then half-closes: for feeding the client responses no real server would send.
+std::unique_ptr<weft::Server> canned_reply_server(const std::string& reply) {
+    return weft::start_server(
+        [&reply](weft::Stream& s) {
+            s.read_until("\r\n\r\n");
+            s.write(reply);
+            s.write_eof();
+        },
+        "127.0.0.1", 0);
+}
+
 std::string url(const http::HttpServer& server, const std::string& path) {
     return "http://127.0.0.1:" + std::to_string(server.port()) + path;
 }
@@ -369,13 +381,7 @@ TEST(Http, HandlerExceptionGives500) {
 TEST(Http, MalformedResponseIsAClearError) {
     weft::run([] {
         std::string reply;
-        auto raw = weft::start_server(
-            [&](weft::Stream& s) {
-                s.read_until("\r\n\r\n");
-                s.write(reply);
-                s.write_eof();
-            },
-            "127.0.0.1", 0);
+        auto raw = canned_reply_server(reply);
         std::string base = "http://127.0.0.1:" + std::to_string(raw->port()) + "/";
         http::ClientSession session;
         auto expect_bad = [&](std::string r, const char* needle) {
@@ -868,13 +874,7 @@ TEST(Http, HeaderLimitCountsTheRawBytesOfTheHead) {
 
         // The client's limit on a response head likewise.
         std::string reply;
-        auto raw = weft::start_server(
-            [&](weft::Stream& s) {
-                s.read_until("\r\n\r\n");
-                s.write(reply);
-                s.write_eof();
-            },
-            "127.0.0.1", 0);
+        auto raw = canned_reply_server(reply);
         http::ClientSessionOptions client_options;
         client_options.max_header_size = 512;
         http::ClientSession session(client_options);
