@@ -2,6 +2,7 @@
 #include <weft/error.hpp>
 
 #include <cerrno>
+#include <utility>
 
 namespace weft {
 
@@ -23,6 +24,23 @@ public:
 const std::error_category& weft_category() noexcept {
     static const WeftCategory category;
     return category;
+}
+
+Cancelled::Cancelled(std::string message)
+    : message_(std::move(message)),
+      what_(message_.empty() ? "cancelled" : "cancelled: " + message_) {}
+
+std::string describe_exception(const std::exception_ptr& e) {
+    if (!e) return "no exception";
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (const BaseException& x) {
+        return x.what();
+    } catch (...) {
+        return "non-standard exception";
+    }
 }
 
 void throw_errno(const std::string& context) { throw SystemError(errno, context); }

@@ -498,12 +498,6 @@ void Loop::check_open(const char* what) const {
     if (s_->closed) throw InvalidStateError(std::string(what) + ": event loop is closed");
 }
 
-void Loop::check_delay(bool negative, const std::source_location& where) {
-    if (negative)
-        throw Error(std::make_error_code(std::errc::invalid_argument),
-                    "call_later: negative delay, scheduled at " + describe(where));
-}
-
 namespace {
 struct RunningScope {
     Loop* loop;
@@ -721,15 +715,7 @@ void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
 
 void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
     std::string what;
-    if (context.exception) {
-        try {
-            std::rethrow_exception(context.exception);
-        } catch (const std::exception& e) {
-            what = e.what();
-        } catch (...) {
-            what = "(not a std::exception)";
-        }
-    }
+    if (context.exception) what = describe_exception(context.exception);
     std::fprintf(stderr, "weft: %s%s%s%s%s\n", context.message.c_str(),
                  context.source.empty() ? "" : "\n  source: ", context.source.c_str(),
                  what.empty() ? "" : "\n  exception: ", what.c_str());

@@ -2,6 +2,7 @@
 // std::system_error: OS failures carry errno in code() and say what was being done in what().
 #pragma once
 
+#include <exception>
 #include <string>
 #include <system_error>
 
@@ -39,17 +40,44 @@ public:
         : Error(make_error_code(errc::invalid_state), what) {}
 };
 
+// asyncio's BaseException, for what weft throws only to unwind a fiber or a program:
+// deliberately not a std::exception, so that `catch (const std::exception&)` — the usual
+// "catch every error" line in C++ — cannot swallow a cancellation (asyncio moved
+// CancelledError under BaseException in 3.8 for the same reason). `catch (...)` is
+// asyncio's `except BaseException:`; catch it only to clean up, then rethrow.
+class BaseException {
+public:
+    virtual ~BaseException() = default;
+    virtual const char* what() const noexcept = 0;
+};
+
 // asyncio.CancelledError: thrown at a fiber's suspension point after Task::cancel(), and by
 // result() of a cancelled future. Catch it only to clean up, then let it go on.
-class Cancelled : public Error {
+class Cancelled : public BaseException {
 public:
-    explicit Cancelled(const std::string& message = "")
-        : Error(make_error_code(errc::cancelled), message), message_(message) {}
+    explicit Cancelled(std::string message = "");
+    // The message given to cancel() (may be empty).
     const std::string& message() const noexcept { return message_; }
+    // "cancelled", or "cancelled: <message>".
+    const char* what() const noexcept override { return what_.c_str(); }
+    std::error_code code() const noexcept { return make_error_code(errc::cancelled); }
 
 private:
     std::string message_;
+    std::string what_;
 };
+
+// KeyboardInterrupt: run() on the main thread caught a SIGINT (Ctrl-C), cancelled its main
+// task and waited for it to unwind; the program should now end (exit status 130 is the
+// shell's convention for "killed by SIGINT").
+class KeyboardInterrupt : public BaseException {
+public:
+    const char* what() const noexcept override { return "KeyboardInterrupt (SIGINT)"; }
+};
+
+// What any exception is, in one line for logs: what() of a std::exception or a
+// BaseException, else "non-standard exception". Null gives "no exception".
+std::string describe_exception(const std::exception_ptr& e);
 
 // asyncio.TimeoutError: a deadline passed (wait_for, timeout scopes, ThreadFuture::result).
 class TimeoutError : public Error {
