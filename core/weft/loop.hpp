@@ -136,13 +136,13 @@ public:
         return handle;
     }
 
-    // Schedules fn to run once `delay` has passed. Throws std::system_error(EINVAL) for a
-    // negative delay and InvalidStateError on a closed loop.
+    // Schedules fn to run once `delay` has passed; a delay of zero or less means the next
+    // turn's timer step, as in asyncio. Throws InvalidStateError on a closed loop.
     template <class Rep, class Period, class F>
     TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn,
                            std::source_location where = std::source_location::current()) {
-        check_delay(delay < delay.zero(), where);
-        return call_at(time() + std::chrono::ceil<Duration>(delay), std::forward<F>(fn), where);
+        Duration d = delay > delay.zero() ? std::chrono::ceil<Duration>(delay) : Duration::zero();
+        return call_at(time() + d, std::forward<F>(fn), where);
     }
 
     // Schedules fn to run at `when` (a time() value; a past time means the next turn).
@@ -222,7 +222,6 @@ private:
     void submit_threadsafe(detail::SubmitNode* node);  // takes ownership, also on throw
     void check_open(const char* what) const;
     void check_accepts(detail::CallbackNode* node, const char* what) const;
-    static void check_delay(bool negative, const std::source_location& where);
 
     std::unique_ptr<State> s_;
 };

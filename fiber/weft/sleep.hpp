@@ -8,8 +8,8 @@
 
 namespace weft {
 
-// Suspends the calling fiber for `delay` (a cancellation point). Throws InvalidStateError
-// outside a fiber and std::system_error(EINVAL) for a negative delay.
+// Suspends the calling fiber for `delay` (a cancellation point); a delay of zero or less
+// only yields to the other ready work (asyncio). Throws InvalidStateError outside a fiber.
 void sleep(Duration delay);
 
 template <class Rep, class Period>
