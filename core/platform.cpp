@@ -21,7 +21,23 @@
 #include <sys/event.h>
 #endif
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#elif defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__DragonFly__)
+#include <pthread_np.h>
+#else
+#include <pthread.h>
+#endif
+
 namespace weft::detail {
+
+bool is_main_thread() noexcept {
+#if defined(__linux__)
+    return ::syscall(SYS_gettid) == ::getpid();
+#else
+    return ::pthread_main_np() == 1;
+#endif
+}
 
 bool portable_paths() noexcept {
 #ifdef WEFT_LINUX_PATHS

@@ -27,6 +27,14 @@ struct GatherWaiter : Waiter {
 
 bool failed(const FutureBase* f) { return f->cancelled() || f->has_exception(); }
 
+// gather raises `first`'s failure. The other children, done or not, have nobody left to
+// report their outcome to: as asyncio's _done_callback, their exceptions count as retrieved.
+[[noreturn]] void raise_failure(const std::vector<FutureBase*>& fs, FutureBase* first) {
+    for (FutureBase* f : fs) f->mark_retrieved();
+    first->check_result();
+    __builtin_unreachable();  // a failed future's check_result always throws
+}
+
 void on_child_done(Waiter* w) {
     auto* gw = static_cast<GatherWaiter*>(w);
     Gather& g = *gw->gather;
@@ -39,7 +47,7 @@ void on_child_done(Waiter* w) {
 void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
     // Children already done count first, in input order.
     for (FutureBase* f : fs)
-        if (f->done() && !return_exceptions && failed(f)) f->check_result();
+        if (f->done() && !return_exceptions && failed(f)) raise_failure(fs, f);
     Gather g;
     g.return_exceptions = return_exceptions;
     std::vector<GatherWaiter> waiters(fs.size());
@@ -76,7 +84,7 @@ void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
         // The first failure in completion order propagates; the others keep running.
         if (!return_exceptions)
             for (size_t i : g.completed)
-                if (failed(fs[i])) fs[i]->check_result();
+                if (failed(fs[i])) raise_failure(fs, fs[i]);
         g.completed.clear();
     }
 }
@@ -136,18 +144,35 @@ size_t CompletionOrder::next(const TimePoint* deadline) {
     return finished_[returned_++];
 }
 
-TimeoutScope::TimeoutScope(TimePoint deadline)
-    : fiber_(require_fiber("timeout")),
+TimeoutScope::TimeoutScope(std::optional<TimePoint> deadline)
+    : deadline_(deadline),
+      fiber_(require_fiber("timeout")),
       task_(fiber_->task),
       cancelling_at_entry_(task_->cancelling()) {
     timer_.scope = this;
-    timer_.deadline = deadline;
     timer_.fire = &on_deadline;
-    fiber_->loop->add_timer(&timer_);
+    if (deadline_) {
+        timer_.deadline = *deadline_;
+        fiber_->loop->add_timer(&timer_);
+        armed_ = true;
+    }
+}
+
+void TimeoutScope::reschedule(std::optional<TimePoint> deadline) {
+    if (expired_) throw InvalidStateError("Timeout::reschedule: the timeout has already expired");
+    if (armed_) fiber_->loop->remove_timer(&timer_);
+    armed_ = false;
+    deadline_ = deadline;
+    if (deadline_) {
+        timer_.deadline = *deadline_;
+        fiber_->loop->add_timer(&timer_);
+        armed_ = true;
+    }
 }
 
 void TimeoutScope::on_deadline(TimerNode* t) {
     TimeoutScope* self = static_cast<Timer*>(t)->scope;
+    self->armed_ = false;
     self->expired_ = true;
     self->task_->cancel("timeout");
 }
@@ -159,7 +184,7 @@ bool TimeoutScope::owns_cancellation() noexcept {
 }
 
 TimeoutScope::~TimeoutScope() {
-    fiber_->loop->remove_timer(&timer_);
+    if (armed_) fiber_->loop->remove_timer(&timer_);
     // Expired, but fn finished before the cancel landed: take the request back, and the
     // pending cancel with it unless someone else asked for one too.
     if (expired_ && !settled_ && task_->uncancel() <= cancelling_at_entry_)

@@ -191,6 +191,12 @@ bool TaskBase::cancel(std::string message) {
     return true;
 }
 
+uint32_t TaskBase::uncancel() noexcept {
+    if (cancel_count_ == 0) return 0;
+    if (--cancel_count_ == 0 && fiber) fiber->cancel_pending = false;
+    return cancel_count_;
+}
+
 namespace {
 // Default task numbers: unique in the process, taken by each thread in blocks so that a
 // spawn does not pay a locked instruction (numbers rise per thread, not across threads).
@@ -264,9 +270,8 @@ namespace weft {
 
 void sleep(Duration delay) {
     detail::Fiber* f = detail::require_fiber("sleep");
-    if (delay < Duration::zero())
-        throw Error(std::make_error_code(std::errc::invalid_argument), "sleep: negative delay");
-    if (delay == Duration::zero()) return detail::yield(f);
+    // asyncio: a delay of zero or less only yields to the other ready work.
+    if (delay <= Duration::zero()) return detail::yield(f);
     detail::WakeTimer timer(f, f->loop->time() + delay);
     while (!timer.fired()) detail::suspend(f);
 }
@@ -292,47 +297,6 @@ void set_default_stack_size(Loop& loop, size_t bytes) {
 void set_stack_guard_pages(Loop& loop, bool on) {
     detail::FiberRuntime::of(loop).stacks.set_guard_pages(on);
 }
-
-namespace detail {
-void cancel_all_tasks(Loop& loop) {
-    auto pending = all_tasks(loop);
-    if (pending.empty()) return;
-    for (auto& t : pending) {
-        t.cancel();
-        // A finished task queues this no-op, so that turn's poll step does not block
-        // (run_once ends in its poll step) and the loop below sees it at once.
-        t.base()->add_done_callback([] {});
-    }
-    // As asyncio, wait for them to finish (clean-up may sleep or do I/O) — but not for
-    // ever: after kShutdownGrace the loop closes and reports the ones still running.
-    constexpr auto kShutdownGrace = std::chrono::seconds(10);
-    auto deadline = loop.time() + kShutdownGrace;
-    auto all_done = [&] {
-        for (auto& t : pending)
-            if (!t.done()) return false;
-        return true;
-    };
-    while (!all_done() && loop.time() < deadline) {
-        auto tick = loop.call_at(deadline, [] {});  // bounds the poll step's wait
-        loop.run_once();
-        tick.cancel();
-    }
-    for (auto& t : pending) {
-        if (!t.done() || t.cancelled()) continue;
-        std::string source = "Task '" + t.get_name() + "'";
-        if (auto error = t.exception())
-            loop.call_exception_handler(
-                {"Unhandled exception during run() shutdown", error, source});
-        else
-            loop.call_exception_handler(
-                {"Task ignored cancellation at the end of run(): " + t.get_name(), nullptr, source});
-    }
-}
-}  // namespace detail
-
-}  // namespace weft
-
-namespace weft {
 
 DeferCancellation::DeferCancellation() noexcept : fiber_(detail::current_fiber()) {
     if (fiber_) ++fiber_->cancel_deferred;

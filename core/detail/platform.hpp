@@ -34,6 +34,10 @@ private:
 // A non-blocking, close-on-exec pipe. Throws SystemError.
 void make_pipe(int fds[2]);
 
+// True on the process's initial thread (the one main() runs on): gettid() == getpid() on
+// Linux, pthread_main_np() on the BSDs and macOS.
+bool is_main_thread() noexcept;
+
 // Put fd in non-blocking and close-on-exec mode. Throws SystemError.
 void set_nonblocking_cloexec(int fd);
 

@@ -103,10 +103,13 @@ void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions);
 // Cancels the current task at a deadline; knows whether it fired (asyncio.timeout).
 class TimeoutScope {
 public:
-    explicit TimeoutScope(TimePoint deadline);
+    explicit TimeoutScope(std::optional<TimePoint> deadline);
     ~TimeoutScope();
     TimeoutScope(const TimeoutScope&) = delete;
     TimeoutScope& operator=(const TimeoutScope&) = delete;
+    std::optional<TimePoint> when() const noexcept { return deadline_; }
+    void reschedule(std::optional<TimePoint> deadline);
+    bool expired() const noexcept { return expired_; }
     // Cancelled reached the scope: true if it is the scope's own (the deadline passed and
     // no other cancel is pending), so it becomes TimeoutError (asyncio's uncancel rule).
     bool owns_cancellation() noexcept;
@@ -118,9 +121,11 @@ private:
     };
     static void on_deadline(TimerNode* t);
     Timer timer_;
+    std::optional<TimePoint> deadline_;
     Fiber* fiber_;
     TaskBase* task_;
     uint32_t cancelling_at_entry_;
+    bool armed_ = false;    // timer_ is in the loop's timers
     bool expired_ = false;
     bool settled_ = false;  // the expiry's cancel request was taken back
 };
@@ -138,6 +143,7 @@ public:
     // The index of the next future to finish, suspending until there is one (or *deadline
     // passes: kTimedOut); kAllReturned when every index has been returned.
     size_t next(const TimePoint* deadline = nullptr);
+    size_t returned() const noexcept { return returned_; }
     void finished_push(size_t index);  // from a finished future's notification
 
     struct Node;
@@ -200,10 +206,14 @@ auto gather(ReturnExceptions, const std::vector<H>& handles) {
 }
 
 // asyncio.wait(aws, timeout, return_when): splits the handles into done and pending.
-// Never cancels anything; a timeout just returns what is done so far.
+// Never cancels anything; a timeout just returns what is done so far. No handles at all is
+// std::system_error(EINVAL), as asyncio's ValueError.
 template <class H>
 WaitResult<H> wait(const std::vector<H>& handles, ReturnWhen when = ReturnWhen::all_completed,
                    std::optional<Duration> timeout = std::nullopt) {
+    if (handles.empty())  // asyncio: ValueError('Set of Tasks/Futures is empty.')
+        throw Error(std::make_error_code(std::errc::invalid_argument),
+                    "wait: the set of tasks/futures is empty");
     std::optional<TimePoint> deadline;
     if (timeout) deadline = Clock::now() + *timeout;
     std::vector<detail::FutureBase*> bases;
@@ -244,13 +254,37 @@ decltype(auto) shield(A&& aw) {
     return detail::take_result(h);
 }
 
-// asyncio.timeout / timeout_at as a scope: runs fn(); if the deadline passes first, the
-// calling task is cancelled inside fn and the Cancelled becomes TimeoutError here.
+// The asyncio.timeout() context manager's object, handed to a scope's body that takes
+// it: when() the deadline is (nullopt: none), reschedule() it, expired() whether it
+// passed. Lives as long as the scope.
+class Timeout {
+public:
+    std::optional<TimePoint> when() const noexcept { return scope_.when(); }
+    // A new deadline (nullopt: none); InvalidStateError once it has expired. A deadline
+    // already past expires it in the next turn.
+    void reschedule(std::optional<TimePoint> deadline) { scope_.reschedule(deadline); }
+    bool expired() const noexcept { return scope_.expired(); }
+
+private:
+    explicit Timeout(detail::TimeoutScope& scope) : scope_(scope) {}
+    template <class F>
+    friend decltype(auto) timeout_at(std::optional<TimePoint> deadline, F&& fn);
+    detail::TimeoutScope& scope_;
+};
+
+// asyncio.timeout / timeout_at as a scope: runs fn() — or fn(Timeout&), to see and move
+// the deadline — and if the deadline passes first, the calling task is cancelled inside fn
+// and the Cancelled becomes TimeoutError here. A nullopt deadline means none.
 template <class F>
-decltype(auto) timeout_at(TimePoint deadline, F&& fn) {
+decltype(auto) timeout_at(std::optional<TimePoint> deadline, F&& fn) {
     detail::TimeoutScope scope(deadline);
     try {
-        return std::forward<F>(fn)();
+        if constexpr (std::is_invocable_v<F&, Timeout&>) {
+            Timeout cm(scope);
+            return fn(cm);
+        } else {
+            return fn();
+        }
     } catch (const Cancelled&) {
         if (scope.owns_cancellation()) scope.throw_timeout();
         throw;
@@ -262,19 +296,29 @@ decltype(auto) timeout(std::chrono::duration<Rep, Period> delay, F&& fn) {
     return timeout_at(Clock::now() + std::chrono::ceil<Duration>(delay), std::forward<F>(fn));
 }
 
+// asyncio.timeout(None): no deadline until the body reschedules one.
+template <class F>
+decltype(auto) timeout(std::nullopt_t, F&& fn) {
+    return timeout_at(std::nullopt, std::forward<F>(fn));
+}
+
 // asyncio.as_completed: iterate the handles in the order they finish. Each step of the
 // iteration suspends the calling fiber until the next one is done.
 template <class H>
 class AsCompleted {
 public:
-    explicit AsCompleted(std::vector<H> handles)
-        : handles_(std::move(handles)), order_(bases(handles_)) {}
+    explicit AsCompleted(std::vector<H> handles, std::optional<TimePoint> deadline = std::nullopt)
+        : handles_(std::move(handles)), order_(bases(handles_)), deadline_(deadline) {}
 
     // The next handle to finish (in the order they finished), or nullopt when all have
-    // been returned.
+    // been returned. TimeoutError if the deadline passes first (the handles go on).
     std::optional<H> next() {
-        size_t i = order_.next();
+        size_t i = order_.next(deadline_ ? &*deadline_ : nullptr);
         if (i == detail::CompletionOrder::kAllReturned) return std::nullopt;
+        if (i == detail::CompletionOrder::kTimedOut)
+            throw TimeoutError("as_completed: timed out with " +
+                               std::to_string(handles_.size() - order_.returned()) +
+                               " of " + std::to_string(handles_.size()) + " not done");
         return handles_[i];
     }
 
@@ -305,11 +349,19 @@ private:
     }
     std::vector<H> handles_;
     detail::CompletionOrder order_;
+    std::optional<TimePoint> deadline_;
 };
 
 template <class H>
 AsCompleted<H> as_completed(std::vector<H> handles) {
     return AsCompleted<H>(std::move(handles));
+}
+
+// asyncio.as_completed(aws, timeout=...): the iteration throws TimeoutError once `timeout`
+// (counted from this call) passes with handles still pending.
+template <class H, class Rep, class Period>
+AsCompleted<H> as_completed(std::vector<H> handles, std::chrono::duration<Rep, Period> timeout) {
+    return AsCompleted<H>(std::move(handles), Clock::now() + std::chrono::ceil<Duration>(timeout));
 }
 
 }  // namespace weft

@@ -66,6 +66,9 @@ public:
     // as in asyncio — this future is cancelled too (shield passes false).
     bool wait(const char* what, const TimePoint* deadline = nullptr, bool cancel_inner = true);
 
+    // Counts whatever outcome it has or will have as looked at: no "exception was never
+    // retrieved" report (gather does this for the children it no longer reports on).
+    void mark_retrieved() noexcept { retrieved_ = true; }
     // An exception is stored (peek: does not count as retrieving it).
     bool has_exception() const noexcept { return status_ == Status::done && error_ != nullptr; }
 

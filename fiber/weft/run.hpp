@@ -1,6 +1,6 @@
 // weft::run (asyncio.run): a new loop, fn as its main task, fn's result returned. At the
 // end every task still pending is cancelled and joined; a task that ignored cancellation
-// is reported through the loop's exception handler.
+// (or failed while being cancelled) is reported through the loop's exception handler.
 #pragma once
 
 #include <string>
@@ -19,8 +19,33 @@ struct RunOptions {
 namespace detail {
 // Cancels every pending task of loop and runs it until they are done (bounded).
 void cancel_all_tasks(Loop& loop);
+
+// asyncio.run's Ctrl-C rule (3.11): on the main thread, while SIGINT has its default
+// action, the first SIGINT cancels the main task instead of killing the process; SIGINT
+// then has its default action again. Does nothing elsewhere.
+class SigintCancelsMain {
+public:
+    SigintCancelsMain(Loop& loop, TaskRef main);
+    ~SigintCancelsMain();
+    SigintCancelsMain(const SigintCancelsMain&) = delete;
+    SigintCancelsMain& operator=(const SigintCancelsMain&) = delete;
+    void release() noexcept;  // SIGINT back to its default action
+    bool interrupted() const noexcept { return interrupted_; }
+
+private:
+    void on_sigint();
+    Loop& loop_;
+    TaskRef main_;
+    bool installed_ = false;
+    bool interrupted_ = false;
+};
 }  // namespace detail
 
+// Runs fn(), then cancels and waits for the tasks it left behind (silently: that is what
+// run() is for), and closes the loop. On the main thread, a Ctrl-C (SIGINT with its
+// default action) cancels fn's task — its clean-up runs — and run() then throws
+// KeyboardInterrupt, unless fn swallowed the cancellation; a second Ctrl-C kills the
+// process as usual.
 template <class F>
 decltype(auto) run(F&& fn, RunOptions options = {}) {
     Loop loop;
@@ -29,9 +54,12 @@ decltype(auto) run(F&& fn, RunOptions options = {}) {
     if (!options.guard_pages) set_stack_guard_pages(loop, false);
     auto main = create_task(loop, std::forward<F>(fn), "main");
     main.add_done_callback([&loop](auto&) { loop.stop(); });
+    detail::SigintCancelsMain sigint(loop, main);
     loop.run_forever();
+    sigint.release();
     detail::cancel_all_tasks(loop);
     loop.close();
+    if (sigint.interrupted() && main.cancelled()) throw KeyboardInterrupt();
     using R = decltype(main.result());
     if constexpr (std::is_void_v<R>)
         main.result();

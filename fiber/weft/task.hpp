@@ -35,7 +35,8 @@ public:
     // asyncio Task.cancelling() / uncancel(): pending cancel requests, for scopes that
     // cancel their own task (timeout) and must not swallow someone else's cancel.
     uint32_t cancelling() const noexcept { return cancel_count_; }
-    uint32_t uncancel() noexcept { return cancel_count_ > 0 ? --cancel_count_ : 0; }
+    // When no request is left, a cancel not yet raised in the fiber is dropped too (3.13).
+    uint32_t uncancel() noexcept;
     const std::string& cancel_request_message() const noexcept { return cancel_request_message_; }
 
     // On the task's fiber: runs fn and completes the task. Never throws.

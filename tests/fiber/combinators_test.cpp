@@ -60,6 +60,27 @@ TEST(Gather, FirstExceptionPropagatesOthersKeepRunning) {
     });
 }
 
+// asyncio's _done_callback: once gather has raised the first failure, the children that
+// fail after it are marked retrieved — no "exception was never retrieved" for them.
+TEST(Gather, LaterFailuresAfterTheFirstAreNotReportedAsNeverRetrieved) {
+    testing::internal::CaptureStderr();
+    weft::run([] {
+        EXPECT_THROW(weft::gather([]() -> int { throw std::runtime_error("first"); },
+                                  [] {
+                                      weft::sleep(2ms);
+                                      throw std::runtime_error("second");
+                                  },
+                                  [] {
+                                      weft::sleep(3ms);
+                                      throw std::runtime_error("third");
+                                  }),
+                     std::runtime_error);
+        weft::sleep(10ms);  // the others fail now, with nobody holding them
+    });
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err.find("never retrieved"), std::string::npos) << err;
+}
+
 TEST(Gather, ReturnExceptionsGivesOutcomes) {
     weft::run([] {
         auto [a, b] = weft::gather(weft::return_exceptions, after(1ms, 5),
@@ -349,5 +370,77 @@ TEST(AsCompleted, KeepsCompletionOrderAmongThoseThatFinishedTogether) {
         std::vector<int> got;
         for (auto& f : order) got.push_back(f.result());
         EXPECT_EQ(got, (std::vector<int>{2, 0, 1}));
+    });
+}
+
+// asyncio.as_completed(aws, timeout=...): TimeoutError once the deadline passes with
+// handles still pending; those already done came out first.
+TEST(AsCompleted, TimeoutThrowsTimeoutErrorAfterTheOnesThatFinished) {
+    weft::run([] {
+        std::vector<weft::Task<int>> ts{weft::spawn([] { return weft::sleep(1ms, 1); }),
+                                        weft::spawn([] { return weft::sleep(10s, 2); })};
+        std::vector<int> got;
+        auto start = weft::Clock::now();
+        try {
+            for (auto& t : weft::as_completed(ts, 30ms)) got.push_back(t.result());
+            ADD_FAILURE() << "no TimeoutError";
+        } catch (const weft::TimeoutError& e) {
+            EXPECT_NE(std::string(e.what()).find("1 of 2"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(got, std::vector<int>{1});
+        EXPECT_LT(weft::Clock::now() - start, 5s);
+        EXPECT_FALSE(ts[1].done());  // as asyncio: the pending ones go on
+        ts[1].cancel();
+    });
+}
+
+// asyncio.wait with no awaitables is a ValueError.
+TEST(Wait, EmptySetIsAnError) {
+    weft::run([] {
+        std::vector<weft::Task<int>> none;
+        try {
+            weft::wait(none);
+            ADD_FAILURE() << "no error";
+        } catch (const weft::Error& e) {
+            EXPECT_EQ(e.code(), std::errc::invalid_argument);
+        }
+    });
+}
+
+// The asyncio.timeout() object: when(), reschedule() (later, earlier, none), expired().
+TEST(Timeout, RescheduleWhenAndExpired) {
+    weft::run([] {
+        // Pushed later: the body's 30 ms sleep outlives the first 10 ms deadline.
+        weft::timeout(10ms, [](weft::Timeout& cm) {
+            ASSERT_TRUE(cm.when().has_value());
+            cm.reschedule(weft::Clock::now() + 10s);
+            weft::sleep(30ms);
+            EXPECT_FALSE(cm.expired());
+        });
+        // No deadline at first, then an earlier one than the body needs.
+        bool expired = false;
+        auto start = weft::Clock::now();
+        EXPECT_THROW(weft::timeout(std::nullopt,
+                                   [&](weft::Timeout& cm) {
+                                       EXPECT_FALSE(cm.when().has_value());
+                                       cm.reschedule(weft::Clock::now() + 10ms);
+                                       try {
+                                           weft::sleep(10s);
+                                       } catch (const weft::Cancelled&) {
+                                           expired = cm.expired();
+                                           EXPECT_THROW(cm.reschedule(std::nullopt),
+                                                        weft::InvalidStateError);
+                                           throw;
+                                       }
+                                   }),
+                     weft::TimeoutError);
+        EXPECT_TRUE(expired);
+        EXPECT_LT(weft::Clock::now() - start, 5s);
+        // Taken away: nothing expires.
+        weft::timeout(5ms, [](weft::Timeout& cm) {
+            cm.reschedule(std::nullopt);
+            weft::sleep(20ms);
+            EXPECT_FALSE(cm.expired());
+        });
     });
 }

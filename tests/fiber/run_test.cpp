@@ -1,7 +1,12 @@
 // weft::run and closing a loop with live fibers.
 #include <weft/weft.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -43,6 +48,100 @@ TEST(Run, TaskIgnoringCancellationIsReported) {
     std::string err = testing::internal::GetCapturedStderr();
     EXPECT_NE(err.find("ignored cancellation"), std::string::npos) << err;
     EXPECT_NE(err.find("stubborn"), std::string::npos) << err;
+}
+
+// asyncio.run cancels what the main task left behind without a word: no report of
+// callbacks that never ran, no "destroyed but pending".
+TEST(Run, CancellingLeftoverTasksIsSilent) {
+    testing::internal::CaptureStderr();
+    bool cancelled = false;
+    weft::run([&] {
+        weft::spawn([&] {  // fire and forget
+            try {
+                weft::sleep(1h);
+            } catch (const weft::Cancelled&) {
+                cancelled = true;
+                throw;
+            }
+        });
+        weft::spawn([] { weft::sleep(1h); });
+        weft::sleep(1ms);
+    });
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(cancelled);
+    EXPECT_EQ(err, "");
+}
+
+// asyncio.run since 3.11: Ctrl-C cancels the main task, its clean-up runs, and run()
+// raises KeyboardInterrupt; SIGINT has its default action again afterwards.
+TEST(Run, SigintCancelsTheMainTaskAndThrowsKeyboardInterrupt) {
+    struct sigaction before {};
+    ASSERT_EQ(::sigaction(SIGINT, nullptr, &before), 0);
+    if (before.sa_handler != SIG_DFL) GTEST_SKIP() << "SIGINT is not at its default action here";
+    bool cleaned_up = false;
+    EXPECT_THROW(weft::run([&] {
+                     try {
+                         ::kill(::getpid(), SIGINT);
+                         weft::sleep(10s);
+                     } catch (const weft::Cancelled&) {
+                         weft::sleep(1ms);  // clean-up may still suspend
+                         cleaned_up = true;
+                         throw;
+                     }
+                 }),
+                 weft::KeyboardInterrupt);
+    EXPECT_TRUE(cleaned_up);
+    struct sigaction after {};
+    ASSERT_EQ(::sigaction(SIGINT, nullptr, &after), 0);
+    EXPECT_EQ(after.sa_handler, SIG_DFL);
+}
+
+// A main task that swallows the cancellation returns its value, as asyncio.run does.
+TEST(Run, SigintSwallowedByTheMainTaskReturnsItsValue) {
+    struct sigaction before {};
+    ASSERT_EQ(::sigaction(SIGINT, nullptr, &before), 0);
+    if (before.sa_handler != SIG_DFL) GTEST_SKIP() << "SIGINT is not at its default action here";
+    int r = weft::run([] {
+        try {
+            ::kill(::getpid(), SIGINT);
+            weft::sleep(10s);
+        } catch (const weft::Cancelled&) {
+        }
+        return 7;
+    });
+    EXPECT_EQ(r, 7);
+}
+
+// The second Ctrl-C has the default action: a clean-up that hangs is killed by it.
+TEST(Run, SecondSigintKillsAHangingCleanUp) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::signal(SIGINT, SIG_DFL);
+        weft::run([] {
+            try {
+                ::kill(::getpid(), SIGINT);
+                weft::sleep(10s);
+            } catch (const weft::Cancelled&) {
+                ::kill(::getpid(), SIGINT);  // the second one
+                weft::sleep(10s);            // never ends by itself
+            }
+        });
+        ::_exit(3);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+    EXPECT_EQ(WTERMSIG(status), SIGINT);
+}
+
+// Off the main thread run() leaves SIGINT alone.
+TEST(Run, SigintIsLeftAloneOffTheMainThread) {
+    struct sigaction seen {};
+    std::thread([&] { weft::run([&] { ::sigaction(SIGINT, nullptr, &seen); }); }).join();
+    struct sigaction here {};
+    ::sigaction(SIGINT, nullptr, &here);
+    EXPECT_EQ(seen.sa_handler, here.sa_handler);
 }
 
 TEST(Run, NoLoopIsLeftRunning) {
