@@ -365,7 +365,12 @@ void Loop::State::fire_timer_callback(detail::TimerNode* timer) {
 }
 
 void Loop::State::run_submission(void* p, uintptr_t state) {
-    std::unique_ptr<detail::SubmitNode> node(static_cast<detail::SubmitNode*>(p));
+    auto* node = static_cast<detail::SubmitNode*>(p);
+    struct Release {
+        detail::SubmitNode* node;
+        ~Release() { node->release(); }
+    } release{node};
+    if (node->cancelled()) return;
     try {
         node->invoke();
     } catch (...) {
@@ -575,8 +580,8 @@ void Loop::close() {
     };
     s.inbox->close();  // no producer is in flight after this: busy states resolve quickly
     while (s.inbox->drain([&](detail::SubmitNode* node) {
-        note(describe(node->where()));
-        delete node;
+        if (!node->cancelled()) note(describe(node->where()));
+        node->release();
     }))
         std::this_thread::yield();
     while (!s.ready.empty()) {
@@ -587,8 +592,8 @@ void Loop::close() {
             node->unref();
         } else if (e.fn == &State::run_submission) {
             auto* node = static_cast<detail::SubmitNode*>(e.self);
-            note(describe(node->where()));
-            delete node;
+            if (!node->cancelled()) note(describe(node->where()));
+            node->release();
         } else if (e.fn != &State::dispatch_io && e.fn != &State::dispatch_signal) {
             note("a low-level ready entry");
         }

@@ -9,6 +9,7 @@
 #include <source_location>
 #include <utility>
 
+#include <weft/detail/submit_node.hpp>
 #include <weft/detail/timer_node.hpp>
 
 namespace weft {
@@ -90,6 +91,35 @@ class TimerHandle : public Handle {
 public:
     using Handle::Handle;
     TimePoint when() const noexcept { return node_ ? node_->deadline : TimePoint{}; }
+};
+
+// What call_soon_threadsafe returns: cancel() from any thread keeps the callback from
+// running if the loop has not started it yet (asyncio's Handle from call_soon_threadsafe).
+// Copyable; the callback's node lives until the loop and every handle are done with it.
+class ThreadsafeHandle {
+public:
+    ThreadsafeHandle() noexcept = default;
+    // Adopts the reference that node->add_handle_ref() made.
+    explicit ThreadsafeHandle(detail::SubmitNode* node) noexcept : node_(node) {}
+    ThreadsafeHandle(ThreadsafeHandle&& o) noexcept : node_(std::exchange(o.node_, nullptr)) {}
+    ThreadsafeHandle& operator=(ThreadsafeHandle&& o) noexcept {
+        std::swap(node_, o.node_);
+        return *this;
+    }
+    ThreadsafeHandle(const ThreadsafeHandle&) = delete;
+    ThreadsafeHandle& operator=(const ThreadsafeHandle&) = delete;
+    ~ThreadsafeHandle() {
+        if (node_) node_->release();
+    }
+
+    void cancel() noexcept {
+        if (node_) node_->cancel();
+    }
+    bool cancelled() const noexcept { return node_ && node_->cancelled(); }
+    explicit operator bool() const noexcept { return node_ != nullptr; }
+
+private:
+    detail::SubmitNode* node_ = nullptr;
 };
 
 }  // namespace weft

@@ -72,10 +72,15 @@ public:
     LoopHandle() = default;
 
     // Any thread. Runs fn on the loop thread in FIFO order with other submissions; throws
-    // InvalidStateError if the loop is closed (the callback is then not queued).
+    // InvalidStateError if the loop is closed (the callback is then not queued). The
+    // handle's cancel() (any thread) keeps it from running if it has not started.
     template <class F>
-    void call_soon_threadsafe(F&& fn, std::source_location where = std::source_location::current()) {
-        submit(new detail::SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where));
+    ThreadsafeHandle call_soon_threadsafe(F&& fn,
+                                          std::source_location where = std::source_location::current()) {
+        auto* node = new detail::SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where);
+        node->add_handle_ref();
+        submit(node);  // deletes it if it throws
+        return ThreadsafeHandle(node);
     }
 
     // Any thread: asks the loop to stop after everything submitted before it has run.
@@ -158,8 +163,12 @@ public:
 
     // Any thread: see LoopHandle::call_soon_threadsafe.
     template <class F>
-    void call_soon_threadsafe(F&& fn, std::source_location where = std::source_location::current()) {
-        submit_threadsafe(new detail::SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where));
+    ThreadsafeHandle call_soon_threadsafe(F&& fn,
+                                          std::source_location where = std::source_location::current()) {
+        auto* node = new detail::SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where);
+        node->add_handle_ref();
+        submit_threadsafe(node);  // deletes it if it throws
+        return ThreadsafeHandle(node);
     }
     LoopHandle handle() const;  // any thread
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <source_location>
 #include <utility>
 
@@ -13,6 +14,8 @@ struct MpscNode {
     std::atomic<MpscNode*> next{nullptr};
 };
 
+// Owned by the loop once submitted; a ThreadsafeHandle may share it (an atomic count, as
+// handles live on other threads). The count is only touched when a handle exists.
 class SubmitNode : public MpscNode {
 public:
     explicit SubmitNode(std::source_location where) noexcept : where_(where) {}
@@ -24,8 +27,22 @@ public:
 
     const std::source_location& where() const noexcept { return where_; }
 
+    // Before submission: a ThreadsafeHandle will share the node.
+    void add_handle_ref() noexcept { refs_.store(2, std::memory_order_relaxed); }
+    // Drops one reference (the loop's after running or at close, or the handle's).
+    void release() noexcept {
+        // Alone (the handle is gone, its release synchronised by this acquire): no RMW.
+        if (refs_.load(std::memory_order_acquire) == 1 ||
+            refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            delete this;
+    }
+    void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+    bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
+
 private:
     std::source_location where_;
+    std::atomic<uint32_t> refs_{1};
+    std::atomic<bool> cancelled_{false};
 };
 
 template <class F>
