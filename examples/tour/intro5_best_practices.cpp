@@ -19,22 +19,29 @@ void practices() {
     } catch (const std::runtime_error& e) {
         std::printf("caught: %s\n", e.what());
     }
-    // Group related tasks: a TaskGroup cancels the siblings of a failed child.
+    // Group related tasks: `async with asyncio.TaskGroup() as tg` — a failing child cancels
+    // its siblings and the body, and the group reports every failure.
     try {
-        weft::TaskGroup group;
-        group.spawn([] {
-            weft::sleep(seconds(1));
-            throw std::runtime_error("child 1 failed");
-        });
-        group.spawn([] {
+        weft::task_group([](weft::TaskGroup& group) {
+            group.spawn([] {
+                weft::sleep(seconds(1));
+                throw std::runtime_error("child 1 failed");
+            });
+            group.spawn([] {
+                try {
+                    weft::sleep(seconds(10));
+                } catch (const weft::Cancelled&) {
+                    std::puts("child 2 cancelled because its sibling failed");
+                    throw;
+                }
+            });
             try {
-                weft::sleep(seconds(10));
+                weft::sleep(seconds(30));  // the body's own work
             } catch (const weft::Cancelled&) {
-                std::puts("child 2 cancelled because its sibling failed");
+                std::puts("the group's body cancelled too, after 1 seed second");
                 throw;
             }
         });
-        group.join();
     } catch (const weft::TaskGroupError& e) {
         std::printf("TaskGroupError with %zu failure(s)\n", e.errors().size());
     }
