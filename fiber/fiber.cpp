@@ -262,6 +262,12 @@ void FiberRuntime::on_close(Loop& loop) {
             t->fiber = nullptr;
         }
     }
+    // What the loop was still doing for nobody (a closed stream's flush) ends here; the
+    // tasks' unwinding above may have started some of it.
+    while (Background* b = background_) {
+        unlink(b);
+        b->abandon();
+    }
 }
 
 }  // namespace weft::detail

@@ -1,7 +1,7 @@
 // ClientSession and ClientResponse: one request = take a pooled connection, write the
 // request, read the response head; the body is read later through the response, which
 // hands the connection back when the body ends. Every step after the pool runs under the
-// total deadline; any failure midway closes the connection, since its state is unknown.
+// total deadline; any failure midway resets the connection (abort), since its state is unknown.
 #include <weft/http_client.hpp>
 
 #include <cstdio>
@@ -93,16 +93,21 @@ struct ClientResponse::State {
     std::string early_body;  // a body that ended before the caller asked for it
 
     ~State() { drop(); }
+    // The exchange broke off (an error, a timeout, a body nobody will read): the
+    // connection's state is unknown, so it is reset, and what is left of the request
+    // (a body the server stopped taking, say) is not sent on in the background.
     void drop() noexcept {
-        if (conn) pool->discard(std::move(conn));
+        if (!conn) return;
+        conn->stream.abort();
+        pool->discard(std::move(conn));
     }
-    // The body ended: the connection may serve another request.
+    // The body ended: the connection may serve another request, or it is closed.
     void finish() noexcept {
         if (!conn) return;
         if (head.keep_alive && !head.upgrade)
             pool->release(std::move(conn));
         else
-            drop();
+            pool->discard(std::move(conn));
     }
 };
 
@@ -226,7 +231,7 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
                                              " closed the connection without a response");
             });
         } catch (const ServerDisconnected&) {
-            if (reused && may_retry && attempt == 0) continue;  // state's destructor closes it
+            if (reused && may_retry && attempt == 0) continue;  // state's destructor resets it
             throw;
         } catch (const SystemError&) {
             if (reused && may_retry && attempt == 0 && !c.reader.started()) continue;

@@ -98,7 +98,7 @@ void ConnectionPool::release(std::unique_ptr<PooledConnection> c) noexcept {
 void ConnectionPool::discard(std::unique_ptr<PooledConnection> c) noexcept {
     if (!c) return;
     forget(c->key);
-    c.reset();  // ~Stream closes the socket
+    c.reset();  // ~Stream closes the socket (unless it was aborted already)
     wake();
 }
 

@@ -180,7 +180,9 @@ struct ConnectionState {
         try {
             serve_requests();
         } catch (const SystemError&) {
-            // Reset or broken pipe: the client left mid-exchange; nobody is left to tell.
+            // Reset or broken pipe: the client left mid-exchange; nobody is left to tell,
+            // and nothing still buffered for it is worth sending.
+            stream.abort();
         }
     }
 
@@ -254,7 +256,10 @@ struct ConnectionState {
                     return send(response, head_only, keep_alive, version_minor);
                 });
         } catch (const TimeoutError&) {
-            return false;  // the client stopped taking the response: close
+            // The client stopped taking the response: drop the rest now rather than let the
+            // close flush it for the linger time to a client we have given up on.
+            stream.abort();
+            return false;
         }
         return keep_alive && !closing();
     }

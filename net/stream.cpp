@@ -1,5 +1,6 @@
 // Stream: a read buffer filled through IoWaiter, and a write buffer flushed from the
 // fd's writability callback, with drain() waiting on an Event between the water marks.
+// After close() with data buffered, the loop owns the state until the flush ends.
 #include <weft/stream.hpp>
 
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "detail/platform.hpp"
+#include "detail/runtime.hpp"
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>
 #include <weft/sync.hpp>
@@ -29,7 +31,11 @@ IncompleteReadError::IncompleteReadError(std::string partial, size_t expected)
 LimitOverrunError::LimitOverrunError(const std::string& what, size_t consumed)
     : Error(std::make_error_code(std::errc::value_too_large), what), consumed_(consumed) {}
 
-struct Stream::State {
+// One state per stream. Who keeps it alive: the Stream and any fiber inside one of its
+// methods (shared_ptr copies); while a flush runs after close(), also the loop, through
+// the callback of `linger_watch` (its slot holds a shared_ptr), with the runtime's list of
+// background work for loop close. Loop thread only.
+struct Stream::State final : detail::Background {
     Loop& loop;
     int fd;
     StreamOptions options;
@@ -42,11 +48,19 @@ struct Stream::State {
     // A short read proves the fd empty only for stream sockets and pipes (not for a tty
     // in canonical mode, which returns one line at a time, nor for datagram-like fds).
     bool short_read_empties = false;
-    std::string out;       // written, not yet sent
-    int write_error = 0;   // errno of a failed background send, raised by the next write
-    bool write_closed = false;  // write_eof or close
-    bool closed = false;
-    Event drained;         // set while out.size() <= low water
+    std::string out;             // written, not yet sent
+    int write_error = 0;         // errno of a failed background send, raised by the next write
+    bool write_closed = false;   // write_eof, close or abort
+    bool closing = false;        // close or abort: no more reads, writes or drains
+    size_t unsent_at_close = 0;  // out.size() when closing began (for drain's error)
+    bool closed = false;         // the fd is closed
+    Event drained;               // set while out.size() <= low water
+    Event fd_closed;             // set once closed (wait_closed)
+    // The flush after close(): `io` is unregistered then, and this watch (writability
+    // only: the stream no longer reads) takes over, its callback owning the state.
+    IoWatch linger_watch;
+    TimerHandle linger_timer;        // options.linger from the close; drops the rest then
+    std::weak_ptr<State> weak_self;  // set by close(), for abandon()
 
     State(Loop& l, int f, StreamOptions o) : loop(l), fd(f), options(o), io(l, f) {
         struct stat st {};
@@ -75,7 +89,7 @@ struct Stream::State {
         throw SystemError(err, std::string(what) + " (" + (socket ? "peer " + peer.to_string() : "pipe") + ")");
     }
     void check_open(const char* what) const {
-        if (closed) throw InvalidStateError(std::string(what) + ": the stream is closed");
+        if (closing) throw InvalidStateError(std::string(what) + ": the stream is closed");
         if (!io.active())  // its loop was closed under it: nothing would flush or wake it
             throw InvalidStateError(std::string(what) + ": the stream's event loop is closed");
     }
@@ -120,6 +134,14 @@ struct Stream::State {
         }
     }
 
+    // After EAGAIN: the watch in charge reports writability again when room comes back.
+    void forget_writable() noexcept {
+        if (linger_watch.active())
+            linger_watch.clear_ready(kWritable | kError);
+        else if (io.active())
+            io.clear(kWritable);
+    }
+
     // Sends what it can without suspending; called by write() and by the loop when the
     // socket becomes writable again. Never throws: errors are kept for the next write.
     void flush() noexcept {
@@ -133,7 +155,7 @@ struct Stream::State {
             }
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                io.clear(kWritable);
+                forget_writable();
                 break;
             }
             write_error = n < 0 ? errno : EPIPE;
@@ -208,12 +230,93 @@ struct Stream::State {
         if (out.size() > options.high_water) drained.clear();
     }
 
+    // Closes the fd now (what is buffered is left unsent) and wakes whoever waits.
     void close_now() noexcept {
         if (closed) return;
-        closed = write_closed = true;
+        closed = closing = write_closed = true;
+        linger_timer.cancel();
+        loop_runtime_unlink();
         io.reset();
+        // Unregistered before the fd closes, so its number is free for reuse. In the
+        // watch's own callback the loop keeps that callback (and so this state) alive
+        // until it returns; the callers elsewhere hold a reference of their own.
+        linger_watch.reset();
         ::close(fd);
         drained.set();
+        fd_closed.set();
+    }
+
+    // Stops the writing side for good; false if closing already. `unsent_at_close` tells
+    // a drain woken by this what was still unsent at that moment.
+    bool begin_closing() noexcept {
+        if (closing) return false;
+        closing = write_closed = true;
+        unsent_at_close = out.size();
+        drained.set();  // a drain in progress wakes and raises (see drain)
+        return true;
+    }
+
+    // close(): flush in the background, then close (see the header). `self` is this
+    // state: the loop keeps a copy of it until the flush ends.
+    void close(const std::shared_ptr<State>& self) noexcept {
+        if (!begin_closing() || closed) return;
+        weak_self = self;
+        // The loop is gone (nothing would flush), or there is nothing (left) to send.
+        if (!io.active() || write_error) return close_now();
+        flush();
+        if (out.empty() || write_error) return close_now();
+        if (options.linger <= Duration::zero()) return abort();
+        try {
+            io.reset();  // wakes a reader (it sees `closing`) and stops reading
+            // Registered anew with a callback that owns the state. Registering reports the
+            // fd if it is writable already, so room made since the flush above is not missed.
+            linger_watch = IoWatch(loop, fd, kWritable, [self](uint32_t) {
+                self->flush();
+                if (self->out.empty() || self->write_error) self->close_now();
+            });
+            const TimePoint now = loop.time();
+            if (options.linger < TimePoint::max() - now) {  // else: no limit
+                std::weak_ptr<State> weak = self;
+                linger_timer = loop.call_at(now + options.linger, [weak] {
+                    if (auto s = weak.lock()) s->abort();  // `s` outlives the watch's copy
+                });
+            }
+            detail::FiberRuntime::of(loop).link(this);
+        } catch (...) {  // no memory, or the loop is closing: the data cannot wait
+            abort();
+        }
+    }
+
+    // abort(): drops what is buffered and closes now, resetting a TCP connection.
+    void abort() noexcept {
+        begin_closing();
+        std::string().swap(out);
+        if (closed) return;
+        if (local.family() == AF_INET || local.family() == AF_INET6) {
+            linger l{};
+            l.l_onoff = 1;
+            l.l_linger = 0;  // close(2) sends RST and discards what the kernel still holds
+            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        }
+        close_now();
+    }
+
+    // Loop close with the flush still running: what is left is lost. The watch's copy of
+    // the state goes in close_now; `keep` may be the last one, so nothing follows it.
+    void abandon() noexcept override {
+        std::shared_ptr<State> keep = weak_self.lock();
+        std::string().swap(out);
+        close_now();
+    }
+
+    void loop_runtime_unlink() noexcept {
+        if (linked()) detail::FiberRuntime::of(loop).unlink(this);
+    }
+
+    // A safety net: every way out (close_now after close() or abort(), the loop's
+    // abandon()) has closed the fd before the last reference goes.
+    ~State() {
+        if (!closed) close_now();
     }
 };
 
@@ -229,14 +332,16 @@ Stream::Stream(Loop& loop, int fd, StreamOptions options) {
 Stream::Stream(Stream&&) noexcept = default;  // a moved-from Stream may only be destroyed
 Stream& Stream::operator=(Stream&& other) noexcept {
     if (this != &other) {
-        if (s_) s_->close_now();
+        if (s_) s_->close(s_);
         s_ = std::move(other.s_);
     }
     return *this;
 }
 
 Stream::~Stream() {
-    if (s_) s_->close_now();
+    if (!s_) return;
+    std::string().swap(s_->in);  // nobody can read it now, however long the flush takes
+    s_->close(s_);
 }
 
 std::string Stream::read(size_t n) {
@@ -316,18 +421,19 @@ void Stream::drain() {
     auto keep = s_;
     if (s_->write_error) s_->fail(s_->write_error, "send");
     if (s_->out.size() <= s_->options.high_water) return;
-    while (s_->out.size() > s_->options.low_water && !s_->write_error && !s_->closed) {
+    while (s_->out.size() > s_->options.low_water && !s_->write_error && !s_->closing) {
         s_->drained.clear();
         s_->flush();
         if (s_->out.size() <= s_->options.low_water) break;
         s_->drained.wait();
     }
-    if (s_->write_error) s_->fail(s_->write_error, "send");
-    // Another fiber closed (or destroyed) the stream while we waited: what it dropped was
-    // never sent, and returning normally would tell the caller it had been.
-    if (s_->closed && !s_->out.empty())
+    // Another fiber closed, aborted or destroyed the stream while we waited, with data
+    // unsent: returning normally would tell the caller that it had been sent (close() may
+    // yet send it, abort() drops it; either way this drain did not see it go).
+    if (s_->closing && s_->unsent_at_close > 0)
         throw InvalidStateError("drain: the stream was closed with " +
-                                std::to_string(s_->out.size()) + " bytes unsent");
+                                std::to_string(s_->unsent_at_close) + " bytes unsent");
+    if (s_->write_error) s_->fail(s_->write_error, "send");
 }
 
 namespace {
@@ -359,21 +465,16 @@ void Stream::write_eof() {
     if (::shutdown(s_->fd, SHUT_WR) < 0 && errno != ENOTCONN) s_->fail(errno, "shutdown(SHUT_WR)");
 }
 
-void Stream::close() { s_->close_now(); }
+void Stream::close() { s_->close(s_); }
+void Stream::abort() { s_->abort(); }
 
 void Stream::wait_closed() {
     auto keep = s_;
-    if (!s_->closed && !s_->write_error) {
-        try {
-            flush_all(*this, s_->options);
-        } catch (const SystemError&) {  // the peer is gone: nothing left to flush
-        } catch (const InvalidStateError&) {  // another fiber closed it meanwhile: so be it
-        }
-    }
-    s_->close_now();
+    s_->close(s_);
+    s_->fd_closed.wait();  // the flush's end: sent, failed, timed out or abandoned
 }
 
-bool Stream::is_closing() const noexcept { return s_->closed || s_->write_closed; }
+bool Stream::is_closing() const noexcept { return s_->closing || s_->write_closed; }
 size_t Stream::buffered() const noexcept { return s_->out.size(); }
 const SocketAddress& Stream::peer_address() const noexcept { return s_->peer; }
 const SocketAddress& Stream::local_address() const noexcept { return s_->local; }

@@ -197,7 +197,7 @@ std::pair<std::string, std::string> Process::communicate(std::string input, std:
                     in_->write(input);
                     in_->write_eof();  // closes the pipe: the child sees EOF
                 } catch (const SystemError&) {  // the child closed its stdin early (EPIPE)
-                    in_->close();
+                    in_->abort();
                 }
             });
         }

@@ -180,15 +180,18 @@ struct Server::State {
             try {
                 h(*stream);
             } catch (const Cancelled&) {
+                // Server close, shutdown or loop close: what the handler wrote is still sent
+                // (up to the linger time), then a FIN. Not abort(): a reset would destroy a
+                // response the client has received but not yet read.
                 stream->close();
                 throw;
             } catch (...) {  // reported now, and the client sees the connection close
-                stream->close();
+                stream->close();  // as asyncio: transport.close(), what was written goes out
                 l->call_exception_handler({"Exception in connection handler", std::current_exception(),
                                            "peer " + stream->peer_address().to_string()});
                 return;
             }
-            stream->wait_closed();  // flush what the handler wrote, then close
+            stream->wait_closed();  // flush what the handler wrote, then close (≤ linger)
         }));
     }
 

@@ -1,4 +1,5 @@
-// The fiber runtime of one loop (its LoopExtension): the stack pool and the live tasks.
+// The fiber runtime of one loop (its LoopExtension): the stack pool, the live tasks, and
+// the background work of higher layers that loop close must abandon.
 #pragma once
 
 #include <memory>
@@ -11,6 +12,28 @@
 #include <weft/thread_pool.hpp>
 
 namespace weft::detail {
+
+// Work a higher layer leaves running on the loop with no task and maybe no user object
+// behind it: a Stream still flushing its buffer after close(). Its owner links it while it
+// runs and unlinks it when done. Loop close unlinks each one still linked and calls its
+// abandon(), after the tasks have unwound (their clean-up may start more), before the loop
+// reports the timers that never ran: abandon() must cancel its timers and release its fds
+// and watches, and may free the object (the runtime does not touch it afterwards).
+// Loop thread only.
+class Background {
+public:
+    virtual void abandon() noexcept = 0;
+    bool linked() const noexcept { return linked_; }
+
+protected:
+    ~Background() = default;
+
+private:
+    friend class FiberRuntime;
+    Background* prev_ = nullptr;
+    Background* next_ = nullptr;
+    bool linked_ = false;
+};
 
 // Per-loop fiber state, kept by the loop as its extension.
 class FiberRuntime final : public LoopExtension {
@@ -46,13 +69,33 @@ public:
     }
     TaskBase* tasks() const noexcept { return tasks_; }
 
+    void link(Background* b) noexcept {
+        if (b->linked_) return;
+        b->linked_ = true;
+        b->prev_ = nullptr;
+        b->next_ = background_;
+        if (background_) background_->prev_ = b;
+        background_ = b;
+    }
+    void unlink(Background* b) noexcept {
+        if (!b->linked_) return;
+        if (b->prev_)
+            b->prev_->next_ = b->next_;
+        else
+            background_ = b->next_;
+        if (b->next_) b->next_->prev_ = b->prev_;
+        b->prev_ = b->next_ = nullptr;
+        b->linked_ = false;
+    }
+
     Loop& loop_;
     StackPool stacks;
     std::unique_ptr<ThreadPool> default_executor;  // created on first use
     std::unique_ptr<ThreadPool> file_executor;     // files' own small pool, on first use
 
 private:
-    TaskBase* tasks_ = nullptr;  // live (unfinished) tasks, newest first
+    TaskBase* tasks_ = nullptr;         // live (unfinished) tasks, newest first
+    Background* background_ = nullptr;  // linked background work, newest first
 };
 
 // The ready-entry function that resumes fibers (for debug descriptions).

@@ -44,7 +44,8 @@ public:
     std::unique_ptr<PooledConnection> acquire(const std::string& host, uint16_t port);
     // Back to the idle list (or closed, if the pool is closed).
     void release(std::unique_ptr<PooledConnection> c) noexcept;
-    // Closed: its state is unknown or the server asked for it.
+    // Closed (Stream::close): the server asked for it. A caller that does not know the
+    // connection's state aborts its stream first.
     void discard(std::unique_ptr<PooledConnection> c) noexcept;
 
     void close() noexcept;

@@ -2,8 +2,10 @@
 // written for straight-line fiber code. Reads suspend the calling fiber until data
 // arrives; writes are buffered and flushed by the loop in the background, and drain()
 // suspends while the buffer is above its high-water mark, so a fast writer to a slow
-// reader does not grow memory without bound. Errors are SystemError with errno and the
-// peer's address. Loop thread only; one reading and one writing fiber at a time.
+// reader does not grow memory without bound. Nothing written is lost on close(): the loop
+// goes on flushing after it (and after the Stream is gone), for up to the linger time.
+// Errors are SystemError with errno and the peer's address. Loop thread only; one reading
+// and one writing fiber at a time.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +16,7 @@
 
 #include <weft/address.hpp>
 #include <weft/error.hpp>
+#include <weft/handle.hpp>
 
 namespace weft {
 
@@ -47,6 +50,11 @@ struct StreamOptions {
     size_t high_water = 64 * 1024;        // drain() waits while more is buffered...
     size_t low_water = 16 * 1024;         // ...until it is down to this
     bool nodelay = true;                  // TCP_NODELAY on TCP sockets
+    // How long the loop goes on flushing after close() (or ~Stream) while the peer does
+    // not take the data, counted from the close. When it passes with bytes still unsent,
+    // they are dropped as by abort(). Zero or less: close() drops at once what the socket
+    // has not taken; Duration::max() (or anything the clock cannot reach): no limit.
+    Duration linger = std::chrono::seconds(30);
 };
 
 class Stream {
@@ -56,8 +64,8 @@ public:
     // to SIG_IGN if it is still SIG_DFL, so a write whose reader is gone is EPIPE.
     Stream(Loop& loop, int fd, StreamOptions options = {});
     Stream(Stream&&) noexcept;
-    Stream& operator=(Stream&&) noexcept;
-    ~Stream();  // closes at once; unsent buffered data is dropped (call drain() first)
+    Stream& operator=(Stream&&) noexcept;  // the stream it replaces is close()d
+    ~Stream();  // close(): what is buffered is still sent (see close)
 
     // Up to n bytes: what is buffered, or — if nothing is — what the next read brings.
     // Empty at EOF.
@@ -82,9 +90,25 @@ public:
     void drain();
     // write_eof also throws that InvalidStateError; wait_closed does not (it closes anyway).
     void write_eof();                          // flushes, then shuts the write side (half-close)
-    void close();                              // closes now; pending writes are dropped
-    void wait_closed();                        // flushes what is buffered, then closes
-    bool is_closing() const noexcept;
+    // asyncio's transport.close(): returns at once. The stream is closing from then on
+    // (reads, writes and drain raise InvalidStateError; a fiber waiting in one is woken
+    // to do so) and stops reading. If nothing is buffered the fd is closed now. Otherwise
+    // the loop keeps the fd and flushes the buffer in the background — whether or not this
+    // Stream still exists — and closes it once the buffer is sent, a send fails (the peer
+    // is gone), or options.linger passes (the rest is then dropped as by abort()). Closing
+    // the loop abandons such a flush: call wait_closed() first to be sure it finished.
+    // A no-op on a stream that is closing already.
+    void close();
+    // asyncio's transport.abort(): closes the fd now and drops what is buffered. On a TCP
+    // socket the connection is reset (SO_LINGER 0, as libuv's uv_tcp_close_reset): the
+    // peer's next read or write fails with ECONNRESET instead of taking a cut-short stream
+    // for a complete one, and what the kernel still held is dropped too. Also ends a
+    // flush that close() left running.
+    void abort();
+    // close(), then waits (in a fiber) until the buffer was flushed and the fd is closed;
+    // at most about options.linger. Does not throw for a peer that went away meanwhile.
+    void wait_closed();
+    bool is_closing() const noexcept;          // close, abort, or write_eof was called
     size_t buffered() const noexcept;          // bytes written but not yet sent
 
     const SocketAddress& peer_address() const noexcept;
@@ -96,7 +120,7 @@ public:
 private:
     // Shared: a method that suspends keeps the state alive, so destroying the Stream while
     // another fiber waits in it wakes that fiber (InvalidStateError) instead of freeing
-    // memory under it.
+    // memory under it. A flush after close() is kept alive by the loop the same way.
     std::shared_ptr<State> s_;
 };
 

@@ -644,6 +644,64 @@ TEST(Http, Http10StreamingAndStalledClients) {
     });
 }
 
+namespace {
+// True once the connection of `fd` was reset by its peer (an error is pending on it); a
+// plain close would only make it readable (EOF).
+bool reset_by_peer(int fd) {
+    pollfd p{fd, 0, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+}  // namespace
+
+// A client that stops taking a response is dropped once io_timeout passes: the server
+// resets the connection instead of flushing the rest to it for the linger time.
+TEST(Http, ClientThatStopsTakingTheResponseIsReset) {
+    weft::run([] {
+        const std::string big(16 << 20, 'b');  // more than both sockets' buffers hold
+        http::Application app;
+        app.add_get("/big", [&](http::Request&) { return http::Response::text(big); });
+        http::HttpServerOptions options;
+        options.io_timeout = 100ms;
+        auto server = http::start_http_server(app, "127.0.0.1", 0, options);
+        auto c = weft::open_connection("127.0.0.1", server->port());
+        int small = 64 * 1024;
+        ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        c.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+        ASSERT_TRUE(weft::testing::wait_until([&] { return reset_by_peer(c.fd()); }));
+        size_t got = 0;
+        try {
+            for (std::string piece; !(piece = c.read()).empty();) got += piece.size();
+            ADD_FAILURE() << "a clean EOF after " << got << " bytes";
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.code().value(), ECONNRESET) << e.what();
+        }
+        EXPECT_LT(got, big.size());
+        server->shutdown();
+    });
+}
+
+// A request given up midway (here: its total timeout passes while the server is not
+// taking the body) resets the connection; the rest of the body is not sent on.
+TEST(Http, ClientGivingUpMidRequestResetsTheConnection) {
+    weft::run([] {
+        bool reset_seen = false;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                s.read_until("\r\n\r\n");  // the head; the body is never read
+                reset_seen = weft::testing::wait_until([&] { return reset_by_peer(s.fd()); });
+            },
+            "127.0.0.1", 0);
+        http::ClientSession session;
+        http::RequestOptions o;
+        o.timeout = http::ClientTimeout{100ms, std::nullopt};
+        std::string url = "http://127.0.0.1:" + std::to_string(server->port()) + "/";
+        EXPECT_THROW(session.post(url, std::string(16 << 20, 'x'), o), weft::TimeoutError);
+        EXPECT_TRUE(weft::testing::wait_until([&] { return reset_seen; }));
+        server->close();
+        server->wait_closed();
+    });
+}
+
 // bytes() is aiohttp's read(): the body exactly as sent, NUL and high bytes included.
 TEST(Http, BytesIsTheRawBody) {
     weft::run([] {
