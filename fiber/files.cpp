@@ -1,6 +1,6 @@
 // AsyncFile: each operation hops to the loop's file pool and back. The descriptor is owned
-// jointly by the file and the jobs that use it; the read buffer and the order of
-// operations are kept on the loop thread.
+// jointly by the file and the jobs that use it; the read-ahead of read_line and the order
+// of operations are kept on the loop thread.
 #include <weft/files.hpp>
 
 #include <fcntl.h>
@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "detail/runtime.hpp"
@@ -89,6 +90,8 @@ namespace {
 
 using detail::FileFd;
 using detail::FileState;
+
+constexpr size_t kReadAhead = 64 * 1024;  // read_line's read(2) size
 
 ThreadPool& file_pool() {
     detail::FiberRuntime& rt = detail::FiberRuntime::of(Loop::current());
@@ -220,6 +223,34 @@ std::string read_rest(int fd, const std::string& path) {
     }
 }
 
+// What read_line's job brought: up to and a little past a newline, or up to EOF.
+struct Chunk {
+    std::string data;
+    bool eof = false;
+};
+
+// Reads kReadAhead at a time until a newline, EOF or `budget` bytes. An error after some
+// data returns the data (the error comes again on the next read).
+Chunk read_line_chunk(int fd, size_t budget, const std::string& path) {
+    Chunk c;
+    for (;;) {
+        size_t old = c.data.size();
+        c.data.resize(old + kReadAhead);
+        ssize_t r = ::read(fd, c.data.data() + old, kReadAhead);
+        c.data.resize(old + size_t(std::max<ssize_t>(r, 0)));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (old > 0) return c;
+            throw_errno("read(" + path + ")");
+        }
+        if (r == 0) {
+            c.eof = true;
+            return c;
+        }
+        if (std::memchr(c.data.data() + old, '\n', size_t(r)) || c.data.size() >= budget) return c;
+    }
+}
+
 void write_fd_all(int fd, std::string_view data, const std::string& path) {
     while (!data.empty()) {
         ssize_t w = ::write(fd, data.data(), data.size());
@@ -235,8 +266,8 @@ void absorb(FileState& s, std::string& data) {
     s.absorb(std::move(data));
 }
 
-// Before a write: moves the descriptor back to the logical position and drops what was
-// read ahead (BufferedRandom does the same). A pipe or FIFO cannot seek, and needs not:
+// Before a write: moves the descriptor back to the logical position and drops the
+// read-ahead (BufferedRandom does the same). A pipe or FIFO cannot seek, and needs not:
 // what was read ahead there stays to be read.
 void rewind_read_ahead(Op& op) {
     size_t unread = op.state().unread();
@@ -291,6 +322,30 @@ std::string AsyncFile::read_all() {
     Op op(s_, "AsyncFile::read_all");
     op.run(read_rest, absorb);
     return op.state().take(SIZE_MAX);
+}
+
+std::string AsyncFile::read_line(size_t limit) {
+    Op op(s_, "AsyncFile::read_line");
+    FileState& s = op.state();
+    for (bool eof = false;;) {
+        std::string_view unread = s.unread_view();
+        size_t newline = unread.substr(0, limit).find('\n');
+        if (newline != std::string_view::npos) return s.take(newline + 1);
+        if (eof || unread.size() >= limit) return s.take(limit);
+        auto job = [budget = limit - unread.size()](int fd, const std::string& path) {
+            return read_line_chunk(fd, budget, path);
+        };
+        eof = op.run(job, [](FileState& st, Chunk& c) { st.absorb(std::move(c.data)); }).eof;
+    }
+}
+
+AsyncFile::Lines AsyncFile::lines() {
+    return Lines(*this);
+}
+
+void AsyncFile::Lines::advance() {
+    line_ = file_->read_line();
+    done_ = line_.empty();
 }
 
 size_t AsyncFile::write(std::string_view data) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,11 +32,14 @@ struct FileState;
 // are returned by the next read, bytes it wrote are written. A job that had not started
 // never runs.
 //
-// What a cancelled read's job read is kept in a buffer for the next read, so a write first
-// moves the descriptor back over it. Writes are not buffered (one write(2) per write(),
-// several per write_all()).
+// Reads are buffered for read_line (up to 64 KiB read ahead, as Python's BufferedReader),
+// and what a cancelled read's job read is kept there too: a write first moves the
+// descriptor back to the logical position. Writes are not buffered (one write(2) per
+// write(), several per write_all()).
 class AsyncFile {
 public:
+    class Lines;
+
     AsyncFile() = default;
     // Closes the file: on the loop thread (close(2) does not wait for the disk), or, if an
     // operation or a cancelled operation's job still uses the descriptor, when it ends.
@@ -45,6 +50,13 @@ public:
     // Up to n bytes (fewer only at the end of the file; empty at EOF).
     std::string read(size_t n);
     std::string read_all();  // from the current position to the end
+    // readline(): through the next '\n' (kept), or the rest of the file if none is left;
+    // empty only at EOF. At most `limit` bytes (a longer line comes in pieces).
+    std::string read_line(size_t limit = SIZE_MAX);
+    // `for (std::string& line : file.lines())` — async for line in file: one read_line()
+    // per step (begin() and ++ suspend the calling fiber), until EOF.
+    Lines lines();
+
     size_t write(std::string_view data);  // one write(2): may be partial
     void write_all(std::string_view data);
 
@@ -63,6 +75,45 @@ private:
     // Shared with the operations in progress, so moving or destroying the AsyncFile under
     // them (from another fiber) is safe. Null when default-constructed or moved from.
     std::shared_ptr<detail::FileState> s_;
+};
+
+// The input range of file.lines() (like std::ranges::istream_view, it holds the current
+// line; its iterators point to it). The file must outlive it.
+class AsyncFile::Lines {
+public:
+    class iterator {
+    public:
+        using iterator_concept = std::input_iterator_tag;
+        using value_type = std::string;
+        using difference_type = std::ptrdiff_t;
+
+        iterator() = default;
+        std::string& operator*() const { return lines_->line_; }
+        iterator& operator++() {
+            lines_->advance();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        bool operator==(std::default_sentinel_t) const { return lines_->done_; }
+
+    private:
+        friend class Lines;
+        explicit iterator(Lines* lines) : lines_(lines) {}
+        Lines* lines_ = nullptr;
+    };
+
+    explicit Lines(AsyncFile& file) : file_(&file) {}
+    iterator begin() {  // reads the first line
+        advance();
+        return iterator(this);
+    }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    void advance();
+    AsyncFile* file_;
+    std::string line_;
+    bool done_ = false;
 };
 
 // aiofiles.open(path, mode): mode is "r", "w", "a", "r+", "w+" or "a+" ("b" is accepted

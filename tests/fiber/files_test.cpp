@@ -1,7 +1,7 @@
 // Async files: the seed's example (read three files with gather, write the combined one),
-// partial reads, modes, errors that carry the path and errno; and cancellation: a job that
-// outlives its caller keeps its descriptor (never a closed or reused one), and operations
-// run one at a time.
+// partial reads, modes, read_line and lines(), errors that carry the path and errno; and
+// cancellation: a job that outlives its caller keeps its descriptor (never a closed or
+// reused one), and operations run one at a time.
 #include <weft/weft.hpp>
 
 #include <fcntl.h>
@@ -14,7 +14,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ranges>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -145,6 +147,60 @@ TEST(Files, LargeFileRoundTrip) {
     });
 }
 
+TEST(Files, ReadLine) {
+    TempDir dir;
+    weft::run([&] {
+        std::string big(200 * 1024, 'L');  // beyond one read-ahead
+        weft::write_file(dir / "f", "a\n\nbc\n" + big + "\nlast, no newline");
+        auto f = weft::open_file(dir / "f", "r");
+        EXPECT_EQ(f.read_line(), "a\n");
+        EXPECT_EQ(f.read_line(), "\n");
+        EXPECT_EQ(f.read_line(), "bc\n");
+        EXPECT_EQ(f.read_line(), big + "\n");
+        EXPECT_EQ(f.read_line(), "last, no newline");
+        EXPECT_EQ(f.read_line(), "");
+        EXPECT_EQ(f.read_line(), "");
+
+        weft::write_file(dir / "empty", "");
+        auto e = weft::open_file(dir / "empty", "r");
+        EXPECT_EQ(e.read_line(), "");
+    });
+}
+
+TEST(Files, ReadLineLimitAndMixedReads) {
+    TempDir dir;
+    weft::run([&] {
+        weft::write_file(dir / "f", "abcdef\nxyz\n0123456789");
+        auto f = weft::open_file(dir / "f", "r");
+        EXPECT_EQ(f.read_line(3), "abc");  // Python's readline(3)
+        EXPECT_EQ(f.read_line(3), "def");
+        EXPECT_EQ(f.read_line(3), "\n");
+        EXPECT_EQ(f.read(2), "xy");  // from what read_line read ahead
+        EXPECT_EQ(f.read_line(), "z\n");
+        EXPECT_EQ(f.read(4), "0123");
+        EXPECT_EQ(f.read_all(), "456789");
+    });
+}
+
+static_assert(std::ranges::input_range<weft::AsyncFile::Lines>);
+
+TEST(Files, IterateByLine) {
+    TempDir dir;
+    weft::run([&] {
+        weft::write_file(dir / "f", "one\ntwo\n\nfour");
+        auto f = weft::open_file(dir / "f", "r");
+        std::vector<std::string> lines;
+        for (std::string& line : f.lines()) lines.push_back(std::move(line));
+        EXPECT_EQ(lines, (std::vector<std::string>{"one\n", "two\n", "\n", "four"}));
+
+        weft::write_file(dir / "empty", "");
+        auto e = weft::open_file(dir / "empty", "r");
+        int n = 0;
+        for ([[maybe_unused]] auto& line : e.lines()) ++n;
+        EXPECT_EQ(n, 0);
+    });
+}
+
 // The race this file's design is about: a read job blocked on a FIFO outlives its cancelled
 // caller, who then closes the file and opens another one (that would get the freed
 // number). When the job goes on reading, it must still read the FIFO — never the new file.
@@ -211,6 +267,24 @@ TEST(FilesCancel, BytesOfACancelledReadAreKept) {
         EXPECT_EQ(f.read(6), "world\n");
         fifo.close_writer();
         EXPECT_EQ(f.read(6), "");
+    });
+}
+
+// The same for read_line, whose job reads ahead: the next read_line returns the line, the
+// rest waits in the read-ahead.
+TEST(FilesCancel, WhatACancelledReadLineReadIsKept) {
+    TempDir dir;
+    Fifo fifo(dir / "fifo");
+    ASSERT_GE(fifo.writer, 0);
+    weft::run([&] {
+        auto f = weft::open_file(fifo.path, "r");
+        EXPECT_THROW(weft::wait_for([&] { return f.read_line(); }, 20ms), weft::TimeoutError);
+        fifo.put("hello\nwor");
+        EXPECT_EQ(f.read_line(), "hello\n");
+        fifo.put("ld\n");
+        EXPECT_EQ(f.read_line(), "world\n");
+        fifo.close_writer();
+        EXPECT_EQ(f.read_line(), "");
     });
 }
 
