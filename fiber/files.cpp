@@ -262,6 +262,12 @@ void write_fd_all(int fd, std::string_view data, const std::string& path) {
     }
 }
 
+int64_t lseek_fd(int fd, int64_t offset, int whence, const std::string& path) {
+    off_t r = ::lseek(fd, off_t(offset), whence);
+    if (r < 0) throw_errno("lseek(" + path + ")");
+    return int64_t(r);
+}
+
 void absorb(FileState& s, std::string& data) {
     s.absorb(std::move(data));
 }
@@ -295,6 +301,9 @@ AsyncFile open_file(const std::string& path, std::string_view mode) {
         int n = ::open(held->path.c_str(), flags, 0666);
         if (n < 0) throw_errno("open(" + held->path + ")");
         held->fd.store(n, std::memory_order_relaxed);  // ordered by the job's completion
+        // Python's open() starts appending files at their end (so that tell() says so).
+        if ((flags & O_APPEND) && ::lseek(n, 0, SEEK_END) < 0 && errno != ESPIPE)
+            throw_errno("lseek(" + held->path + ")");
     });
     return AsyncFile(std::make_shared<FileState>(std::move(fd), path));
 }
@@ -366,6 +375,35 @@ void AsyncFile::write_all(std::string_view data) {
     rewind_read_ahead(op);
     op.run([data = std::string(data)](int fd, const std::string& path) {
         write_fd_all(fd, data, path);
+    });
+}
+
+int64_t AsyncFile::seek(int64_t offset, int whence) {
+    Op op(s_, "AsyncFile::seek");
+    // The descriptor is ahead of the logical position by what was read ahead.
+    if (whence == SEEK_CUR) offset -= int64_t(op.state().unread());
+    auto job = [offset, whence](int fd, const std::string& path) {
+        return lseek_fd(fd, offset, whence, path);
+    };
+    return op.run(job, [](FileState& s, int64_t&) { s.drop_read_ahead(); });
+}
+
+int64_t AsyncFile::tell() {
+    Op op(s_, "AsyncFile::tell");
+    int64_t at =
+        op.run([](int fd, const std::string& path) { return lseek_fd(fd, 0, SEEK_CUR, path); });
+    return at - int64_t(op.state().unread());
+}
+
+void AsyncFile::flush() {
+    if (!is_open()) throw closed_error(s_.get(), "AsyncFile::flush");
+}
+
+void AsyncFile::fsync() {
+    Op op(s_, "AsyncFile::fsync");
+    op.run([](int fd, const std::string& path) {
+        while (::fsync(fd) < 0)
+            if (errno != EINTR) throw_errno("fsync(" + path + ")");
     });
 }
 

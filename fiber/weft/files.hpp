@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>  // SEEK_SET, SEEK_CUR, SEEK_END
 #include <iterator>
 #include <memory>
 #include <string>
@@ -32,9 +33,9 @@ struct FileState;
 // are returned by the next read, bytes it wrote are written. A job that had not started
 // never runs.
 //
-// Reads are buffered for read_line (up to 64 KiB read ahead, as Python's BufferedReader),
-// and what a cancelled read's job read is kept there too: a write first moves the
-// descriptor back to the logical position. Writes are not buffered (one write(2) per
+// Reads are buffered for read_line (up to 64 KiB read ahead, as Python's BufferedReader):
+// tell() is the logical position (the descriptor's, less what is buffered), and write and
+// seek first move the descriptor back to it. Writes are not buffered (one write(2) per
 // write(), several per write_all()).
 class AsyncFile {
 public:
@@ -59,6 +60,15 @@ public:
 
     size_t write(std::string_view data);  // one write(2): may be partial
     void write_all(std::string_view data);
+
+    // seek(offset, whence) with SEEK_SET, SEEK_CUR (from tell()) or SEEK_END: the new
+    // position. Errors (EINVAL for a negative position, ESPIPE on a pipe) name the path.
+    int64_t seek(int64_t offset, int whence = SEEK_SET);
+    int64_t tell();  // the logical position (what is buffered for reading is not counted)
+    // Nothing to flush (writes are not buffered): returns at once, InvalidStateError if the
+    // file is closed. Not a suspension point.
+    void flush();
+    void fsync();  // os.fsync(fileno): data and metadata on the disk, on the pool
 
     // Closes the file: later operations throw InvalidStateError, those already running
     // finish. close(2) runs on the pool and its error is thrown — unless a job still uses
@@ -117,9 +127,9 @@ private:
 };
 
 // aiofiles.open(path, mode): mode is "r", "w", "a", "r+", "w+" or "a+" ("b" is accepted
-// and ignored: files are bytes). Throws SystemError (ENOENT, EACCES, ... with the path)
-// or std::system_error (EINVAL) for a bad mode. Cancelled while the open(2) runs, it
-// leaves nothing open.
+// and ignored: files are bytes); in "a" modes the position starts at the end, as in
+// Python. Throws SystemError (ENOENT, EACCES, ... with the path) or std::system_error
+// (EINVAL) for a bad mode. Cancelled while the open(2) runs, it leaves nothing open.
 AsyncFile open_file(const std::string& path, std::string_view mode = "r");
 
 // Whole-file helpers.

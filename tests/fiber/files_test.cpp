@@ -1,7 +1,7 @@
 // Async files: the seed's example (read three files with gather, write the combined one),
-// partial reads, modes, read_line and lines(), errors that carry the path and errno; and
-// cancellation: a job that outlives its caller keeps its descriptor (never a closed or
-// reused one), and operations run one at a time.
+// partial reads, modes, read_line and lines(), seek/tell over the read-ahead, flush/fsync,
+// errors that carry the path and errno; and cancellation: a job that outlives its caller
+// keeps its descriptor (never a closed or reused one), and operations run one at a time.
 #include <weft/weft.hpp>
 
 #include <fcntl.h>
@@ -198,6 +198,107 @@ TEST(Files, IterateByLine) {
         int n = 0;
         for ([[maybe_unused]] auto& line : e.lines()) ++n;
         EXPECT_EQ(n, 0);
+    });
+}
+
+TEST(Files, SeekAndTellAccountForTheReadAhead) {
+    TempDir dir;
+    weft::run([&] {
+        weft::write_file(dir / "f", "line1\nline2\nline3\n");
+        auto f = weft::open_file(dir / "f", "r");
+        EXPECT_EQ(f.tell(), 0);
+        EXPECT_EQ(f.read_line(), "line1\n");  // the rest of the file is read ahead
+        EXPECT_EQ(f.tell(), 6);
+        EXPECT_EQ(f.read(3), "lin");
+        EXPECT_EQ(f.tell(), 9);
+        EXPECT_EQ(f.seek(0, SEEK_CUR), 9);
+        EXPECT_EQ(f.read_line(), "e2\n");
+        EXPECT_EQ(f.seek(-3, SEEK_CUR), 9);
+        EXPECT_EQ(f.read_line(), "e2\n");
+        EXPECT_EQ(f.seek(0), 0);
+        EXPECT_EQ(f.read_line(), "line1\n");
+        EXPECT_EQ(f.seek(-2, SEEK_END), 16);
+        EXPECT_EQ(f.read_all(), "3\n");
+        EXPECT_EQ(f.tell(), 18);
+        EXPECT_EQ(f.seek(100), 100);  // past the end, as lseek allows
+        EXPECT_EQ(f.read_line(), "");
+    });
+}
+
+TEST(Files, WriteAfterABufferedReadLandsAtTell) {
+    TempDir dir;
+    weft::run([&] {
+        weft::write_file(dir / "f", "line1\nline2\n");
+        auto f = weft::open_file(dir / "f", "r+");
+        EXPECT_EQ(f.read_line(), "line1\n");
+        f.write_all("LINE2");
+        EXPECT_EQ(f.tell(), 11);
+        EXPECT_EQ(f.read_line(), "\n");
+        f.close();
+        EXPECT_EQ(weft::read_file(dir / "f"), "line1\nLINE2\n");
+    });
+}
+
+TEST(Files, AppendModesStartAtTheEnd) {
+    TempDir dir;
+    weft::run([&] {
+        weft::write_file(dir / "f", "abc");
+        auto a = weft::open_file(dir / "f", "a");
+        EXPECT_EQ(a.tell(), 3);
+        EXPECT_EQ(a.write("de"), 2u);
+        EXPECT_EQ(a.tell(), 5);
+        a.close();
+        auto ap = weft::open_file(dir / "f", "a+");
+        EXPECT_EQ(ap.read_all(), "");
+        EXPECT_EQ(ap.seek(0), 0);
+        EXPECT_EQ(ap.read_line(), "abcde");
+        ap.write_all("\n");  // appends whatever the position
+        EXPECT_EQ(ap.tell(), 6);
+        ap.close();
+        EXPECT_EQ(weft::read_file(dir / "f"), "abcde\n");
+    });
+}
+
+TEST(Files, FlushAndFsync) {
+    TempDir dir;
+    weft::run([&] {
+        auto f = weft::open_file(dir / "f", "w");
+        f.write_all("durable\n");
+        f.flush();
+        f.fsync();
+        EXPECT_EQ(weft::read_file(dir / "f"), "durable\n");
+        f.close();
+        EXPECT_THROW(f.flush(), weft::InvalidStateError);
+        EXPECT_THROW(f.fsync(), weft::InvalidStateError);
+        EXPECT_THROW(f.tell(), weft::InvalidStateError);
+    });
+}
+
+TEST(Files, NewOperationsNameThePathInErrors) {
+    TempDir dir;
+    Fifo fifo(dir / "fifo");
+    ASSERT_GE(fifo.writer, 0);
+    weft::run([&] {
+        auto expect_errno = [](int err, const std::string& path, auto&& op) {
+            try {
+                op();
+                ADD_FAILURE() << "no error";
+            } catch (const weft::SystemError& e) {
+                EXPECT_EQ(e.errno_value(), err) << e.what();
+                EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+            }
+        };
+        weft::write_file(dir / "f", "x");
+        auto f = weft::open_file(dir / "f", "r");
+        expect_errno(EINVAL, f.path(), [&] { f.seek(-1); });
+        expect_errno(EINVAL, f.path(), [&] { f.seek(0, 12345); });
+        expect_errno(EBADF, f.path(), [&] { f.write("y"); });
+        auto w = weft::open_file(dir / "f", "a");
+        expect_errno(EBADF, w.path(), [&] { w.read_line(); });
+        auto p = weft::open_file(fifo.path, "r");
+        expect_errno(ESPIPE, p.path(), [&] { p.seek(0); });
+        expect_errno(ESPIPE, p.path(), [&] { p.tell(); });
+        expect_errno(EINVAL, p.path(), [&] { p.fsync(); });
     });
 }
 
