@@ -52,8 +52,8 @@ struct StreamOptions {
     bool nodelay = true;                  // TCP_NODELAY on TCP sockets
     // How long the loop goes on flushing after close() (or ~Stream) while the peer does
     // not take the data, counted from the close. When it passes with bytes still unsent,
-    // they are dropped as by abort(). Zero or less: close() drops at once what the socket
-    // has not taken; Duration::max() (or anything the clock cannot reach): no limit.
+    // they are dropped as by abort(). Zero or less: close() with bytes unsent is abort();
+    // Duration::max() (or anything the clock cannot reach): no limit.
     Duration linger = std::chrono::seconds(30);
 };
 
@@ -91,8 +91,8 @@ public:
     // write_eof also throws that InvalidStateError; wait_closed does not (it closes anyway).
     void write_eof();                          // flushes, then shuts the write side (half-close)
     // asyncio's transport.close(): returns at once. The stream is closing from then on
-    // (reads, writes and drain raise InvalidStateError; a fiber waiting in one is woken
-    // to do so) and stops reading. If nothing is buffered the fd is closed now. Otherwise
+    // (writes, drain, and reads beyond what was already received raise InvalidStateError;
+    // a fiber waiting in one is woken to do so) and stops reading. If nothing is buffered the fd is closed now. Otherwise
     // the loop keeps the fd and flushes the buffer in the background — whether or not this
     // Stream still exists — and closes it once the buffer is sent, a send fails (the peer
     // is gone), or options.linger passes (the rest is then dropped as by abort()). Closing

@@ -182,6 +182,21 @@ TEST(StreamClose, LingerBoundsAFlushThePeerNeverTakes) {
     });
 }
 
+TEST(StreamClose, LingerAlsoBoundsTheFlushOfADestroyedStream) {
+    weft::run([] {
+        weft::StreamOptions options;
+        options.linger = 50ms;
+        auto pair = tcp_pair(options);  // pair.second never reads
+        std::optional<weft::Stream> w(std::move(pair.first));
+        w->write(pattern(kBig));
+        ASSERT_GT(w->buffered(), kBig / 2);
+        const int fd = w->fd();
+        w.reset();  // from here only the loop holds the state; the linger timer frees it
+        EXPECT_TRUE(fd_open(fd));
+        EXPECT_TRUE(weft::testing::wait_until([&] { return !fd_open(fd); }, 5s));
+    });
+}
+
 TEST(StreamClose, ADeadPeerEndsTheFlushLongBeforeTheLinger) {
     weft::run([] {
         auto [w, r] = tcp_pair();  // the default linger: 30 s
