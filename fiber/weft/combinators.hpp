@@ -168,7 +168,10 @@ std::vector<FutureBase*> bases_of(std::tuple<H...>& hs, std::index_sequence<I...
 // (std::monostate for void). The first failure propagates; the others keep running.
 template <detail::AwaitableArg... A>
 auto gather(A&&... aws) {
-    auto hs = std::make_tuple(detail::to_handle(std::forward<A>(aws))...);
+    // Braces: the callables are spawned left to right, as asyncio starts them (the
+    // arguments of make_tuple would be evaluated in an unspecified order).
+    auto hs = std::tuple<decltype(detail::to_handle(std::forward<A>(aws)))...>{
+        detail::to_handle(std::forward<A>(aws))...};
     auto seq = std::index_sequence_for<A...>{};
     detail::gather_wait(detail::bases_of(hs, seq), false);
     return std::apply([](auto&... h) { return std::make_tuple(detail::take_result(h)...); }, hs);
@@ -177,7 +180,10 @@ auto gather(A&&... aws) {
 // asyncio.gather(*aws, return_exceptions=True): every item's Outcome, in input order.
 template <detail::AwaitableArg... A>
 auto gather(ReturnExceptions, A&&... aws) {
-    auto hs = std::make_tuple(detail::to_handle(std::forward<A>(aws))...);
+    // Braces: the callables are spawned left to right, as asyncio starts them (the
+    // arguments of make_tuple would be evaluated in an unspecified order).
+    auto hs = std::tuple<decltype(detail::to_handle(std::forward<A>(aws)))...>{
+        detail::to_handle(std::forward<A>(aws))...};
     detail::gather_wait(detail::bases_of(hs, std::index_sequence_for<A...>{}), true);
     return std::apply([](auto&... h) { return std::make_tuple(detail::take_outcome(h)...); }, hs);
 }

@@ -81,6 +81,25 @@ TEST(Gather, LaterFailuresAfterTheFirstAreNotReportedAsNeverRetrieved) {
     EXPECT_EQ(err.find("never retrieved"), std::string::npos) << err;
 }
 
+// asyncio starts gather's coroutines in argument order; so does weft with callables.
+TEST(Gather, CallablesStartInArgumentOrder) {
+    weft::run([] {
+        std::vector<int> started;
+        auto mark = [&](int i) {
+            return [&started, i] {
+                started.push_back(i);
+                return i;
+            };
+        };
+        auto [a, b, c] = weft::gather(mark(1), mark(2), mark(3));
+        EXPECT_EQ(started, (std::vector<int>{1, 2, 3}));
+        EXPECT_EQ(a + b + c, 6);
+        started.clear();
+        weft::gather(weft::return_exceptions, mark(1), mark(2));
+        EXPECT_EQ(started, (std::vector<int>{1, 2}));
+    });
+}
+
 TEST(Gather, ReturnExceptionsGivesOutcomes) {
     weft::run([] {
         auto [a, b] = weft::gather(weft::return_exceptions, after(1ms, 5),
