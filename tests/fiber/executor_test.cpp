@@ -2,6 +2,7 @@
 // example), with cancellation across the thread boundary.
 #include <weft/weft.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -125,4 +126,14 @@ TEST(Executor, ExceptionCrossesBackToTheCaller) {
         throw std::runtime_error("failed on the loop");
     });
     EXPECT_THROW(future.result(30s), std::runtime_error);  // generous: see above
+}
+
+TEST(Executor, DefaultPoolIsSizedAsThreadPoolExecutor) {
+    size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    size_t expected = std::min<size_t>(32, cores + 4);
+    EXPECT_EQ(weft::ThreadPool::default_workers(), expected);
+    EXPECT_EQ(weft::ThreadPool().size(), expected);
+    weft::run([&] {
+        EXPECT_EQ(weft::detail::default_executor(weft::Loop::current()).size(), expected);
+    });
 }
