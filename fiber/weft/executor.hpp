@@ -1,9 +1,10 @@
 // Bridges between the loop's fibers and other threads: wrap_future (a ThreadFuture as an
 // awaitable loop Future), run_in_executor (a blocking call on a worker pool, awaited by a
-// fiber), and run_coroutine_threadsafe (a fiber function run as a task on a loop that
-// belongs to another thread, with a ThreadFuture for its result).
+// fiber), set_default_executor, and run_coroutine_threadsafe (a fiber function run as a
+// task on a loop that belongs to another thread, with a ThreadFuture for its result).
 #pragma once
 
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -31,10 +32,21 @@ void settle(FutureState<T>& target, ThreadFuture<T>& source) {
     }
 }
 
-// The pool a loop uses when run_in_executor is given none (created on first use, shut
-// down with waiting when the loop closes).
+// The pool a loop uses when run_in_executor is given none: the one set_default_executor
+// gave it, else a ThreadPool of ThreadPool::default_workers() created on first use. Shut
+// down with waiting when the loop closes. Loop thread only.
 ThreadPool& default_executor(Loop& loop);
+// The loop's pool for getaddrinfo (resolve), apart from the default one so that blocking
+// jobs there never hold up name resolution. Created on first use; loop thread only.
+ThreadPool& resolver_executor(Loop& loop);
 }  // namespace detail
+
+// loop.set_default_executor(executor): run_in_executor(nullptr, ...) uses `pool` from now
+// on. The loop owns it and shuts it down (waiting for its jobs) when it closes. A default
+// pool it replaces is shut down without waiting: jobs already queued there still run and
+// complete their futures; its threads are joined at close. Loop thread only;
+// InvalidStateError if pool is null or the loop is closed.
+void set_default_executor(Loop& loop, std::unique_ptr<ThreadPool> pool);
 
 // asyncio.wrap_future: a loop future that completes when `source` does. Cancelling the
 // loop future cancels `source` (a job that has not started then never runs).

@@ -1,9 +1,11 @@
 // wrap_future, run_in_executor and run_coroutine_threadsafe (the seed's background-loop
-// example), with cancellation across the thread boundary.
+// example), with cancellation across the thread boundary; the default pool (its size,
+// set_default_executor).
 #include <weft/weft.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -126,6 +128,29 @@ TEST(Executor, ExceptionCrossesBackToTheCaller) {
         throw std::runtime_error("failed on the loop");
     });
     EXPECT_THROW(future.result(30s), std::runtime_error);  // generous: see above
+}
+
+TEST(Executor, SetDefaultExecutorIsUsedByRunInExecutor) {
+    weft::run([] {
+        weft::Loop& loop = weft::Loop::current();
+        auto pool = std::make_unique<weft::ThreadPool>(1);
+        auto pool_thread = pool->submit([] { return std::this_thread::get_id(); }).result(30s);
+        auto get_id = [] { return std::this_thread::get_id(); };
+        weft::set_default_executor(loop, std::move(pool));
+        EXPECT_EQ(weft::run_in_executor(nullptr, get_id).get(), pool_thread);
+        // Replacing it: a job still queued on the old one runs and completes its future.
+        std::atomic<bool> release{false};
+        auto blocker = weft::run_in_executor(nullptr, [&] {
+            while (!release.load()) std::this_thread::sleep_for(100us);
+        });
+        auto queued = weft::run_in_executor(nullptr, get_id);
+        weft::set_default_executor(loop, std::make_unique<weft::ThreadPool>(1));
+        EXPECT_NE(weft::run_in_executor(nullptr, get_id).get(), pool_thread);
+        release = true;
+        blocker.get();
+        EXPECT_EQ(queued.get(), pool_thread);
+        EXPECT_THROW(weft::set_default_executor(loop, nullptr), weft::InvalidStateError);
+    });
 }
 
 TEST(Executor, DefaultPoolIsSizedAsThreadPoolExecutor) {
