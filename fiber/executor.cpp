@@ -1,5 +1,5 @@
 // The pools a loop keeps for blocking work: the default executor (run_in_executor with no
-// pool), which set_default_executor may replace, and the resolver's own pool.
+// pool, to_thread), which set_default_executor may replace, and the resolver's own pool.
 #include <weft/executor.hpp>
 
 #include "detail/runtime.hpp"

@@ -1,7 +1,8 @@
 // contextvars: ContextVar<T>, its Token, Context and copy_context. Every task runs in a
 // Context of its own, a copy of its creator's taken when the task is created (as
 // asyncio's create_task copies contextvars.copy_context()); code off a fiber (loop
-// callbacks, plain threads) uses its thread's Context.
+// callbacks, plain threads) uses its thread's Context. to_thread and
+// run_coroutine_threadsafe carry the caller's Context across; run_in_executor does not.
 //
 // Why not a thread_local: every fiber on a thread shares it, so per-request state kept in
 // one leaks between the requests that thread serves at once. A ContextVar is per task.
