@@ -5,6 +5,7 @@
 // task on a loop that belongs to another thread, with a ThreadFuture for its result).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -79,12 +80,19 @@ Future<T> wrap_future(ThreadFuture<T> source, Loop& loop = Loop::current()) {
 // default pool if null) and returns an awaitable loop future. Cancelling the awaiting
 // fiber cancels the job if it has not started yet. An exception fn throws reaches the
 // awaiter as itself (same type). As in asyncio, fn runs in the worker thread's Context,
-// not the caller's (to_thread carries it).
+// not the caller's (to_thread carries it). A ProcessPool overload is in process_pool.hpp.
 template <class F, class... Args>
 auto run_in_executor(ThreadPool* pool, F&& fn, Args&&... args) {
     Loop& loop = Loop::current();
     ThreadPool& executor = pool ? *pool : detail::default_executor(loop);
     return wrap_future(executor.submit(std::forward<F>(fn), std::forward<Args>(args)...), loop);
+}
+// run_in_executor(nullptr, ...): the default pool (an overload, so that nullptr is not
+// ambiguous between the ThreadPool* and ProcessPool* forms).
+template <class F, class... Args>
+auto run_in_executor(std::nullptr_t, F&& fn, Args&&... args) {
+    return run_in_executor(static_cast<ThreadPool*>(nullptr), std::forward<F>(fn),
+                           std::forward<Args>(args)...);
 }
 
 // asyncio.to_thread(fn, *args): runs fn(args...) on the loop's default pool with a copy of

@@ -157,6 +157,11 @@ TEST(Executor, ThreadPoolJobExceptionsKeepTheirType) {
     });
 }
 
+TEST(Executor, RunInExecutorWithNullptrAndAFunctionPointerUsesTheDefaultPool) {
+    // nullptr picks the default thread pool, not the ProcessPool overload.
+    EXPECT_EQ(weft::run([] { return weft::run_in_executor(nullptr, &twice, 21).get(); }), 42);
+}
+
 TEST(Executor, ToThreadReturnsTheResultOrRethrows) {
     weft::run([] {
         auto loop_thread = std::this_thread::get_id();
