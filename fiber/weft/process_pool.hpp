@@ -81,9 +81,9 @@ template <class P>
 inline constexpr bool kProcessParameter =
     (kProcessString<std::remove_cvref_t<P>> || kProcessBytes<std::remove_cvref_t<P>>) &&
     !(std::is_lvalue_reference_v<P> && !std::is_const_v<std::remove_reference_t<P>>);
-template <class R>
-inline constexpr bool kProcessResult =
-    std::is_void_v<R> || std::is_same_v<R, std::string> || kProcessBytes<R>;
+template <class R>  // not a std::string_view: it would point into the worker's memory
+inline constexpr bool kProcessResult = std::is_void_v<R> || std::is_same_v<R, std::string> ||
+                                       (kProcessBytes<R> && !std::is_same_v<R, std::string_view>);
 
 // A string is its u64 length then its bytes; any other value is its object bytes (the
 // workers are this same program on this same machine).
@@ -174,7 +174,8 @@ public:
                       "reference: serialise other data into a std::string");
         static_assert(detail::kProcessResult<R>,
                       "ProcessPool::submit: the result must be void, trivially copyable (not a "
-                      "pointer) or a std::string: serialise other data into a std::string");
+                      "pointer nor a std::string_view) or a std::string: serialise other data "
+                      "into a std::string");
         std::string input;
         // A fold over the comma: the arguments go in in order.
         (detail::process_put<std::remove_cvref_t<P>>(input, std::forward<Args>(args)), ...);
