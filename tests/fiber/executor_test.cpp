@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -195,6 +196,26 @@ TEST(Executor, ToThreadCarriesTheContextAndItsChangesStayOnTheWorker) {
         EXPECT_EQ(g_user.get(), "alice");  // not leaked back to the caller
         // Nor left on the worker thread: the next job there (without a Context) sees none.
         EXPECT_EQ(weft::run_in_executor(nullptr, [] { return g_user.get(); }).get(), "nobody");
+    });
+}
+
+TEST(Executor, ToThreadFromManyTasksAtOnceEachCarriesItsOwnContext) {
+    weft::run([] {
+        g_user.set("parent");
+        std::vector<weft::Task<bool>> tasks;
+        for (int i = 0; i < 32; ++i) {
+            tasks.push_back(weft::spawn([i] {
+                std::string me = "task " + std::to_string(i);
+                g_user.set(me);
+                for (int round = 0; round < 5; ++round) {
+                    bool same = weft::to_thread([&] { return g_user.get() == me; });
+                    if (!same || g_user.get() != me) return false;
+                }
+                return true;
+            }));
+        }
+        for (auto& t : tasks) EXPECT_TRUE(t.get());
+        EXPECT_EQ(g_user.get(), "parent");
     });
 }
 
