@@ -23,7 +23,7 @@ std::atomic<uint64_t> g_next_context_id{1};
 // at thread exit) by the first set() made off a fiber on that thread.
 struct ThreadContextRelease {
     bool armed = false;
-    ~ThreadContextRelease() { context_unref(std::exchange(t_thread_context.data, nullptr)); }
+    ~ThreadContextRelease() { t_thread_context.release(); }
 };
 thread_local ThreadContextRelease t_release;
 
@@ -37,12 +37,17 @@ Values::const_iterator find_in(const Values& values, uint64_t key) noexcept {
 }  // namespace
 
 void context_unref(ContextData* data) noexcept {
-    if (data && data->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete data;
+    if (data->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete data;
 }
 
 ContextSlot& current_context() noexcept {
     Fiber* f = current_fiber();
     return f ? f->context_vars : t_thread_context;
+}
+
+uint64_t current_context_id() noexcept {
+    const ContextSlot& slot = current_context();
+    return slot.bits && !slot.borrowed() ? slot.data()->owner : 0;
 }
 
 uint64_t new_context_var_key() noexcept {
@@ -56,60 +61,61 @@ const ContextValue* context_find(const ContextData* data, uint64_t key) noexcept
 }
 
 const ContextValue* context_find(uint64_t key) noexcept {
-    return context_find(current_context().data, key);
+    return context_find(current_context().data(), key);
 }
 
+// The snapshot is never dropped when its last value goes: it carries the Context's id,
+// which tokens made earlier still name.
 std::pair<ContextValue, uint64_t> context_set(uint64_t key, ContextValue value) {
     Fiber* f = current_fiber();
     ContextSlot& slot = f ? f->context_vars : t_thread_context;
     if (!f) t_release.armed = true;
-    if (slot.id == 0) slot.id = g_next_context_id.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t id = slot.id;
-    ContextData* data = slot.data;
+    ContextData* data = slot.data();
     auto found = data ? find_in(data->values, key) : Values::const_iterator{};
     bool present = data && found != data->values.end() && found->first == key;
-    if (!present && !value) return {nullptr, id};  // removing what is not there
+    if (!present && !value) return {nullptr, current_context_id()};  // nothing to remove
 
-    // Only this Context holds the snapshot (acquire: whoever dropped theirs is done
-    // reading it): change it in place. Otherwise change a copy, then publish the copy.
-    if (data && data->refs.load(std::memory_order_acquire) == 1) {
-        auto it = data->values.begin() + (found - data->values.cbegin());
+    auto change = [&](ContextData& d, Values::const_iterator at) {
+        auto it = d.values.begin() + (at - d.values.cbegin());
         ContextValue old;
-        if (present) {
+        if (!present) {
+            d.values.insert(it, {key, std::move(value)});
+        } else if (value) {
             old = std::exchange(it->second, std::move(value));
-            if (!it->second) data->values.erase(it);
         } else {
-            data->values.insert(it, {key, std::move(value)});
+            old = std::move(it->second);
+            d.values.erase(it);
         }
-        if (data->values.empty()) context_unref(std::exchange(slot.data, nullptr));
-        return {std::move(old), id};
+        return old;
+    };
+    // Only this Context holds the snapshot (acquire: whoever dropped theirs is done
+    // reading it): change it in place, first making it this Context's own if borrowed.
+    if (data && data->refs.load(std::memory_order_acquire) == 1) {
+        ContextValue old = change(*data, found);
+        if (slot.borrowed()) {
+            data->owner = g_next_context_id.fetch_add(1, std::memory_order_relaxed);
+            slot.bits = reinterpret_cast<uintptr_t>(data);
+        }
+        return {std::move(old), data->owner};
     }
+    // Shared: change a copy, then publish it. A borrowed or empty slot gets its id now.
     auto copy = std::make_unique<ContextData>();
-    ContextValue old;
-    if (data) {
-        copy->values.reserve(data->values.size() + (present ? 0 : 1));
-        copy->values.assign(data->values.begin(), data->values.end());
-    }
-    auto it = copy->values.begin() + (data ? found - data->values.cbegin() : 0);
-    if (present) {
-        old = it->second;
-        if (value)
-            it->second = std::move(value);
-        else
-            copy->values.erase(it);
-    } else {
-        copy->values.insert(it, {key, std::move(value)});
-    }
-    context_unref(data);
-    slot.data = copy->values.empty() ? nullptr : copy.release();
-    return {std::move(old), id};
+    if (data) copy->values = data->values;
+    ContextValue old = change(*copy, data ? copy->values.cbegin() + (found - data->values.cbegin())
+                                          : copy->values.cbegin());
+    copy->owner = data && !slot.borrowed()
+                      ? data->owner
+                      : g_next_context_id.fetch_add(1, std::memory_order_relaxed);
+    if (data) context_unref(data);
+    slot.bits = reinterpret_cast<uintptr_t>(copy.release());
+    return {std::move(old), slot.data()->owner};
 }
 
 }  // namespace detail
 
 Context copy_context() {
     Context c;
-    c.slot_.data = detail::context_ref(detail::current_context().data);
+    c.slot_ = detail::current_context().copy();
     return c;
 }
 

@@ -90,7 +90,7 @@ void retire_fiber(Fiber* f) noexcept {
     }
     rt.remove(task);
     task->fiber = nullptr;
-    if (f->context_vars.data) context_unref(f->context_vars.data);
+    f->context_vars.release();
     delete f;
     task->unref();  // the fiber's reference
 }
@@ -174,8 +174,7 @@ void start_task(TaskBase* task, size_t stack_size) {
     f->loop = &task->loop();
     // The task runs in a copy of its creator's Context: a shared snapshot (copy-on-write).
     Fiber* creator = current_fiber();
-    f->context_vars.data =
-        context_ref(creator ? creator->context_vars.data : t_thread_context.data);
+    f->context_vars = (creator ? creator->context_vars : t_thread_context).copy();
     task->fiber = f;
     task->ref();  // the fiber's reference, dropped when it finishes
     rt.add(task);

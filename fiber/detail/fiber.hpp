@@ -53,8 +53,8 @@ struct Fiber {
     Loop* loop = nullptr;
     TaskBase* task = nullptr;     // the task this fiber drives; holds a reference to it
     FiberRuntime* runtime = nullptr;
-    // The task's Context (contextvars): its creator's snapshot, shared, taken at spawn;
-    // null while no ContextVar was set. Released when the fiber is retired.
+    // The task's Context (contextvars): its creator's, shared copy-on-write, taken at
+    // spawn; null while no ContextVar was set. Released when the fiber is retired.
     ContextSlot context_vars;
 
     static void* operator new(std::size_t size);

@@ -38,24 +38,39 @@ using ContextValue = std::shared_ptr<const void>;  // a ContextVar<T>'s value, a
 // threads with to_thread. Changed in place only while one Context alone holds it.
 struct ContextData {
     std::atomic<uint32_t> refs{1};
+    uint64_t owner = 0;  // the id of the Context that made it (Token checks)
     std::vector<std::pair<uint64_t, ContextValue>> values;
 };
-void context_unref(ContextData* data) noexcept;  // null is fine
-inline ContextData* context_ref(ContextData* data) noexcept {
-    if (data) data->refs.fetch_add(1, std::memory_order_relaxed);
-    return data;
-}
+void context_unref(ContextData* data) noexcept;
 
-// A Context in force: a task's (in its Fiber) or a thread's, or a weft::Context object's.
-// A plain struct, so that a spawn copies one pointer (null while no variable was ever set).
-// Touched only by the fiber or thread it belongs to.
+// A Context in force: a task's (in its Fiber), a thread's, or a weft::Context object's.
+// One word, so that a new task's costs one pointer copy (null while no variable was ever
+// set) and one reference: its snapshot, with bit 0 set while borrowed — shared with the
+// Context it was copied from, whose id it carries — until this Context's first set()
+// takes a snapshot (and an id) of its own. Touched only by the fiber or thread it is for.
 struct ContextSlot {
-    ContextData* data = nullptr;  // an owned reference; null: no values
-    uint64_t id = 0;              // names the Context for Token checks; 0 until one needs it
+    uintptr_t bits = 0;  // ContextData* | borrowed; an owned reference
+
+    ContextData* data() const noexcept {
+        return reinterpret_cast<ContextData*>(bits & ~uintptr_t(1));
+    }
+    bool borrowed() const noexcept { return bits & 1; }
+    // A new Context's slot with these values (contextvars' Context.copy()).
+    ContextSlot copy() const noexcept {
+        if (!bits) return {};
+        data()->refs.fetch_add(1, std::memory_order_relaxed);
+        return {bits | 1};
+    }
+    void release() noexcept {
+        if (bits) context_unref(data());
+        bits = 0;
+    }
 };
 
 // The Context in force: the running fiber's, or off a fiber the calling thread's.
 ContextSlot& current_context() noexcept;
+// The current Context's id: 0 until it set a variable (no Token can name it before).
+uint64_t current_context_id() noexcept;
 uint64_t new_context_var_key() noexcept;
 // The current Context's value of key, or null. Valid until that Context next changes.
 const ContextValue* context_find(uint64_t key) noexcept;
@@ -139,7 +154,7 @@ public:
         if (token.key_ != key_)
             throw Error(std::make_error_code(std::errc::invalid_argument),
                         "ContextVar '" + name_ + "': Token was created by a different ContextVar");
-        if (token.context_ != detail::current_context().id)
+        if (token.context_ != detail::current_context_id())
             throw Error(std::make_error_code(std::errc::invalid_argument),
                         "ContextVar '" + name_ + "': Token was created in a different Context");
         detail::context_set(key_, token.old_);
@@ -161,7 +176,7 @@ private:
 class Context {
 public:
     Context() noexcept = default;  // contextvars.Context(): empty
-    ~Context() { detail::context_unref(slot_.data); }
+    ~Context() { slot_.release(); }
     Context(Context&& o) noexcept : slot_(std::exchange(o.slot_, {})), entered_(o.entered_) {}
     Context& operator=(Context&& o) noexcept {
         std::swap(slot_, o.slot_);
@@ -172,7 +187,7 @@ public:
     // Context.copy(): a new Context with the same values.
     Context copy() const {
         Context c;
-        c.slot_.data = detail::context_ref(slot_.data);
+        c.slot_ = slot_.copy();
         return c;
     }
 
@@ -189,11 +204,11 @@ public:
     // Context[var] / var in Context: the variable's value here, if it has one.
     template <class T>
     std::optional<T> get(const ContextVar<T>& var) const {
-        if (const detail::ContextValue* v = detail::context_find(slot_.data, var.key()))
+        if (const detail::ContextValue* v = detail::context_find(slot_.data(), var.key()))
             return *static_cast<const T*>(v->get());
         return std::nullopt;
     }
-    size_t size() const noexcept { return slot_.data ? slot_.data->values.size() : 0; }
+    size_t size() const noexcept { return slot_.bits ? slot_.data()->values.size() : 0; }
 
 private:
     friend Context copy_context();

@@ -36,6 +36,14 @@ TEST(ContextVar, GetSetResetAndTheTokensOldValue) {
         EXPECT_EQ(g_number.get(), 1);
         g_number.reset(first);
         EXPECT_THROW(g_number.get(), weft::LookupError);  // back to no value at all
+        // Out of order, as Python allows: each reset restores its own token's old value,
+        // also after the Context was left with no value at all.
+        auto a = g_number.set(1);
+        auto b = g_number.set(2);
+        g_number.reset(a);
+        EXPECT_THROW(g_number.get(), weft::LookupError);
+        g_number.reset(b);
+        EXPECT_EQ(g_number.get(), 1);
     });
 }
 
