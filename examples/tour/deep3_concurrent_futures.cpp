@@ -147,7 +147,8 @@ void compare(weft::ProcessPool& processes, double process_startup_ms) {
                 " isolated: 100 jobs bumped the workers' copies, ours is still %d |\n",
                 after_thread_job, shared_counter);
     std::puts("| GIL | none in C++: CPU work runs in parallel | none |");
-    std::puts("| data | any C++ value, by reference | copies: plain values and strings, or bytes |");
+    std::puts("| data | any C++ value, by reference |"
+              " copies: plain values and strings, or bytes |");
     std::puts("| good for | blocking calls, CPU work on shared data | CPU or crash-prone work, isolated |");
     tour::varying("| start-up, 2 workers | %.3f ms | %.3f ms |", thread_startup_ms, process_startup_ms);
     tour::varying("| %d CPU jobs on 2 workers | %.1f ms | %.1f ms |", kJobs, thread_cpu_ms, process_cpu_ms);
