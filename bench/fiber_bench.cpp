@@ -56,6 +56,19 @@ static void BM_SpawnJoin(benchmark::State& state) {
 }
 BENCHMARK(BM_SpawnJoin);
 
+// The same with a ContextVar set: the task shares its creator's Context (one reference
+// taken at spawn, dropped when its fiber ends), and the child reads the variable.
+static void BM_SpawnJoinInContext(benchmark::State& state) {
+    static weft::ContextVar<int> request("request");
+    weft::run([&] {
+        request.set(1);
+        for (auto _ : state)
+            benchmark::DoNotOptimize(weft::spawn([] { return request.get(); }).get());
+    });
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SpawnJoinInContext);
+
 // A callback sets a future that a fiber awaits.
 static void BM_FutureSetAwait(benchmark::State& state) {
     weft::run([&] {

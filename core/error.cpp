@@ -15,6 +15,7 @@ public:
             case errc::invalid_state: return "invalid state";
             case errc::cancelled: return "cancelled";
             case errc::timeout: return "timed out";
+            case errc::lookup_failed: return "lookup failed";
         }
         return "unknown weft error";
     }

@@ -7,6 +7,7 @@
 
 #include "detail/block_alloc.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <new>
 
@@ -19,8 +20,12 @@ void* detail::Job::operator new(std::size_t size) {
 }
 void detail::Job::operator delete(void* p) noexcept { detail::free_block(p); }
 
+size_t ThreadPool::default_workers() noexcept {
+    return std::min<size_t>(32, std::max(1u, std::thread::hardware_concurrency()) + 4);
+}
+
 ThreadPool::ThreadPool(size_t workers) : queue_(std::make_unique<detail::MpmcQueue<detail::Job*>>()) {
-    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    if (workers == 0) workers = default_workers();
     workers_.reserve(workers);
     for (size_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
 }

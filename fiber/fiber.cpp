@@ -90,6 +90,7 @@ void retire_fiber(Fiber* f) noexcept {
     }
     rt.remove(task);
     task->fiber = nullptr;
+    f->context_vars.release();
     delete f;
     task->unref();  // the fiber's reference
 }
@@ -171,6 +172,9 @@ void start_task(TaskBase* task, size_t stack_size) {
     f->task = task;
     f->runtime = &rt;
     f->loop = &task->loop();
+    // The task runs in a copy of its creator's Context: a shared snapshot (copy-on-write).
+    Fiber* creator = current_fiber();
+    f->context_vars = (creator ? creator->context_vars : t_thread_context).copy();
     task->fiber = f;
     task->ref();  // the fiber's reference, dropped when it finishes
     rt.add(task);
@@ -230,17 +234,13 @@ void TaskBase::set_name(std::string name) {
 
 // At close, unfinished tasks are reported and unwound: each is cancelled and resumed
 // directly (the loop no longer runs) until its fiber ends, so destructors on its stack run.
-ThreadPool& default_executor(Loop& loop) {
-    FiberRuntime& rt = FiberRuntime::of(loop);
-    if (!rt.default_executor) rt.default_executor = std::make_unique<ThreadPool>();
-    return *rt.default_executor;
-}
-
 void FiberRuntime::on_close(Loop& loop) {
     // Jobs still running finish first (their results are dropped with the loop), as
     // asyncio's shutdown_default_executor does.
     if (default_executor) default_executor->shutdown(true, false);
+    for (auto& pool : replaced_executors) pool->shutdown(true, false);
     if (file_executor) file_executor->shutdown(true, false);
+    if (resolver_executor) resolver_executor->shutdown(true, false);
     while (TaskBase* t = tasks_) {
         Ref<TaskBase> keep(t);
         loop.call_exception_handler(

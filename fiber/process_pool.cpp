@@ -1,10 +1,18 @@
 // ProcessPool: forked workers, a length-prefixed request/response protocol over
-// socketpairs, crash detection by EOF, reaping and replacement.
+// socketpairs, crash detection by EOF, reaping and replacement; exceptions of plain-function
+// jobs sent back by type name and rebuilt.
 //
-// Request:  u32 name length, name, u32 input length, input
-// Response: u8 status (0 ok, 1 error), u32 length, output or error message
+// Request:  u8 kind (0 registered name, 1 plain function), u32 length, the name or the
+//           addresses of the caller (detail::process_call<...>) and of the function,
+//           u32 input length, input
+// Response: u8 status, u32 length, body. Status 0: the output; 1: a registered function's
+//           error message; 2: a plain function's exception: u32 length + its type's
+//           mangled name, u8 error category (system_error: 1 system, 2 generic, 3 weft;
+//           else 0), i32 error code, what()
 #include <weft/process_pool.hpp>
 
+#include <cxxabi.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,17 +26,30 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <new>
+#include <stdexcept>
 #include <thread>
+#include <typeinfo>
 
 #include "detail/platform.hpp"
+#include <weft/contextvars.hpp>
 #include <weft/loop.hpp>
 #include <weft/task.hpp>
 
 namespace weft {
 
+void detail::throw_process_truncated() {
+    throw ProcessJobError("ProcessPool: a job's arguments or result were cut short");
+}
+
 namespace {
+
+enum : uint8_t { kByName = 0, kPlainFunction = 1 };
+enum : uint8_t { kReplyOk = 0, kReplyError = 1, kReplyException = 2 };
 
 std::map<std::string, ProcessFunction>& registry() {
     static std::map<std::string, ProcessFunction> functions;
@@ -91,6 +112,76 @@ void close_other_fds(int keep) {
     for (int fd = 4; fd < limit; ++fd) ::close(fd);
 }
 
+uint8_t category_tag(const std::error_category& c) noexcept {
+    if (&c == &std::system_category()) return 1;
+    if (&c == &std::generic_category()) return 2;
+    if (&c == &weft_category()) return 3;
+    return 0;
+}
+
+const std::error_category* category_of(uint8_t tag) noexcept {
+    switch (tag) {
+        case 1: return &std::system_category();
+        case 2: return &std::generic_category();
+        case 3: return &weft_category();
+    }
+    return nullptr;
+}
+
+// A status-2 body for the exception being handled (called in a catch block).
+std::string describe_exception() {
+    std::string type = "unknown", what = "(not a std::exception)";
+    uint8_t category = 0;
+    int32_t code = 0;
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        type = typeid(e).name();
+        what = e.what();
+        if (auto* se = dynamic_cast<const std::system_error*>(&e)) {
+            category = category_tag(se->code().category());
+            code = se->code().value();
+        }
+    } catch (...) {
+        if (const std::type_info* t = abi::__cxa_current_exception_type()) type = t->name();
+    }
+    std::string body;
+    put_u32(body, uint32_t(type.size()));
+    body += type;
+    body += char(category);
+    put_u32(body, uint32_t(code));
+    body += what;
+    return body;
+}
+
+std::string run_job(uint8_t kind, const std::string& name, std::string_view input,
+                    uint8_t& status) {
+    if (kind == kPlainFunction && name.size() == 2 * sizeof(void (*)())) {
+        void (*call)();
+        void (*fn)();
+        std::memcpy(&call, name.data(), sizeof call);
+        std::memcpy(&fn, name.data() + sizeof call, sizeof fn);
+        try {
+            return reinterpret_cast<detail::ProcessCall>(call)(fn, input);
+        } catch (...) {
+            status = kReplyException;
+            return describe_exception();
+        }
+    }
+    status = kReplyError;
+    auto it = registry().find(name);
+    if (kind != kByName || it == registry().end()) return "unknown process function '" + name + "'";
+    try {
+        std::string output = it->second(input);
+        status = kReplyOk;
+        return output;
+    } catch (const std::exception& e) {
+        return std::string(name) + ": " + e.what();
+    } catch (...) {
+        return std::string(name) + ": non-standard exception";
+    }
+}
+
 [[noreturn]] void worker_main(int fd) {
     close_other_fds(fd);
     fd = 3;
@@ -98,23 +189,12 @@ void close_other_fds(int keep) {
     ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     std::string name, input;
     for (;;) {
-        if (!read_field(fd, name) || !read_field(fd, input)) ::_exit(0);  // parent closed
-        std::string reply(1, '\0'), body;
-        auto it = registry().find(name);
-        if (it == registry().end()) {
-            reply[0] = 1;
-            body = "unknown process function '" + name + "'";
-        } else {
-            try {
-                body = it->second(input);
-            } catch (const std::exception& e) {
-                reply[0] = 1;
-                body = std::string(name) + ": " + e.what();
-            } catch (...) {
-                reply[0] = 1;
-                body = std::string(name) + ": non-standard exception";
-            }
-        }
+        char kind;
+        if (!read_exact(fd, &kind, 1) || !read_field(fd, name) || !read_field(fd, input))
+            ::_exit(0);  // parent closed
+        uint8_t status = kReplyOk;
+        std::string body = run_job(uint8_t(kind), name, input, status);
+        std::string reply(1, char(status));
         put_u32(reply, uint32_t(body.size()));
         reply += body;
         if (!write_exact(fd, reply.data(), reply.size())) ::_exit(0);
@@ -136,6 +216,64 @@ void send_all(int fd, const std::string& data) {
             throw_errno("ProcessPool: send to worker");
         }
     }
+}
+
+std::string demangle(const char* mangled) {
+    int status = 0;
+    char* out = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+    if (status != 0 || !out) return mangled;
+    std::string name(out);
+    std::free(out);
+    return name;
+}
+
+// A plain-function job's exception from its status-2 body: the same type if it is one
+// weft knows how to make from a message, else ProcessJobError naming the type.
+std::exception_ptr rebuild_exception(std::string_view body) {
+    if (body.size() < 4) return std::make_exception_ptr(ProcessJobError("ProcessPool: bad reply"));
+    uint32_t n = get_u32(body.data());
+    if (body.size() < 4 + size_t(n) + 5)
+        return std::make_exception_ptr(ProcessJobError("ProcessPool: bad reply"));
+    std::string type(body.substr(4, n));
+    const std::error_category* category = category_of(uint8_t(body[4 + n]));
+    int code = int32_t(get_u32(body.data() + 4 + n + 1));
+    std::string what(body.substr(4 + n + 5));
+    auto is = [&](const std::type_info& t) { return type == t.name(); };
+    auto make = [](auto e) { return std::make_exception_ptr(std::move(e)); };
+    if (is(typeid(std::invalid_argument))) return make(std::invalid_argument(what));
+    if (is(typeid(std::domain_error))) return make(std::domain_error(what));
+    if (is(typeid(std::length_error))) return make(std::length_error(what));
+    if (is(typeid(std::out_of_range))) return make(std::out_of_range(what));
+    if (is(typeid(std::logic_error))) return make(std::logic_error(what));
+    if (is(typeid(std::range_error))) return make(std::range_error(what));
+    if (is(typeid(std::overflow_error))) return make(std::overflow_error(what));
+    if (is(typeid(std::underflow_error))) return make(std::underflow_error(what));
+    if (is(typeid(std::runtime_error))) return make(std::runtime_error(what));
+    if (is(typeid(std::bad_alloc))) return make(std::bad_alloc());
+    if (category) {
+        // what() of a system_error is "<message>: <code's message>" (or the latter alone):
+        // take the message back out, as the constructors add the rest again.
+        std::error_code ec(code, *category);
+        std::string suffix = ec.message();
+        std::string message = what;
+        std::string tail = ": " + suffix;
+        if (message.size() >= tail.size() &&
+            message.compare(message.size() - tail.size(), tail.size(), tail) == 0)
+            message.resize(message.size() - tail.size());
+        else if (message == suffix)
+            message.clear();
+        if (is(typeid(std::system_error))) return make(std::system_error(ec, message));
+        if (is(typeid(Error))) return make(Error(ec, message));
+        if (is(typeid(SystemError)) && category == &std::system_category())
+            return make(SystemError(code, message));
+        if (is(typeid(InvalidStateError))) return make(InvalidStateError(message));
+        if (is(typeid(TimeoutError))) return make(TimeoutError(message));
+        if (is(typeid(LookupError))) return make(LookupError(message));
+        if (is(typeid(BrokenProcessPool))) return make(BrokenProcessPool(message));
+        if (is(typeid(ProcessJobError))) return make(ProcessJobError(message));
+    }
+    std::string name = demangle(type.c_str());
+    return make(ProcessJobError(name + ": " + what, name));
 }
 
 std::string describe_exit(pid_t pid, int status) {
@@ -209,25 +347,62 @@ void ProcessPool::spawn_worker(Worker& w) {
     w.watch = IoWatch(*loop_, w.fd, kReadable, [this, index](uint32_t) { on_readable(index); });
 }
 
+std::string ProcessPool::Job::describe() const {
+    if (by_name) return name;
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(fn), &info) && info.dli_sname)
+        return demangle(info.dli_sname);
+    char address[32];
+    std::snprintf(address, sizeof address, "%p", reinterpret_cast<void*>(fn));
+    return std::string("the function at ") + address;
+}
+
 Future<std::string> ProcessPool::submit(const std::string& name, std::string input) {
     if (closed_) throw InvalidStateError("ProcessPool::submit: the pool is shut down");
-    auto job = std::make_unique<Job>(Job{name, std::move(input), Future<std::string>(*loop_)});
-    Future<std::string> result = job->result;
+    Future<std::string> result(*loop_);
+    auto job = std::make_unique<Job>();
+    job->name = name;
+    job->input = std::move(input);
+    job->result = detail::Ref<detail::FutureBase>(result.base());
+    job->deliver = [](detail::FutureBase& result, std::string_view output) {  // the bytes
+        static_cast<detail::FutureState<std::string>&>(result).set_result(std::string(output));
+    };
     pending_.push_back(std::move(job));
     dispatch();
     return result;
 }
 
+void ProcessPool::enqueue(void (*call)(), void (*fn)(), std::string input,
+                          detail::FutureBase* result, detail::ProcessDeliver deliver) {
+    if (closed_) throw InvalidStateError("ProcessPool::submit: the pool is shut down");
+    auto job = std::make_unique<Job>();
+    job->by_name = false;
+    job->call = call;
+    job->fn = fn;
+    job->input = std::move(input);
+    job->result = detail::Ref<detail::FutureBase>(result);
+    job->deliver = deliver;
+    pending_.push_back(std::move(job));
+    dispatch();
+}
+
 void ProcessPool::dispatch() {
     for (auto& w : workers_) {
         if (w->job || w->fd < 0) continue;
-        while (!pending_.empty() && pending_.front()->result.done()) pending_.pop_front();  // cancelled
+        while (!pending_.empty() && pending_.front()->result->done())  // cancelled
+            pending_.pop_front();
         if (pending_.empty()) return;
         std::unique_ptr<Job> job = std::move(pending_.front());
         pending_.pop_front();
-        std::string request;
-        put_u32(request, uint32_t(job->name.size()));
-        request += job->name;
+        std::string request(1, char(job->by_name ? kByName : kPlainFunction));
+        if (job->by_name) {
+            put_u32(request, uint32_t(job->name.size()));
+            request += job->name;
+        } else {
+            put_u32(request, uint32_t(sizeof job->call + sizeof job->fn));
+            request.append(reinterpret_cast<const char*>(&job->call), sizeof job->call);
+            request.append(reinterpret_cast<const char*>(&job->fn), sizeof job->fn);
+        }
         put_u32(request, uint32_t(job->input.size()));
         request += job->input;
         w->job = std::move(job);
@@ -257,14 +432,21 @@ void ProcessPool::on_readable(size_t index) {
     while (w.inbox.size() >= 5) {
         uint32_t len = get_u32(w.inbox.data() + 1);
         if (w.inbox.size() < 5 + size_t(len)) break;
-        bool ok = w.inbox[0] == 0;
+        uint8_t status = uint8_t(w.inbox[0]);
         std::string body = w.inbox.substr(5, len);
         w.inbox.erase(0, 5 + size_t(len));
-        if (std::unique_ptr<Job> job = std::move(w.job); job && !job->result.done()) {
-            if (ok)
-                job->result.set_result(std::move(body));
-            else
-                job->result.set_exception(ProcessJobError(body));
+        if (std::unique_ptr<Job> job = std::move(w.job); job && !job->result->done()) {
+            if (status == kReplyOk) {
+                try {
+                    job->deliver(*job->result.get(), body);
+                } catch (...) {  // a result cut short
+                    job->result->set_exception(std::current_exception());
+                }
+            } else if (status == kReplyException) {
+                job->result->set_exception(rebuild_exception(body));
+            } else {
+                job->result->set_exception(std::make_exception_ptr(ProcessJobError(body)));
+            }
         }
     }
     if (eof) {
@@ -283,8 +465,9 @@ void ProcessPool::retire(Worker& w, const std::string& why) {
     while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
     }
     std::string what = describe_exit(w.pid, status) + " (" + why + ")";
-    if (std::unique_ptr<Job> job = std::move(w.job); job && !job->result.done())
-        job->result.set_exception(BrokenProcessPool(what + " while running '" + job->name + "'"));
+    if (std::unique_ptr<Job> job = std::move(w.job); job && !job->result->done())
+        job->result->set_exception(std::make_exception_ptr(
+            BrokenProcessPool(what + " while running '" + job->describe() + "'")));
     w.pid = -1;
     if (!closed_) {
         spawn_worker(w);
@@ -301,7 +484,7 @@ void ProcessPool::stop_worker(Worker& w) noexcept {
     int status;
     while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (w.job && !w.job->result.done()) w.job->result.cancel("process pool shut down");
+    if (w.job && !w.job->result->done()) w.job->result->cancel("process pool shut down");
     w.job.reset();
     w.pid = -1;
 }
@@ -309,23 +492,20 @@ void ProcessPool::stop_worker(Worker& w) noexcept {
 void ProcessPool::shutdown(bool wait) {
     if (closed_ && workers_.empty()) return;
     if (wait && current_task()) {  // awaiting needs a fiber; elsewhere queued jobs are cancelled
-        // Let the queued and running jobs finish, awaiting them on the loop.
-        std::vector<Future<std::string>> outstanding;
+        // Let the queued and running jobs finish, awaiting them on the loop. Cancelled
+        // from wait() is the caller's own (a job cancelled by its owner is just done).
+        std::vector<detail::Ref<detail::FutureBase>> outstanding;
         for (auto& job : pending_) outstanding.push_back(job->result);
         for (auto& w : workers_)
             if (w->job) outstanding.push_back(w->job->result);
         for (auto& f : outstanding) {
-            try {
-                f.get();
-            } catch (const Cancelled&) {
-                throw;
-            } catch (...) {  // the job's own failure belongs to its awaiter
-            }
+            f->wait("ProcessPool::shutdown");
+            if (!f->cancelled()) f->exception();  // seen here: its awaiter may have gone
         }
     }
     closed_ = true;
     for (auto& job : pending_)
-        if (!job->result.done()) job->result.cancel("process pool shut down");
+        if (!job->result->done()) job->result->cancel("process pool shut down");
     pending_.clear();
     for (auto& w : workers_) stop_worker(*w);
     workers_.clear();

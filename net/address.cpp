@@ -1,4 +1,5 @@
-// SocketAddress formatting and parsing; resolve() with getaddrinfo off the loop.
+// SocketAddress formatting and parsing; resolve() with getaddrinfo off the loop, on a pool
+// of its own.
 #include <weft/address.hpp>
 
 #include <arpa/inet.h>
@@ -100,7 +101,12 @@ std::vector<SocketAddress> resolve(const std::string& host, uint16_t port) {
         return {SocketAddress::ip(host, port)};
     } catch (const Error&) {  // not numeric: ask the resolver, off the loop
     }
-    return run_in_executor(nullptr, [host, port] { return getaddrinfo_blocking(host, port, 0); }).get();
+    // On the loop's resolver pool, not the default one: jobs blocking there (to_thread,
+    // run_in_executor) must not hold up name resolution.
+    ThreadPool* resolver = &detail::resolver_executor(Loop::current());
+    return run_in_executor(resolver, [host, port] {
+        return getaddrinfo_blocking(host, port, 0);
+    }).get();
 }
 
 }  // namespace weft

@@ -13,6 +13,7 @@ enum class errc {
     invalid_state = 1,  // operation not allowed in the object's current state
     cancelled,          // the operation was cancelled
     timeout,            // a deadline passed
+    lookup_failed,      // no value for the key (LookupError)
 };
 
 const std::error_category& weft_category() noexcept;

@@ -59,7 +59,7 @@ private:
 
 class ThreadPool {
 public:
-    // workers == 0: one per hardware thread.
+    // workers == 0: default_workers().
     explicit ThreadPool(size_t workers = 0);
     ~ThreadPool();  // shutdown(wait = true)
     ThreadPool(const ThreadPool&) = delete;
@@ -80,7 +80,12 @@ public:
     // concurrent.futures' shutdown: refuse new jobs; cancel_futures cancels the queued
     // ones (their futures end cancelled); wait joins the workers after the rest ran.
     void shutdown(bool wait = true, bool cancel_futures = false);
+    // The number of worker threads: ThreadPoolExecutor's max_workers (weft starts them
+    // all with the pool).
     size_t size() const noexcept { return workers_.size(); }
+    // ThreadPoolExecutor's default max_workers: min(32, hardware threads + 4). The pool is
+    // for blocking calls, so it has more threads than cores, but not hundreds.
+    static size_t default_workers() noexcept;
 
 private:
     void enqueue(detail::Job* job);  // takes ownership, also on throw

@@ -11,6 +11,7 @@
 #include <weft/thread_pool.hpp>
 
 #include <weft/combinators.hpp>
+#include <weft/contextvars.hpp>
 #include <weft/debug.hpp>
 #include <weft/executor.hpp>
 #include <weft/files.hpp>

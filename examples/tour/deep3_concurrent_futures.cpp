@@ -69,20 +69,22 @@ void thread_pool_io(uint16_t port) {
     std::printf("]\n");
 }  // the pool shuts down and joins its threads, as the `with` block does
 
-// def cpu_bound(n): return sum(i * i for i in range(n)) — a registered process function
-// takes and returns bytes.
-std::string cpu_bound(std::string_view input) {
-    uint64_t n = std::stoull(std::string(input)), sum = 0;
+// def cpu_bound(n): return sum(i * i for i in range(n)) — a plain function: the workers
+// are forks of this program, so they call it by address, with its argument and result
+// sent as bytes.
+uint64_t cpu_bound(uint64_t n) {
+    uint64_t sum = 0;
     for (uint64_t i = 0; i < n; ++i) sum += i * i;
-    return std::to_string(sum);
+    return sum;
 }
 
 void process_pool_cpu(weft::ProcessPool& pool) {
     tour::section("3.2 ProcessPoolExecutor with the loop");
-    std::vector<weft::Future<std::string>> tasks;
-    for (int n : {6, 7, 8}) tasks.push_back(pool.submit("cpu_bound", std::to_string(n)));
+    std::vector<weft::Future<uint64_t>> tasks;  // loop.run_in_executor(pool, cpu_bound, n)
+    for (int n : {6, 7, 8}) tasks.push_back(weft::run_in_executor(&pool, cpu_bound, n));
     auto results = weft::gather(tasks);
-    std::printf("[%s, %s, %s]\n", results[0].c_str(), results[1].c_str(), results[2].c_str());
+    std::printf("[%llu, %llu, %llu]\n", (unsigned long long)results[0],
+                (unsigned long long)results[1], (unsigned long long)results[2]);
 }
 
 // CPU work the compiler cannot fold into a formula: a linear congruential walk.
@@ -94,8 +96,7 @@ uint64_t churn(uint64_t n) {
     }
     return acc;
 }
-std::string churn_job(std::string_view input) { return std::to_string(churn(std::stoull(std::string(input)))); }
-
+// The registered-name form: a function of bytes to bytes, called by name.
 int shared_counter = 0;  // one per process: a forked worker bumps its own copy
 std::string bump_job(std::string_view) { return std::to_string(++shared_counter); }
 std::string crash_job(std::string_view) {
@@ -129,9 +130,11 @@ void compare(weft::ProcessPool& processes, double process_startup_ms) {
     }
     int after_thread_job = shared_counter;
     auto t1 = Clock::now();
-    std::vector<weft::Future<std::string>> jobs;
-    for (int i = 0; i < kJobs; ++i) jobs.push_back(processes.submit("churn", std::to_string(kWork + i)));
-    std::vector<std::string> via_processes = weft::gather(jobs);
+    std::vector<weft::Future<uint64_t>> jobs;
+    for (int i = 0; i < kJobs; ++i)
+        jobs.push_back(weft::run_in_executor(&processes, churn, kWork + i));  // a plain function
+    std::vector<std::string> via_processes;
+    for (uint64_t r : weft::gather(jobs)) via_processes.push_back(std::to_string(r));
     double process_cpu_ms = ms_since(t1);
     auto t2 = Clock::now();
     for (int i = 0; i < 100; ++i) processes.submit("bump", "").get();  // ++shared_counter in a worker
@@ -144,7 +147,8 @@ void compare(weft::ProcessPool& processes, double process_startup_ms) {
                 " isolated: 100 jobs bumped the workers' copies, ours is still %d |\n",
                 after_thread_job, shared_counter);
     std::puts("| GIL | none in C++: CPU work runs in parallel | none |");
-    std::puts("| data | any C++ value, by reference | byte strings, serialised by you |");
+    std::puts("| data | any C++ value, by reference |"
+              " copies: plain values and strings, or bytes |");
     std::puts("| good for | blocking calls, CPU work on shared data | CPU or crash-prone work, isolated |");
     tour::varying("| start-up, 2 workers | %.3f ms | %.3f ms |", thread_startup_ms, process_startup_ms);
     tour::varying("| %d CPU jobs on 2 workers | %.1f ms | %.1f ms |", kJobs, thread_cpu_ms, process_cpu_ms);
@@ -156,8 +160,8 @@ void compare(weft::ProcessPool& processes, double process_startup_ms) {
     } catch (const weft::BrokenProcessPool&) {
         std::puts("| crash | takes the whole program down | this job fails with BrokenProcessPool |");
     }
-    std::printf("after the crash the pool still works: cpu_bound(8) = %s\n",
-                processes.submit("cpu_bound", "8").get().c_str());
+    std::printf("after the crash the pool still works: cpu_bound(8) = %llu\n",
+                (unsigned long long)processes.submit(cpu_bound, 8).get());
 }
 
 void wrap_future() {
@@ -172,9 +176,7 @@ void wrap_future() {
 }
 
 int main() {
-    // Functions callable in workers are registered before any pool forks.
-    weft::register_process_function("cpu_bound", cpu_bound);
-    weft::register_process_function("churn", churn_job);
+    // Functions called by name in workers are registered before any pool forks.
     weft::register_process_function("bump", bump_job);
     weft::register_process_function("crash", crash_job);
     try {

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "stack.hpp"
+#include <weft/contextvars.hpp>
 #include <weft/handle.hpp>
 
 namespace weft {
@@ -52,6 +53,9 @@ struct Fiber {
     Loop* loop = nullptr;
     TaskBase* task = nullptr;     // the task this fiber drives; holds a reference to it
     FiberRuntime* runtime = nullptr;
+    // The task's Context (contextvars): its creator's, shared copy-on-write, taken at
+    // spawn; null while no ContextVar was set. Released when the fiber is retired.
+    ContextSlot context_vars;
 
     static void* operator new(std::size_t size);
     static void operator delete(void* p) noexcept;
@@ -80,6 +84,8 @@ void retire_fiber(Fiber* f) noexcept;
 // on every switch; initial-exec: one %fs-relative load (libweft is linked statically).
 extern thread_local Fiber* t_current_fiber __attribute__((tls_model("initial-exec")));
 inline Fiber* current_fiber() noexcept { return t_current_fiber; }
+// contextvars.cpp: the Context of the code that runs on this thread off a fiber.
+extern thread_local ContextSlot t_thread_context __attribute__((tls_model("initial-exec")));
 // Its stack and name, for the stack-overflow report (async-signal-safe: reads only).
 const Stack* running_fiber_stack(const char** name) noexcept;
 // current_fiber(), or InvalidStateError "<what>: must be called from inside a fiber".

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "fiber.hpp"
 #include "stack.hpp"
@@ -90,8 +91,12 @@ public:
 
     Loop& loop_;
     StackPool stacks;
-    std::unique_ptr<ThreadPool> default_executor;  // created on first use
+    std::unique_ptr<ThreadPool> default_executor;  // created on first use, or set
     std::unique_ptr<ThreadPool> file_executor;     // files' own small pool, on first use
+    std::unique_ptr<ThreadPool> resolver_executor;  // getaddrinfo's own pool, on first use
+    // Default executors replaced by set_default_executor: shut down (no waiting) when
+    // replaced, their threads joined at close, so replacing one never blocks the loop.
+    std::vector<std::unique_ptr<ThreadPool>> replaced_executors;
 
 private:
     TaskBase* tasks_ = nullptr;         // live (unfinished) tasks, newest first

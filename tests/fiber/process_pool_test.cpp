@@ -94,3 +94,135 @@ TEST(ProcessPool, ShutdownWithoutWaitCancelsQueuedJobs) {
     });
     EXPECT_TRUE(no_children_left());
 }
+
+namespace {
+// Plain functions, as Python's pool.submit(cpu_bound, n): called in a worker by address.
+uint64_t cpu_bound(uint64_t n) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; ++i) sum += i * i;
+    return sum;
+}
+double scale(double x, int times) { return x * times; }
+std::string repeat(const std::string& word, std::string_view separator, int times) {
+    std::string out;
+    for (int i = 0; i < times; ++i) out += (i ? std::string(separator) : "") + word;
+    return out;
+}
+struct Point {
+    int x;
+    double y;
+};
+Point mirror(Point p) { return {-p.x, -p.y}; }
+pid_t worker_pid() { return ::getpid(); }
+int bump_global() {
+    static int calls = 0;
+    return ++calls;
+}
+
+struct CustomFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+int throws_invalid_argument(int n) { throw std::invalid_argument("bad n " + std::to_string(n)); }
+int throws_out_of_range() { throw std::out_of_range("past the end"); }
+int throws_invalid_state() { throw weft::InvalidStateError("not now"); }
+int throws_system_error() { throw weft::SystemError(ENOENT, "open(/nowhere)"); }
+int throws_custom() { throw CustomFailure("custom what"); }
+int throws_int() { throw 42; }
+}  // namespace
+
+TEST(ProcessPool, PlainFunctionsWithTheirArgumentsAndResults) {
+    weft::run([] {
+        weft::ProcessPool pool(2);
+        EXPECT_EQ(weft::run_in_executor(pool, cpu_bound, 1'000).get(), cpu_bound(1'000));
+        EXPECT_EQ(weft::run_in_executor(&pool, &cpu_bound, 10).get(), 285u);  // int → uint64_t
+        EXPECT_DOUBLE_EQ(pool.submit(scale, 1.25, 4).get(), 5.0);
+        EXPECT_EQ(pool.submit(repeat, "ab", std::string(", "), 3).get(), "ab, ab, ab");
+        EXPECT_EQ(pool.submit(repeat, std::string(1000, 'x'), "", 2).get(), std::string(2000, 'x'));
+        Point p = pool.submit(mirror, Point{3, 1.5}).get();
+        EXPECT_EQ(p.x, -3);
+        EXPECT_EQ(p.y, -1.5);
+        EXPECT_NE(pool.submit(worker_pid).get(), ::getpid());
+        // Many at once, gathered.
+        std::vector<weft::Future<uint64_t>> jobs;
+        for (uint64_t n = 0; n < 20; ++n) jobs.push_back(pool.submit(cpu_bound, n));
+        auto sums = weft::gather(jobs);
+        for (uint64_t n = 0; n < 20; ++n) EXPECT_EQ(sums[n], cpu_bound(n));
+        // The workers' memory is their own.
+        pool.submit(bump_global).get();
+        EXPECT_EQ(bump_global(), 1);
+        // The registered-name form still works beside it.
+        EXPECT_EQ(pool.submit("square", "12").get(), "144");
+    });
+    EXPECT_TRUE(no_children_left());
+}
+
+TEST(ProcessPool, PlainFunctionExceptionsComeBackAsTheirType) {
+    weft::run([] {
+        weft::ProcessPool pool(1);
+        try {
+            pool.submit(throws_invalid_argument, 3).get();
+            FAIL() << "no exception";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_STREQ(e.what(), "bad n 3");
+        }
+        EXPECT_THROW(pool.submit(throws_out_of_range).get(), std::out_of_range);
+        try {
+            pool.submit(throws_invalid_state).get();
+            FAIL() << "no exception";
+        } catch (const weft::InvalidStateError& e) {
+            EXPECT_EQ(std::string(e.what()), weft::InvalidStateError("not now").what());
+        }
+        try {
+            pool.submit(throws_system_error).get();
+            FAIL() << "no exception";
+        } catch (const weft::SystemError& e) {
+            EXPECT_EQ(e.errno_value(), ENOENT);
+            EXPECT_EQ(std::string(e.what()), weft::SystemError(ENOENT, "open(/nowhere)").what());
+        }
+        // A type weft cannot rebuild: a weft::Error naming it.
+        try {
+            pool.submit(throws_custom).get();
+            FAIL() << "no exception";
+        } catch (const weft::ProcessJobError& e) {
+            EXPECT_NE(e.type_name().find("CustomFailure"), std::string::npos) << e.type_name();
+            EXPECT_NE(std::string(e.what()).find("CustomFailure: custom what"), std::string::npos)
+                << e.what();
+        }
+        try {
+            pool.submit(throws_int).get();
+            FAIL() << "no exception";
+        } catch (const weft::Error& e) {
+            EXPECT_NE(std::string(e.what()).find("int"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(pool.submit(cpu_bound, 3).get(), 5u);  // the worker is still fine
+    });
+}
+
+// External linkage, so that dladdr finds its name (fiber_tests links with -rdynamic).
+int process_pool_test_crash(int) {
+    ::raise(SIGKILL);
+    return 0;
+}
+
+TEST(ProcessPool, PlainFunctionCrashNamesTheFunction) {
+    weft::run([] {
+        weft::ProcessPool pool(1);
+        try {
+            pool.submit(process_pool_test_crash, 1).get();
+            FAIL() << "a crashed job returned";
+        } catch (const weft::BrokenProcessPool& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("signal 9"), std::string::npos) << what;
+            EXPECT_NE(what.find("process_pool_test_crash(int)"), std::string::npos) << what;
+        }
+        try {  // one without a symbol: its address
+            pool.submit(+[](int) -> int { ::raise(SIGKILL); return 0; }, 1).get();
+            FAIL() << "a crashed job returned";
+        } catch (const weft::BrokenProcessPool& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("the function at 0x"), std::string::npos) << what;
+        }
+        EXPECT_EQ(pool.submit(cpu_bound, 2).get(), 1u);
+    });
+    EXPECT_TRUE(no_children_left());
+}

@@ -1,7 +1,7 @@
 // TCP streams and servers on loopback: echo, the read forms and their errors, half-close
-// both ways, refused connections, names and address lists, IPv6, TCP_NODELAY,
-// cancellation mid-read and mid-connect, a checksummed bulk transfer, and drain's bound on
-// buffered memory.
+// both ways, refused connections, names (resolved on their own pool) and address lists,
+// IPv6, TCP_NODELAY, cancellation mid-read and mid-connect, a checksummed bulk transfer,
+// and drain's bound on buffered memory.
 #include <weft/weft.hpp>
 
 #include <dirent.h>
@@ -13,9 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <detail/platform.hpp>
@@ -476,6 +478,30 @@ TEST(Tcp, ResolveLocalhostByName) {
             EXPECT_EQ(a.port(), 4242);
             EXPECT_TRUE(a.host() == "127.0.0.1" || a.host() == "::1") << a.to_string();
         }
+    });
+}
+
+TEST(Tcp, ResolveKeepsWorkingWhileTheDefaultPoolIsBlocked) {
+    weft::run([] {
+        // Every worker of the default pool blocked, and more jobs queued behind them: name
+        // resolution has a pool of its own, so it does not wait for them.
+        std::atomic<bool> release{false};
+        std::vector<weft::Future<void>> blockers;
+        size_t workers = weft::detail::default_executor(weft::Loop::current()).size();
+        for (size_t i = 0; i < workers + 2; ++i)
+            blockers.push_back(weft::run_in_executor(nullptr, [&] {
+                while (!release.load()) std::this_thread::sleep_for(1ms);
+            }));
+        std::vector<weft::SocketAddress> addresses;
+        try {
+            // Generous for a loaded machine; before, this waited for the blockers: for ever.
+            addresses = weft::timeout(10s, [] { return weft::resolve("localhost", 4242); });
+        } catch (const weft::TimeoutError&) {
+            ADD_FAILURE() << "resolve waited for the default pool's jobs";
+        }
+        release = true;
+        weft::gather(blockers);
+        EXPECT_FALSE(addresses.empty());
     });
 }
 
