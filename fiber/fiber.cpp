@@ -234,13 +234,17 @@ void TaskBase::set_name(std::string name) {
 
 // At close, unfinished tasks are reported and unwound: each is cancelled and resumed
 // directly (the loop no longer runs) until its fiber ends, so destructors on its stack run.
-void FiberRuntime::on_close(Loop& loop) {
-    // Jobs still running finish first (their results are dropped with the loop), as
-    // asyncio's shutdown_default_executor does.
+void FiberRuntime::shutdown_executors() {
     if (default_executor) default_executor->shutdown(true, false);
     for (auto& pool : replaced_executors) pool->shutdown(true, false);
     if (file_executor) file_executor->shutdown(true, false);
     if (resolver_executor) resolver_executor->shutdown(true, false);
+}
+
+void FiberRuntime::on_close(Loop& loop) {
+    // Jobs still running finish first (their results are dropped with the loop), as
+    // asyncio's shutdown_default_executor does.
+    shutdown_executors();
     while (TaskBase* t = tasks_) {
         Ref<TaskBase> keep(t);
         loop.call_exception_handler(

@@ -184,6 +184,10 @@ std::string run_job(uint8_t kind, const std::string& name, std::string_view inpu
 
 [[noreturn]] void worker_main(int fd) {
     close_other_fds(fd);
+    // The parent's loop may route SIGINT (run()'s Ctrl-C rule) to a pipe the worker no
+    // longer has: a Ctrl-C on the terminal reaches the whole process group, and a worker
+    // ends on it as ProcessPoolExecutor's workers do.
+    ::signal(SIGINT, SIG_DFL);
     fd = 3;
     int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);

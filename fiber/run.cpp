@@ -7,6 +7,8 @@
 
 #include <detail/platform.hpp>
 
+#include "detail/runtime.hpp"
+
 namespace weft::detail {
 
 void cancel_all_tasks(Loop& loop) {
@@ -45,6 +47,14 @@ void cancel_all_tasks(Loop& loop) {
             loop.call_exception_handler(
                 {"Task ignored cancellation at the end of run(): " + t.get_name(), nullptr, source});
     }
+}
+
+void shutdown_default_executor(Loop& loop) {
+    FiberRuntime::of(loop).shutdown_executors();
+    // The jobs that finished meanwhile posted their completions: one turn takes them in
+    // from the submission queue, the next runs them, so close() finds nothing unrun.
+    loop.run_once(false);
+    loop.run_once(false);
 }
 
 SigintCancelsMain::SigintCancelsMain(Loop& loop, TaskRef main) : loop_(loop), main_(main) {

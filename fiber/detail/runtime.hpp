@@ -91,6 +91,10 @@ public:
 
     Loop& loop_;
     StackPool stacks;
+    // Shuts every pool down, waiting for the jobs that are running (asyncio's
+    // shutdown_default_executor); their completions are then queued on the loop.
+    void shutdown_executors();
+
     std::unique_ptr<ThreadPool> default_executor;  // created on first use, or set
     std::unique_ptr<ThreadPool> file_executor;     // files' own small pool, on first use
     std::unique_ptr<ThreadPool> resolver_executor;  // getaddrinfo's own pool, on first use

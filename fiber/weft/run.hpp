@@ -19,6 +19,9 @@ struct RunOptions {
 namespace detail {
 // Cancels every pending task of loop and runs it until they are done (bounded).
 void cancel_all_tasks(Loop& loop);
+// asyncio.run's loop.shutdown_default_executor(): waits for the jobs still running on the
+// loop's pools and lets their completions run.
+void shutdown_default_executor(Loop& loop);
 
 // asyncio.run's Ctrl-C rule (3.11): on the main thread, while SIGINT has its default
 // action, the first SIGINT cancels the main task instead of killing the process; SIGINT
@@ -58,6 +61,7 @@ decltype(auto) run(F&& fn, RunOptions options = {}) {
     loop.run_forever();
     sigint.release();
     detail::cancel_all_tasks(loop);
+    detail::shutdown_default_executor(loop);
     loop.close();
     if (sigint.interrupted() && main.cancelled()) throw KeyboardInterrupt();
     using R = decltype(main.result());

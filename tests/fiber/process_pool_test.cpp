@@ -128,6 +128,11 @@ int throws_invalid_state() { throw weft::InvalidStateError("not now"); }
 int throws_system_error() { throw weft::SystemError(ENOENT, "open(/nowhere)"); }
 int throws_custom() { throw CustomFailure("custom what"); }
 int throws_int() { throw 42; }
+int sigint_is_default() {
+    struct sigaction sa {};
+    ::sigaction(SIGINT, nullptr, &sa);
+    return sa.sa_handler == SIG_DFL;
+}
 }  // namespace
 
 TEST(ProcessPool, PlainFunctionsWithTheirArgumentsAndResults) {
@@ -225,4 +230,13 @@ TEST(ProcessPool, PlainFunctionCrashNamesTheFunction) {
         EXPECT_EQ(pool.submit(cpu_bound, 2).get(), 1u);
     });
     EXPECT_TRUE(no_children_left());
+}
+
+// run() routes SIGINT to its loop on the main thread; the pool's workers, forked meanwhile,
+// must not inherit that (a Ctrl-C ends them, as ProcessPoolExecutor's workers).
+TEST(ProcessPool, WorkersHaveTheDefaultSigint) {
+    weft::run([] {
+        weft::ProcessPool pool(1);
+        EXPECT_EQ(pool.submit(sigint_is_default).get(), 1);
+    });
 }

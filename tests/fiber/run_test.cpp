@@ -72,6 +72,25 @@ TEST(Run, CancellingLeftoverTasksIsSilent) {
     EXPECT_EQ(err, "");
 }
 
+// asyncio.run shuts the default executor down before closing: a job that finishes after
+// main returned completes its future instead of being reported as a callback never run.
+TEST(Run, ExecutorJobFinishingAfterMainIsNotReportedAsLost) {
+    testing::internal::CaptureStderr();
+    bool job_ran = false;
+    weft::run([&] {
+        weft::spawn([&] {
+            weft::run_in_executor(nullptr, [&] {
+                std::this_thread::sleep_for(30ms);
+                job_ran = true;
+            }).get();
+        });
+        weft::sleep(5ms);
+    });
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(job_ran);
+    EXPECT_EQ(err, "");
+}
+
 // asyncio.run since 3.11: Ctrl-C cancels the main task, its clean-up runs, and run()
 // raises KeyboardInterrupt; SIGINT has its default action again afterwards.
 TEST(Run, SigintCancelsTheMainTaskAndThrowsKeyboardInterrupt) {
