@@ -77,8 +77,7 @@ public:
     template <class F>
     ThreadsafeHandle call_soon_threadsafe(F&& fn,
                                           std::source_location where = std::source_location::current()) {
-        auto* node = new detail::SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where);
-        node->add_handle_ref();
+        auto* node = detail::make_submission(std::forward<F>(fn), where);
         submit(node);  // deletes it if it throws
         return ThreadsafeHandle(node);
     }
@@ -165,8 +164,7 @@ public:
     template <class F>
     ThreadsafeHandle call_soon_threadsafe(F&& fn,
                                           std::source_location where = std::source_location::current()) {
-        auto* node = new detail::SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where);
-        node->add_handle_ref();
+        auto* node = detail::make_submission(std::forward<F>(fn), where);
         submit_threadsafe(node);  // deletes it if it throws
         return ThreadsafeHandle(node);
     }

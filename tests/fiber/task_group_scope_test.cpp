@@ -74,6 +74,16 @@ void crash_after(weft::Duration d) {
     throw ZeroDivision();
 }
 
+// Sleeps for d; if cancelled meanwhile, adds `add` to `counter` and lets Cancelled go on.
+void sleep_counting_cancel(weft::Duration d, int& counter, int add = 1) {
+    try {
+        weft::sleep(d);
+    } catch (const weft::Cancelled&) {
+        counter += add;
+        throw;
+    }
+}
+
 }  // namespace
 
 // test_taskgroup_01
@@ -193,14 +203,7 @@ TEST(TaskGroupScope, OutsideCancelCancelsEveryChildAndPropagates) {
         auto r = weft::spawn([&] {
             weft::task_group([&](weft::TaskGroup& g) {
                 for (int i = 0; i < 5; ++i)
-                    g.spawn([&] {
-                        try {
-                            weft::sleep(5s);
-                        } catch (const weft::Cancelled&) {
-                            ++num;
-                            throw;
-                        }
-                    });
+                    g.spawn([&] { sleep_counting_cancel(5s, num); });
             });
         });
         weft::sleep(10ms);
@@ -223,20 +226,8 @@ TEST(TaskGroupScope, OutsideCancelReachesTheBodyToo) {
         auto r = weft::spawn([&] {
             weft::task_group([&](weft::TaskGroup& g) {
                 for (int i = 0; i < 5; ++i)
-                    g.spawn([&] {
-                        try {
-                            weft::sleep(5s);
-                        } catch (const weft::Cancelled&) {
-                            ++num;
-                            throw;
-                        }
-                    });
-                try {
-                    weft::sleep(10s);
-                } catch (const weft::Cancelled&) {
-                    num += 10;
-                    throw;
-                }
+                    g.spawn([&] { sleep_counting_cancel(5s, num); });
+                sleep_counting_cancel(10s, num, 10);
             });
         });
         weft::sleep(10ms);
@@ -365,12 +356,7 @@ TEST(TaskGroupScope, OutsideCancelWithNoChildren) {
         int num = 0;
         auto r = weft::spawn([&] {
             weft::task_group([&](weft::TaskGroup&) {
-                try {
-                    weft::sleep(10s);
-                } catch (const weft::Cancelled&) {
-                    num += 10;
-                    throw;
-                }
+                sleep_counting_cancel(10s, num, 10);
             });
         });
         weft::sleep(10ms);
@@ -648,14 +634,7 @@ TEST(TaskGroupScope, CancelEndsTheScopeQuietly) {
         bool after = false;
         weft::task_group([&](weft::TaskGroup& g) {
             for (int i = 0; i < 3; ++i)
-                g.spawn([&] {
-                    try {
-                        weft::sleep(10s);
-                    } catch (const weft::Cancelled&) {
-                        ++cancelled;
-                        throw;
-                    }
-                });
+                g.spawn([&] { sleep_counting_cancel(10s, cancelled); });
             g.spawn([&] {
                 weft::sleep(5ms);
                 g.cancel();

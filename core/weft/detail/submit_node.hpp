@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
+#include <type_traits>
 #include <utility>
 
 namespace weft::detail {
@@ -55,5 +56,13 @@ public:
 private:
     F fn_;
 };
+
+// A submission of fn with the reference a ThreadsafeHandle will adopt.
+template <class F>
+SubmitNode* make_submission(F&& fn, std::source_location where) {
+    auto* node = new SubmitFn<std::decay_t<F>>(std::forward<F>(fn), where);
+    node->add_handle_ref();
+    return node;
+}
 
 }  // namespace weft::detail
