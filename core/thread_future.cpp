@@ -2,6 +2,8 @@
 // blocking waiters, and callbacks run outside the lock on the completing thread.
 #include <weft/thread_future.hpp>
 
+#include <weft/deadline.hpp>
+
 namespace weft::detail {
 
 bool ThreadFutureBase::cancel() {
@@ -67,7 +69,7 @@ std::unique_lock<std::mutex> ThreadFutureBase::wait_finished(Timeout timeout, co
     auto finished = [&] { return status_ == Status::done || status_ == Status::cancelled; };
     if (!timeout)
         changed_.wait(lock, finished);
-    else if (!changed_.wait_for(lock, *timeout, finished))
+    else if (!changed_.wait_until(lock, deadline_after(*timeout), finished))
         throw TimeoutError(std::string(what) + ": not done within the timeout");
     if (status_ == Status::cancelled) throw Cancelled("ThreadFuture was cancelled");
     return lock;

@@ -282,7 +282,7 @@ void sleep(Duration delay) {
     detail::Fiber* f = detail::require_fiber("sleep");
     // asyncio: a delay of zero or less only yields to the other ready work.
     if (delay <= Duration::zero()) return detail::yield(f);
-    detail::WakeTimer timer(f, f->loop->time() + delay);
+    detail::WakeTimer timer(f, deadline_after(delay, f->loop->time()));
     while (!timer.fired()) detail::suspend(f);
 }
 

@@ -178,7 +178,7 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
     for (int attempt = 0;; ++attempt) {
         std::optional<TimePoint> connect_deadline = deadline;
         if (timeout.connect) {
-            TimePoint c = Clock::now() + *timeout.connect;
+            TimePoint c = deadline_after(*timeout.connect);
             if (!connect_deadline || c < *connect_deadline) connect_deadline = c;
         }
         std::unique_ptr<detail::PooledConnection> conn;
@@ -254,7 +254,7 @@ ClientResponse ClientSession::request(std::string_view method_in, std::string_vi
     Url url = parse_url(url_in);
     ClientTimeout timeout = options.timeout.value_or(options_.timeout);
     std::optional<TimePoint> deadline;
-    if (timeout.total) deadline = Clock::now() + *timeout.total;
+    if (timeout.total) deadline = deadline_after(*timeout.total);
 
     for (int redirects = 0;; ++redirects) {
         ClientResponse response = send_once(method, url, options, timeout, deadline);

@@ -56,7 +56,7 @@ int try_connect(Loop& loop, const SocketAddress& addr, const TimePoint* deadline
 Stream open_connection(const SocketAddress& address, ConnectOptions options) {
     Loop& loop = Loop::current();
     std::optional<TimePoint> deadline;
-    if (options.timeout) deadline = loop.time() + *options.timeout;
+    if (options.timeout) deadline = deadline_after(*options.timeout, loop.time());
     int err = 0;
     int fd = try_connect(loop, address, deadline ? &*deadline : nullptr, err);
     if (fd < 0) throw SystemError(err, "connect to " + address.to_string());
@@ -83,7 +83,7 @@ Stream connect_first(Loop& loop, const std::vector<SocketAddress>& addresses,
 Stream open_connection(const std::string& host, uint16_t port, ConnectOptions options) {
     Loop& loop = Loop::current();
     std::optional<TimePoint> deadline;
-    if (options.timeout) deadline = loop.time() + *options.timeout;
+    if (options.timeout) deadline = deadline_after(*options.timeout, loop.time());
     auto addresses = options.timeout
                          ? weft::timeout_at(*deadline, [&] { return resolve(host, port); })
                          : resolve(host, port);
@@ -94,7 +94,7 @@ Stream open_connection(const std::string& host, uint16_t port, ConnectOptions op
 Stream open_connection(const std::vector<SocketAddress>& addresses, ConnectOptions options) {
     Loop& loop = Loop::current();
     std::optional<TimePoint> deadline;
-    if (options.timeout) deadline = loop.time() + *options.timeout;
+    if (options.timeout) deadline = deadline_after(*options.timeout, loop.time());
     std::string what;
     for (const SocketAddress& a : addresses) what += (what.empty() ? "" : " / ") + a.to_string();
     return connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include <weft/detail/submit_node.hpp>
+#include <weft/deadline.hpp>
 #include <weft/handle.hpp>
 
 namespace weft {
@@ -141,12 +142,12 @@ public:
     }
 
     // Schedules fn to run once `delay` has passed; a delay of zero or less means the next
-    // turn's timer step, as in asyncio. Throws InvalidStateError on a closed loop.
+    // turn's timer step, as in asyncio, and one past the clock's range means never (see
+    // deadline.hpp). Throws InvalidStateError on a closed loop.
     template <class Rep, class Period, class F>
     TimerHandle call_later(std::chrono::duration<Rep, Period> delay, F&& fn,
                            std::source_location where = std::source_location::current()) {
-        Duration d = delay > delay.zero() ? std::chrono::ceil<Duration>(delay) : Duration::zero();
-        return call_at(time() + d, std::forward<F>(fn), where);
+        return call_at(deadline_after(delay, time()), std::forward<F>(fn), where);
     }
 
     // Schedules fn to run at `when` (a time() value; a past time means the next turn).

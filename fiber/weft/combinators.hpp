@@ -221,7 +221,7 @@ WaitResult<H> wait(const std::vector<H>& handles, ReturnWhen when = ReturnWhen::
         throw Error(std::make_error_code(std::errc::invalid_argument),
                     "wait: the set of tasks/futures is empty");
     std::optional<TimePoint> deadline;
-    if (timeout) deadline = Clock::now() + *timeout;
+    if (timeout) deadline = deadline_after(*timeout);
     std::vector<detail::FutureBase*> bases;
     for (auto& h : handles) bases.push_back(h.base());
     detail::CompletionOrder order(std::move(bases));
@@ -241,7 +241,7 @@ WaitResult<H> wait(const std::vector<H>& handles, ReturnWhen when = ReturnWhen::
 template <detail::AwaitableArg A, class Rep, class Period>
 decltype(auto) wait_for(A&& aw, std::chrono::duration<Rep, Period> timeout) {
     auto h = detail::to_handle(std::forward<A>(aw));
-    TimePoint deadline = Clock::now() + std::chrono::ceil<Duration>(timeout);
+    TimePoint deadline = deadline_after(timeout);
     if (!h.base()->wait("wait_for", &deadline)) {
         h.base()->cancel("wait_for: timed out");
         h.base()->wait("wait_for");
@@ -299,7 +299,7 @@ decltype(auto) timeout_at(std::optional<TimePoint> deadline, F&& fn) {
 
 template <class Rep, class Period, class F>
 decltype(auto) timeout(std::chrono::duration<Rep, Period> delay, F&& fn) {
-    return timeout_at(Clock::now() + std::chrono::ceil<Duration>(delay), std::forward<F>(fn));
+    return timeout_at(deadline_after(delay), std::forward<F>(fn));
 }
 
 // asyncio.timeout(None): no deadline until the body reschedules one.
@@ -367,7 +367,7 @@ AsCompleted<H> as_completed(std::vector<H> handles) {
 // (counted from this call) passes with handles still pending.
 template <class H, class Rep, class Period>
 AsCompleted<H> as_completed(std::vector<H> handles, std::chrono::duration<Rep, Period> timeout) {
-    return AsCompleted<H>(std::move(handles), Clock::now() + std::chrono::ceil<Duration>(timeout));
+    return AsCompleted<H>(std::move(handles), deadline_after(timeout));
 }
 
 }  // namespace weft

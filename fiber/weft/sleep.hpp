@@ -9,18 +9,19 @@
 namespace weft {
 
 // Suspends the calling fiber for `delay` (a cancellation point); a delay of zero or less
-// only yields to the other ready work (asyncio). Throws InvalidStateError outside a fiber.
+// only yields to the other ready work (asyncio), one past the clock's range sleeps until
+// cancelled. Throws InvalidStateError outside a fiber.
 void sleep(Duration delay);
 
 template <class Rep, class Period>
 void sleep(std::chrono::duration<Rep, Period> delay) {
-    sleep(std::chrono::ceil<Duration>(delay));
+    sleep(saturating_duration(delay));
 }
 
 // asyncio.sleep(delay, result): sleeps, then returns `result`.
 template <class Rep, class Period, class T>
 T sleep(std::chrono::duration<Rep, Period> delay, T result) {
-    sleep(std::chrono::ceil<Duration>(delay));
+    sleep(saturating_duration(delay));
     return result;
 }
 
