@@ -149,6 +149,7 @@ public:
             job.cancel();   // one not started yet never runs
             held_ = false;  // the lock stays held until the job has ended
             done.add_done_callback([state = std::weak_ptr<FileState>(s_), apply](Future<R>& f) {
+                (void)apply;  // unused when R is void (clang warns)
                 bool ok = !f.cancelled() && !f.exception();  // (the error is not reported)
                 std::shared_ptr<FileState> s = state.lock();
                 if (!s) return;  // nobody can look at the file any more
