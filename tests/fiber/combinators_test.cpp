@@ -299,7 +299,8 @@ TEST(Timeout, AnOutsideCancelIsNotTurnedIntoTimeoutError) {
                 t.cancel();
                 try {
                     t.get();
-                } catch (const std::exception&) {
+                } catch (const weft::Cancelled&) {     // cancelled here
+                } catch (const weft::TimeoutError&) {  // or its deadline came first
                 }
                 continue;
             }

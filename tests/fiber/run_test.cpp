@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,15 +77,17 @@ TEST(Run, CancellingLeftoverTasksIsSilent) {
 // main returned completes its future instead of being reported as a callback never run.
 TEST(Run, ExecutorJobFinishingAfterMainIsNotReportedAsLost) {
     testing::internal::CaptureStderr();
-    bool job_ran = false;
+    std::atomic<bool> job_started{false}, job_ran{false};
     weft::run([&] {
         weft::spawn([&] {
             weft::run_in_executor(nullptr, [&] {
+                job_started = true;
                 std::this_thread::sleep_for(30ms);
                 job_ran = true;
             }).get();
         });
-        weft::sleep(5ms);
+        // main returns while the job runs (a job not started yet would be cancelled).
+        for (int i = 0; i < 5000 && !job_started; ++i) weft::sleep(1ms);
     });
     std::string err = testing::internal::GetCapturedStderr();
     EXPECT_TRUE(job_ran);

@@ -133,6 +133,8 @@ TEST(Stress, TenThousandEchoingConnections) {
         } catch (const std::exception& e) {  // never back into gtest from the child
             std::fprintf(stderr, "stress echo server: %s\n", e.what());
             ::_exit(1);
+        } catch (...) {  // Cancelled or KeyboardInterrupt (not std::exceptions)
+            ::_exit(1);
         }
         ::_exit(0);
     }
