@@ -85,6 +85,22 @@ struct TaskGroup::State {
 };
 
 namespace {
+// Suspends until every child has finished (also those spawned meanwhile). A Cancelled
+// that reaches the wait goes to on_cancel, and the wait goes on.
+template <class OnCancel>
+void wait_for_children(TaskGroup::State& g, const char* what, OnCancel on_cancel) {
+    if (g.live == 0) return;
+    g.exiting_fiber = detail::require_fiber(what);
+    while (g.live > 0) {
+        try {
+            detail::suspend(g.exiting_fiber);
+        } catch (const Cancelled&) {
+            on_cancel();
+        }
+    }
+    g.exiting_fiber = nullptr;
+}
+
 void on_child_finished(detail::Waiter* w) {
     auto* cw = static_cast<ChildWaiter*>(w);
     TaskGroup::State& g = *cw->group;
@@ -109,13 +125,8 @@ TaskGroup::~TaskGroup() {
     // unretrieved on their tasks, so the loop reports them instead of losing them.
     DeferCancellation defer;  // joining children must finish even if we are cancelled
     state_->abort();
-    State& g = *state_;
-    if (g.live > 0) {
-        g.exiting_fiber = detail::require_fiber("~TaskGroup");
-        while (g.live > 0) detail::suspend(g.exiting_fiber);
-        g.exiting_fiber = nullptr;
-    }
-    g.finished_all = true;
+    wait_for_children(*state_, "~TaskGroup", [] {});
+    state_->finished_all = true;
 }
 
 size_t TaskGroup::size() const noexcept { return state_->children.size(); }
@@ -173,21 +184,13 @@ void TaskGroup::exit(std::exception_ptr body_error) {
     }
     std::exception_ptr propagate_cancel = body_cancelled ? body_error : nullptr;
     std::exception_ptr pending_cancel;
-    if (g.live > 0) {
-        g.exiting_fiber = detail::require_fiber("TaskGroup::join");
-        while (g.live > 0) {
-            try {
-                detail::suspend(g.exiting_fiber);
-            } catch (const Cancelled&) {
-                pending_cancel = std::current_exception();
-                if (!g.aborting) {  // cancelled from outside while waiting
-                    propagate_cancel = pending_cancel;
-                    g.abort();
-                }
-            }
+    wait_for_children(g, "TaskGroup::join", [&] {
+        pending_cancel = std::current_exception();
+        if (!g.aborting) {  // cancelled from outside while waiting
+            propagate_cancel = pending_cancel;
+            g.abort();
         }
-        g.exiting_fiber = nullptr;
-    }
+    });
     g.finished_all = true;
 
     std::vector<std::exception_ptr> errors;

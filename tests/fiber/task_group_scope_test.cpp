@@ -533,6 +533,7 @@ TEST(TaskGroupScope, NoSpawnOnceFinished) {
         } catch (const weft::InvalidStateError& e) {
             EXPECT_NE(std::string(e.what()).find("finished"), std::string::npos) << e.what();
         }
+        EXPECT_THROW(tg.join(), weft::InvalidStateError);  // joined once already
     });
 }
 
