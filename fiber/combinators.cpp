@@ -2,6 +2,7 @@
 // failure rule, and the timeout scope's cancel-and-convert.
 #include <weft/combinators.hpp>
 
+#include <optional>
 #include <string>
 
 #include "detail/fiber.hpp"
@@ -71,6 +72,9 @@ void gather_wait(const std::vector<FutureBase*>& fs, bool return_exceptions) {
         }
     } unlink{fs, waiters};
     std::vector<Ref<FutureBase>> keep(fs.begin(), fs.end());
+    const WaitRecord waiting{"gather", &g};
+    std::optional<WaitScope> scope;  // no fiber: every child had finished already
+    if (g.fiber) scope.emplace(g.fiber, waiting);
     while (g.remaining > 0) {
         try {
             suspend(g.fiber);
@@ -136,6 +140,9 @@ size_t CompletionOrder::next(const TimePoint* deadline) {
         } clear{waiting_};
         std::optional<WakeTimer> timer;
         if (deadline) timer.emplace(f, *deadline);
+        const WaitRecord waiting{"as_completed / wait", this,
+                                 deadline ? deadline->time_since_epoch().count() : -1};
+        WaitScope scope(f, waiting);
         while (returned_ == finished_.size()) {
             if (timer && timer->fired()) return kTimedOut;
             suspend(f);

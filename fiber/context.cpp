@@ -44,29 +44,85 @@ thread_local Fiber::ExceptionState* t_exceptions __attribute__((tls_model("initi
 // that slot. The slots of the loop and of each fiber must be distinct (a shared slot
 // crashes under detect_stack_use_after_return). A fiber's final switch passes no slot,
 // which frees its fake stack.
-void asan_leave(void** own_fake_stack, const void* to_bottom, size_t to_size) {
-#ifdef WEFT_ASAN
-    __sanitizer_start_switch_fiber(own_fake_stack, to_bottom, to_size);
-#else
-    (void)own_fake_stack, (void)to_bottom, (void)to_size;
-#endif
-}
-
-void asan_arrive(void* own_fake_stack, const void** from_bottom, size_t* from_size) {
-#ifdef WEFT_ASAN
-    __sanitizer_finish_switch_fiber(own_fake_stack, from_bottom, from_size);
-#else
-    (void)own_fake_stack, (void)from_bottom, (void)from_size;
-#endif
-}
-
 // TSan protocol: switch the race detector's context right before the jump.
+// Each kind of switch has its hook below, on the fibers' SanitizerState; in ordinary builds
+// Fiber has no such state and the hooks are empty.
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
 void tsan_switch(void* to) {
 #ifdef WEFT_TSAN
     __tsan_switch_to_fiber(to, 0);
 #else
     (void)to;
 #endif
+}
+#endif
+
+// The loop's stack is about to jump into f; own_fake_stack is the loop's slot.
+void san_loop_leaves_for(Fiber* f, void** own_fake_stack) {
+#ifdef WEFT_ASAN
+    __sanitizer_start_switch_fiber(own_fake_stack, f->stack.top() - f->stack.usable(),
+                                   f->stack.usable());
+#else
+    (void)own_fake_stack;
+#endif
+#ifdef WEFT_TSAN
+    f->sanitizer.tsan_caller = __tsan_get_current_fiber();
+#endif
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    tsan_switch(f->sanitizer.tsan_fiber);
+#else
+    (void)f;
+#endif
+}
+
+// The loop's stack got the thread back.
+void san_loop_arrives(void* own_fake_stack) {
+#ifdef WEFT_ASAN
+    __sanitizer_finish_switch_fiber(own_fake_stack, nullptr, nullptr);
+#else
+    (void)own_fake_stack;
+#endif
+}
+
+// Fiber f is about to jump back to the loop; a finished f keeps no fake stack.
+void san_fiber_leaves_for_loop(Fiber* f, bool finished) {
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    Fiber::SanitizerState& san = f->sanitizer;
+#ifdef WEFT_ASAN
+    __sanitizer_start_switch_fiber(finished ? nullptr : &san.fake_stack, san.caller_bottom,
+                                   san.caller_size);
+#endif
+    tsan_switch(san.tsan_caller);
+#endif
+    (void)f, (void)finished;
+}
+
+// Fiber f is about to jump straight to fiber g; g returns to the loop f returns to.
+void san_fiber_leaves_for_fiber(Fiber* f, Fiber* g, bool finished) {
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    g->sanitizer.caller_bottom = f->sanitizer.caller_bottom;
+    g->sanitizer.caller_size = f->sanitizer.caller_size;
+    g->sanitizer.tsan_caller = f->sanitizer.tsan_caller;
+#ifdef WEFT_ASAN
+    __sanitizer_start_switch_fiber(finished ? nullptr : &f->sanitizer.fake_stack,
+                                   g->stack.top() - g->stack.usable(), g->stack.usable());
+#endif
+    tsan_switch(g->sanitizer.tsan_fiber);
+#endif
+    (void)f, (void)g, (void)finished;
+}
+
+// Fiber self got the thread: from the loop (which it records as where it returns to) or
+// from another fiber.
+void san_fiber_arrives(Fiber* self, bool from_loop) {
+#ifdef WEFT_ASAN
+    Fiber::SanitizerState& san = self->sanitizer;
+    if (from_loop)
+        __sanitizer_finish_switch_fiber(san.fake_stack, &san.caller_bottom, &san.caller_size);
+    else
+        __sanitizer_finish_switch_fiber(san.fake_stack, nullptr, nullptr);
+#endif
+    (void)self, (void)from_loop;
 }
 
 Fiber::ExceptionState& thread_exception_state() noexcept {
@@ -81,8 +137,8 @@ Fiber::ExceptionState& thread_exception_state() noexcept {
 // A fiber that finished and handed over is freed here, by its successor: it could not free
 // the stack it was running on.
 void arrive(Fiber* self, bc::transfer_t from) {
+    san_fiber_arrives(self, /*from_loop=*/!from.data);
     if (from.data) {
-        asan_arrive(self->sanitizer.fake_stack, nullptr, nullptr);
         auto* previous = static_cast<Fiber*>(from.data);
         if (previous->state == Fiber::State::done)
             retire_fiber(previous);
@@ -90,31 +146,18 @@ void arrive(Fiber* self, bc::transfer_t from) {
             previous->context = from.fctx;
     } else {
         self->return_context = from.fctx;
-        asan_arrive(self->sanitizer.fake_stack, &self->sanitizer.caller_bottom,
-                    &self->sanitizer.caller_size);
     }
 }
 
 // Fiber f gives the thread to fiber g (started or prepared, not running), skipping the
-// loop; returns when f is resumed. A finished f passes no fake-stack slot (ASan frees its
-// fake stack then) and never returns.
-void hand_over(Fiber* f, Fiber* g, void** f_fake_stack) {
+// loop; returns when f is resumed. A finished f never returns.
+void hand_over(Fiber* f, Fiber* g, bool f_finished) {
     t_current_fiber = g;
     Fiber::ExceptionState& state = thread_exception_state();
     f->exceptions = state;
     state = g->exceptions;
     g->return_context = f->return_context;  // both belong to the loop that runs this step
-#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
-    g->sanitizer.caller_bottom = f->sanitizer.caller_bottom;
-    g->sanitizer.caller_size = f->sanitizer.caller_size;
-    g->sanitizer.tsan_caller = f->sanitizer.tsan_caller;
-#endif
-#ifdef WEFT_ASAN
-    asan_leave(f_fake_stack, g->stack.top() - g->stack.usable(), g->stack.usable());
-#else
-    (void)f_fake_stack;
-#endif
-    tsan_switch(g->sanitizer.tsan_fiber);
+    san_fiber_leaves_for_fiber(f, g, f_finished);
     arrive(f, bc::jump_fcontext(g->context, f));
 }
 
@@ -124,11 +167,10 @@ void hand_over(Fiber* f, Fiber* g, void** f_fake_stack) {
     fiber_main(f);
     f->state = Fiber::State::done;
     if (Fiber* g = take_next_fiber(f)) {  // straight to the next fiber, which frees this one
-        hand_over(f, g, nullptr);
+        hand_over(f, g, /*f_finished=*/true);
         __builtin_unreachable();
     }
-    asan_leave(nullptr, f->sanitizer.caller_bottom, f->sanitizer.caller_size);
-    tsan_switch(f->sanitizer.tsan_caller);
+    san_fiber_leaves_for_loop(f, /*finished=*/true);
     bc::jump_fcontext(f->return_context, f);
     __builtin_unreachable();  // a finished fiber is never resumed
 }
@@ -164,15 +206,9 @@ Fiber* context_switch_in(Fiber* f) {
     Fiber::ExceptionState outside = state;
     state = f->exceptions;
     void* own_fake_stack = nullptr;
-#ifdef WEFT_ASAN
-    asan_leave(&own_fake_stack, f->stack.top() - f->stack.usable(), f->stack.usable());
-#endif
-#ifdef WEFT_TSAN
-    f->sanitizer.tsan_caller = __tsan_get_current_fiber();
-#endif
-    tsan_switch(f->sanitizer.tsan_fiber);
+    san_loop_leaves_for(f, &own_fake_stack);
     bc::transfer_t back = bc::jump_fcontext(f->context, nullptr);
-    asan_arrive(own_fake_stack, nullptr, nullptr);
+    san_loop_arrives(own_fake_stack);
     // Whoever gives the thread back says who it is: f, or a fiber f handed over to.
     Fiber* last = static_cast<Fiber*>(back.data);
     last->context = back.fctx;
@@ -182,7 +218,7 @@ Fiber* context_switch_in(Fiber* f) {
     return last;
 }
 
-void context_switch_to(Fiber* f, Fiber* g) { hand_over(f, g, &f->sanitizer.fake_stack); }
+void context_switch_to(Fiber* f, Fiber* g) { hand_over(f, g, /*f_finished=*/false); }
 
 namespace {
 struct Capture {
@@ -219,9 +255,7 @@ int context_backtrace(Fiber* f, void** frames, int max) {
 }
 
 void context_switch_out(Fiber* f) {
-    Fiber::SanitizerState& san = f->sanitizer;
-    asan_leave(&san.fake_stack, san.caller_bottom, san.caller_size);
-    tsan_switch(san.tsan_caller);
+    san_fiber_leaves_for_loop(f, /*finished=*/false);
     arrive(f, bc::jump_fcontext(f->return_context, f));
 }
 

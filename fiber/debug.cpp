@@ -4,8 +4,10 @@
 #include <cxxabi.h>
 #include <execinfo.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "detail/runtime.hpp"
 
@@ -58,6 +60,21 @@ std::vector<std::string> stack_of(detail::Fiber* f) {
     return out;
 }
 
+std::string describe_wait(const detail::Fiber* f) {
+    const detail::WaitRecord* w = f->waiting;
+    if (!w || f->state != detail::Fiber::State::suspended) return {};
+    std::string out = w->what;
+    if (w->fd >= 0) out += " fd " + std::to_string(w->fd);
+    if (w->deadline >= 0) {
+        const auto left = TimePoint(Duration(w->deadline)) - f->loop->time();
+        char text[48];
+        std::snprintf(text, sizeof text, ", deadline in %.3f s",
+                      std::chrono::duration<double>(left).count());
+        out += text;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::vector<TaskInfo> task_snapshot(Loop& loop, bool with_stacks) {
@@ -68,6 +85,7 @@ std::vector<TaskInfo> task_snapshot(Loop& loop, bool with_stacks) {
         if (detail::Fiber* f = t->fiber) {
             info.state = state_name(f->state);
             info.suspensions = f->suspensions;
+            info.waiting = describe_wait(f);
             if (with_stacks) info.stack = stack_of(f);
         } else {
             info.state = "done";
@@ -82,7 +100,9 @@ std::string dump_tasks(Loop& loop) {
     auto tasks = task_snapshot(loop);
     out += std::to_string(tasks.size()) + " task(s)\n";
     for (const TaskInfo& t : tasks) {
-        out += "Task '" + t.name + "' (" + t.state + ")\n";
+        out += "Task '" + t.name + "' (" + t.state;
+        if (!t.waiting.empty()) out += ": " + t.waiting;
+        out += ")\n";
         for (const std::string& frame : t.stack) out += "    " + frame + "\n";
     }
     return out;
@@ -91,6 +111,28 @@ std::string dump_tasks(Loop& loop) {
 std::string dump_tasks() { return dump_tasks(Loop::current()); }
 
 namespace detail {
+
+FiberRuntime* fiber_runtimes = nullptr;
+
+namespace {
+std::mutex fiber_runtimes_lock;
+}
+
+void FiberRuntime::enlist() {
+    std::lock_guard lock(fiber_runtimes_lock);
+    next_runtime = fiber_runtimes;
+    fiber_runtimes = this;
+}
+
+void FiberRuntime::delist() noexcept {
+    std::lock_guard lock(fiber_runtimes_lock);
+    for (FiberRuntime** p = &fiber_runtimes; *p; p = &(*p)->next_runtime) {
+        if (*p == this) {
+            *p = next_runtime;
+            return;
+        }
+    }
+}
 
 std::string FiberRuntime::describe_entry(void (*fn)(void*, uintptr_t), void* self) {
     if (is_fiber_entry(fn)) return "Task '" + static_cast<Fiber*>(self)->task->name() + "'";

@@ -17,6 +17,10 @@
 
 namespace weft::detail {
 
+// One Fiber is allocated per task: it stays within one 128-byte allocation class (the
+// sanitizer builds add their bookkeeping on top).
+static_assert(kSanitized || sizeof(Fiber) <= 128, "Fiber grew past 128 bytes");
+
 void* Fiber::operator new(std::size_t size) {
     return detail::allocate_block(size);
 }
@@ -282,7 +286,10 @@ void sleep(Duration delay) {
     detail::Fiber* f = detail::require_fiber("sleep");
     // asyncio: a delay of zero or less only yields to the other ready work.
     if (delay <= Duration::zero()) return detail::yield(f);
-    detail::WakeTimer timer(f, deadline_after(delay, f->loop->time()));
+    const TimePoint deadline = deadline_after(delay, f->loop->time());
+    detail::WakeTimer timer(f, deadline);
+    const detail::WaitRecord waiting{"sleep", nullptr, deadline.time_since_epoch().count()};
+    detail::WaitScope scope(f, waiting);
     while (!timer.fired()) detail::suspend(f);
 }
 

@@ -134,6 +134,8 @@ bool FutureBase::wait(const char* what, const TimePoint* deadline, bool cancel_i
         Waiter& waiter;
         ~Unlink() { unlink_waiter(future, waiter); }
     } unlink{*this, w};
+    const WaitRecord waiting{what, this, deadline ? deadline->time_since_epoch().count() : -1};
+    WaitScope scope(f, waiting);
     try {
         std::optional<WakeTimer> timer;
         if (deadline) timer.emplace(f, *deadline);

@@ -28,6 +28,8 @@ bool GeneratorShared::advance(const std::function<Task<void>()>& start) {
         Fiber*& consumer;
         ~Leave() { consumer = nullptr; }
     } leave{consumer};
+    const WaitRecord waiting{"Generator::next", this};
+    WaitScope scope(me, waiting);
     while (!has_value && !finished) suspend(me);
     if (has_value) {
         has_value = false;
@@ -46,6 +48,8 @@ void GeneratorShared::yielded() {
         bool& waiting;
         ~Leave() { waiting = false; }
     } leave{producer_waiting};
+    const WaitRecord waiting{"Generator::yield", this};
+    WaitScope scope(producer, waiting);
     while (!want_next) suspend(producer);
 }
 

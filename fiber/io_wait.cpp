@@ -45,6 +45,10 @@ bool IoWaiter::wait(uint32_t direction, const TimePoint* deadline) {
     } clear{slot};
     std::optional<detail::WakeTimer> timer;
     if (deadline) timer.emplace(f, *deadline);
+    const detail::WaitRecord waiting{direction == kReadable ? "read" : "write", this,
+                                     deadline ? deadline->time_since_epoch().count() : -1,
+                                     watch_.fd()};
+    detail::WaitScope scope(f, waiting);
     while (!(watch_.ready() & wanted)) {
         if (!watch_.active()) throw InvalidStateError("IoWaiter::wait: the socket was closed");
         if (timer && timer->fired()) return false;

@@ -32,6 +32,8 @@ void WaitList::wait(Node& node, const char* what) {
     node.fiber = require_fiber(what);
     node.notified = false;
     link(node);
+    const WaitRecord waiting{what, this};
+    WaitScope scope(node.fiber, waiting);
     try {
         while (!node.notified) suspend(node.fiber);
     } catch (...) {

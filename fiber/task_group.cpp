@@ -91,6 +91,8 @@ template <class OnCancel>
 void wait_for_children(TaskGroup::State& g, const char* what, OnCancel on_cancel) {
     if (g.live == 0) return;
     g.exiting_fiber = detail::require_fiber(what);
+    const detail::WaitRecord waiting{what, &g};
+    detail::WaitScope scope(g.exiting_fiber, waiting);
     while (g.live > 0) {
         try {
             detail::suspend(g.exiting_fiber);

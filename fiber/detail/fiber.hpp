@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "stack.hpp"
+#include <detail/sanitizers.hpp>
 #include <weft/contextvars.hpp>
 #include <weft/handle.hpp>
 
@@ -18,6 +19,16 @@ namespace weft::detail {
 
 class TaskBase;
 class FiberRuntime;
+
+// What a suspended fiber waits for: set by the wait site, on its own stack, for as long as
+// it waits (see WaitScope). dump_tasks reads it, and so does the gdb extension
+// (gdb/weft-gdb.py), from memory alone, which is why these are plain fields.
+struct WaitRecord {
+    const char* what;              // the wait site: "sleep", "Lock::acquire", "read", ...
+    const void* object = nullptr;  // the future, wait list or IoWaiter waited on, if any
+    int64_t deadline = -1;         // on the loop's clock (TimePoint's count), -1: none
+    int fd = -1;                   // the descriptor of an I/O wait
+};
 
 struct Fiber {
     enum class State : uint8_t {
@@ -36,7 +47,8 @@ struct Fiber {
         void* caught = nullptr;
         unsigned int uncaught = 0;
     } exceptions;
-    // Sanitizer bookkeeping (see context.cpp); unused and null in ordinary builds.
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+    // Sanitizer bookkeeping (see context.cpp); ordinary builds have none.
     struct SanitizerState {
         void* fake_stack = nullptr;           // ASan: this fiber's fake stack while switched out
         const void* caller_bottom = nullptr;  // ASan: the loop stack it returns to
@@ -44,6 +56,7 @@ struct Fiber {
         void* tsan_fiber = nullptr;   // TSan: this fiber's context
         void* tsan_caller = nullptr;  // TSan: the context that switched in
     } sanitizer;
+#endif
     Stack stack;
     size_t stack_size = 0;  // requested usable size, 0 = the loop's default
     State state = State::created;
@@ -56,6 +69,7 @@ struct Fiber {
     // The task's Context (contextvars): its creator's, shared copy-on-write, taken at
     // spawn; null while no ContextVar was set. Released when the fiber is retired.
     ContextSlot context_vars;
+    const WaitRecord* waiting = nullptr;  // while suspended at a wait site that says what
 
     static void* operator new(std::size_t size);
     static void operator delete(void* p) noexcept;
@@ -103,6 +117,21 @@ void suspend(Fiber* f);
 void yield(Fiber* f);
 // Loop thread: make a suspended fiber run again (in the next ready step). Idempotent.
 void wake(Fiber* f) noexcept;
+
+// Says what f waits for while the scope lasts (nested scopes: the innermost).
+class WaitScope {
+public:
+    WaitScope(Fiber* f, const WaitRecord& record) noexcept : fiber_(f), outer_(f->waiting) {
+        f->waiting = &record;
+    }
+    ~WaitScope() { fiber_->waiting = outer_; }
+    WaitScope(const WaitScope&) = delete;
+    WaitScope& operator=(const WaitScope&) = delete;
+
+private:
+    Fiber* fiber_;
+    const WaitRecord* outer_;
+};
 
 // Wakes a fiber at `deadline` while it waits for something else; unregisters on scope exit.
 class WakeTimer : public TimerNode {

@@ -39,8 +39,8 @@ private:
 // Per-loop fiber state, kept by the loop as its extension.
 class FiberRuntime final : public LoopExtension {
 public:
-    explicit FiberRuntime(Loop& loop) : loop_(loop) {}
-    ~FiberRuntime() override = default;
+    explicit FiberRuntime(Loop& loop) : loop_(loop) { enlist(); }
+    ~FiberRuntime() override { delist(); }
 
     static FiberRuntime& of(Loop& loop) {
         // The fiber runtime is the only loop extension there is: no dynamic_cast needed.
@@ -102,10 +102,22 @@ public:
     // replaced, their threads joined at close, so replacing one never blocks the loop.
     std::vector<std::unique_ptr<ThreadPool>> replaced_executors;
 
+    // The next of every live runtime (fiber_runtimes), for debuggers.
+    FiberRuntime* next_runtime = nullptr;
+
 private:
+    void enlist();  // debug.cpp
+    void delist() noexcept;
+
     TaskBase* tasks_ = nullptr;         // live (unfinished) tasks, newest first
     Background* background_ = nullptr;  // linked background work, newest first
 };
+
+// Every loop's fiber runtime, newest first, linked by next_runtime (guarded by a mutex in
+// debug.cpp). Nothing in the program reads it: it is where a debugger, which cannot call
+// into the program (not in a core file, anyway), finds every loop and task; see
+// gdb/weft-gdb.py, which knows these names and fields.
+extern FiberRuntime* fiber_runtimes;
 
 // The ready-entry function that resumes fibers (for debug descriptions).
 bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept;

@@ -14,6 +14,10 @@ namespace weft {
 struct TaskInfo {
     std::string name;
     std::string state;               // "not started", "scheduled", "running", "suspended"
+    // What a suspended task waits for: its wait site ("sleep", "Lock::acquire", "read",
+    // "Task::get", ...) with the descriptor and the time left when there are any, e.g.
+    // "read fd 7, deadline in 2.5 s"; empty if it is not waiting.
+    std::string waiting;
     std::vector<std::string> stack;  // innermost frame first; empty if not suspended/running
     uint32_t suspensions = 0;        // how many times it has waited (suspend or yield) so far
 };

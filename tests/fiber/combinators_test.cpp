@@ -42,6 +42,19 @@ TEST(Gather, RangeResultsInInputOrder) {
     });
 }
 
+TEST(Gather, OfFinishedTasksReturnsWithoutSuspending) {
+    weft::run([] {
+        auto a = weft::spawn([] { return 1; });
+        auto b = weft::spawn([] { return 2; });
+        weft::sleep(1ms);
+        ASSERT_TRUE(a.done() && b.done());
+        auto [x, y] = weft::gather(a, b);
+        EXPECT_EQ(x + y, 3);
+        std::vector<weft::Task<int>> none;
+        EXPECT_TRUE(weft::gather(none).empty());
+    });
+}
+
 TEST(Gather, FirstExceptionPropagatesOthersKeepRunning) {
     weft::run([] {
         weft::Event release;

@@ -2,6 +2,10 @@
 // and dump_tasks with the call stacks of suspended fibers.
 #include <weft/weft.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,12 +121,16 @@ TEST(DumpTasks, ShowsStatesAndSuspendedStacks) {
         auto fresh = weft::spawn(weft::TaskOptions{"fresh"}, [] { return 3; });
         std::string dump = weft::dump_tasks();
         EXPECT_NE(dump.find("4 task(s)"), std::string::npos) << dump;
-        EXPECT_NE(dump.find("Task 'sleeper' (suspended)"), std::string::npos) << dump;
+        EXPECT_NE(dump.find("Task 'sleeper' (suspended: sleep, deadline in 3599."), std::string::npos)
+            << dump;
         EXPECT_NE(dump.find("weft::sleep"), std::string::npos) << dump;
-        EXPECT_NE(dump.find("Task 'parked' (suspended)"), std::string::npos) << dump;
+        EXPECT_NE(dump.find("Task 'parked' (suspended: Event::wait)"), std::string::npos) << dump;
         EXPECT_NE(dump.find("park_here_for_the_dump"), std::string::npos) << dump;
         EXPECT_NE(dump.find("Task 'fresh' (not started)"), std::string::npos) << dump;
         EXPECT_NE(dump.find("Task 'main' (running)"), std::string::npos) << dump;
+        auto tasks = weft::task_snapshot(weft::Loop::current(), false);
+        for (const weft::TaskInfo& t : tasks)  // only suspended tasks wait for something
+            EXPECT_EQ(t.waiting.empty(), t.state != "suspended") << t.name;
         // Taking the stacks did not disturb the fibers: they resume and finish normally.
         ev.set();
         EXPECT_EQ(parked.get(), 2);
@@ -131,6 +139,42 @@ TEST(DumpTasks, ShowsStatesAndSuspendedStacks) {
         sleeper.cancel();
         EXPECT_THROW(sleeper.get(), weft::Cancelled);
     });
+}
+
+// Each kind of wait says what it waits on, as gdb's `weft tasks` shows it too.
+TEST(DumpTasks, SaysWhatEachTaskWaitsFor) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    weft::run([&] {
+        weft::Lock lock;
+        weft::Queue<int> queue;
+        lock.acquire();
+        auto locker = weft::spawn(weft::TaskOptions{"locker"}, [&] { lock.acquire(); lock.release(); });
+        auto getter = weft::spawn(weft::TaskOptions{"getter"}, [&] { return queue.get(); });
+        auto joiner = weft::spawn(weft::TaskOptions{"joiner"}, [&] { return getter.get(); });
+        auto reader = weft::spawn(weft::TaskOptions{"reader"}, [&] {
+            weft::IoWaiter waiter(weft::Loop::current(), fds[0]);
+            waiter.wait(weft::kReadable);
+        });
+        auto gatherer = weft::spawn(weft::TaskOptions{"gatherer"}, [&] { weft::gather(locker, reader); });
+        weft::sleep(1ms);
+        std::map<std::string, std::string> waits;
+        for (const weft::TaskInfo& t : weft::task_snapshot(weft::Loop::current(), false))
+            waits[t.name] = t.waiting;
+        EXPECT_EQ(waits["locker"], "Lock::acquire");
+        EXPECT_EQ(waits["getter"], "Queue::get");
+        EXPECT_EQ(waits["joiner"], "Task::get");
+        EXPECT_EQ(waits["reader"], "read fd " + std::to_string(fds[0]));
+        EXPECT_EQ(waits["gatherer"], "gather");
+        EXPECT_EQ(waits["main"], "");  // running
+        lock.release();
+        queue.put_nowait(7);
+        EXPECT_EQ(joiner.get(), 7);
+        ASSERT_EQ(::write(fds[1], "x", 1), 1);
+        gatherer.get();
+    });
+    ::close(fds[0]);
+    ::close(fds[1]);
 }
 
 TEST(Debug, CompletingAFutureFromAnotherThreadIsAnError) {
