@@ -14,8 +14,8 @@ case "$(uname -s)" in
 esac
 
 # curl and python3: the third-party peers of the HTTP tests (tests/net/http_peer_test.cpp
-# skips, loudly, without them).
-packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp curl python3"
+# skips, loudly, without them). gdb: the test of gdb/weft-gdb.py (tests/gdb).
+packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp curl python3 gdb"
 # --bench: also the peers the benchmarks compare against (optional for make test), and wrk
 # for the HTTP benchmark (bench/http_bench.sh).
 [ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev libboost-fiber-dev libboost-coroutine-dev \
