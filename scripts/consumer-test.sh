@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
 # Installs the built library into a scratch prefix, then builds and runs a small outside
-# program against it using nothing but `pkg-config --cflags --libs weft`.
+# program (tests/install/consumer.cpp) against it three ways, as its users would: with
+# nothing but `pkg-config --cflags --libs weft`, with CMake's find_package(weft) and the
+# weft::weft target, and with meson's dependency('weft').
 set -euo pipefail
 build=${1:-build}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+expected="consumer ok: 3 callbacks, 1 timer, 1 cross-thread, 2 fibers"
 
 meson install -C "$build" --no-rebuild --destdir "$scratch/root" >/dev/null
 pcdir=$(dirname "$(find "$scratch/root" -name weft.pc | head -n1)")
 export PKG_CONFIG_PATH="$pcdir"
 export PKG_CONFIG_SYSROOT_DIR="$scratch/root"
+cmakedir=$(dirname "$(find "$scratch/root" -name weftConfig.cmake | head -n1)")
 
-cp tests/install/consumer.cpp "$scratch/"
+check() {  # check HOW PROGRAM
+  local out
+  out=$("$2")
+  if [ "$out" != "$expected" ]; then
+    echo "consumer-test ($1): unexpected output: $out" >&2
+    exit 1
+  fi
+  echo "consumer-test: installed libweft.a links and runs through $1 ($out)"
+}
+
+mkdir "$scratch/plain"
+cp tests/install/consumer.cpp "$scratch/plain/"
 # shellcheck disable=SC2046
-${CXX:-c++} -o "$scratch/consumer" "$scratch/consumer.cpp" $(pkg-config --cflags --libs weft)
-out=$("$scratch/consumer")
-if [ "$out" != "consumer ok: 3 callbacks, 1 timer, 1 cross-thread, 2 fibers" ]; then
-  echo "consumer-test: unexpected output: $out" >&2
-  exit 1
-fi
-echo "consumer-test: installed libweft.a links and runs ($out)"
+${CXX:-c++} -o "$scratch/plain/consumer" "$scratch/plain/consumer.cpp" $(pkg-config --cflags --libs weft)
+check pkg-config "$scratch/plain/consumer"
+
+mkdir "$scratch/cmake"
+cp tests/install/consumer.cpp tests/install/CMakeLists.txt "$scratch/cmake/"
+cmake -S "$scratch/cmake" -B "$scratch/cmake/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -Dweft_DIR="$cmakedir" >"$scratch/cmake.log" 2>&1 &&
+  cmake --build "$scratch/cmake/build" >>"$scratch/cmake.log" 2>&1 ||
+  { cat "$scratch/cmake.log" >&2; echo "consumer-test: the CMake build failed" >&2; exit 1; }
+check "CMake find_package" "$scratch/cmake/build/consumer"
+
+mkdir "$scratch/meson"
+cp tests/install/consumer.cpp tests/install/meson.build "$scratch/meson/"
+meson setup "$scratch/meson/build" "$scratch/meson" >"$scratch/meson.log" 2>&1 &&
+  meson compile -C "$scratch/meson/build" >>"$scratch/meson.log" 2>&1 ||
+  { cat "$scratch/meson.log" >&2; echo "consumer-test: the meson build failed" >&2; exit 1; }
+check "meson dependency()" "$scratch/meson/build/consumer"
