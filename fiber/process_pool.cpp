@@ -261,20 +261,29 @@ std::exception_ptr rebuild_exception(std::string_view body) {
         std::string suffix = ec.message();
         std::string message = what;
         std::string tail = ": " + suffix;
+        bool os_style = true;  // else weft's own error: what() is its message alone
         if (message.size() >= tail.size() &&
             message.compare(message.size() - tail.size(), tail.size(), tail) == 0)
             message.resize(message.size() - tail.size());
         else if (message == suffix)
             message.clear();
+        else
+            os_style = false;
         if (is(typeid(std::system_error))) return make(std::system_error(ec, message));
-        if (is(typeid(Error))) return make(Error(ec, message));
+        if (is(typeid(Error))) {
+            if (!os_style && category == &std::generic_category())
+                return make(Error(std::errc(code), what));
+            if (!os_style && category == &weft_category()) return make(Error(errc(code), what));
+            return make(Error(ec, message));
+        }
         if (is(typeid(SystemError)) && category == &std::system_category())
             return make(SystemError(code, message));
-        if (is(typeid(InvalidStateError))) return make(InvalidStateError(message));
-        if (is(typeid(TimeoutError))) return make(TimeoutError(message));
-        if (is(typeid(LookupError))) return make(LookupError(message));
-        if (is(typeid(BrokenProcessPool))) return make(BrokenProcessPool(message));
-        if (is(typeid(ProcessJobError))) return make(ProcessJobError(message));
+        // weft's own errors: what() is the message alone.
+        if (is(typeid(InvalidStateError))) return make(InvalidStateError(what));
+        if (is(typeid(TimeoutError))) return make(TimeoutError(what));
+        if (is(typeid(LookupError))) return make(LookupError(what));
+        if (is(typeid(BrokenProcessPool))) return make(BrokenProcessPool(what));
+        if (is(typeid(ProcessJobError))) return make(ProcessJobError(what));
     }
     std::string name = demangle(type.c_str());
     return make(ProcessJobError(name + ": " + what, name));

@@ -22,14 +22,14 @@
 namespace weft {
 
 IncompleteReadError::IncompleteReadError(std::string partial, size_t expected)
-    : Error(std::make_error_code(std::errc::io_error),
+    : Error(std::errc::io_error,
             "read_exactly: EOF after " + std::to_string(partial.size()) + " of " +
                 std::to_string(expected) + " bytes"),
       partial_(std::move(partial)),
       expected_(expected) {}
 
 LimitOverrunError::LimitOverrunError(const std::string& what, size_t consumed)
-    : Error(std::make_error_code(std::errc::value_too_large), what), consumed_(consumed) {}
+    : Error(std::errc::value_too_large, what), consumed_(consumed) {}
 
 // One state per stream. Who keeps it alive: the Stream and any fiber inside one of its
 // methods (shared_ptr copies); while a flush runs after close(), also the loop, through
@@ -372,7 +372,7 @@ std::string Stream::read_exactly(size_t n) {
 
 std::string Stream::read_until(std::string_view sep) {
     if (sep.empty())
-        throw Error(std::make_error_code(std::errc::invalid_argument), "read_until: empty separator");
+        throw Error(std::errc::invalid_argument, "read_until: empty separator");
     auto keep = s_;
     size_t searched = 0;
     for (;;) {

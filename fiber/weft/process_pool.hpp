@@ -46,7 +46,7 @@ namespace weft {
 class BrokenProcessPool : public Error {
 public:
     explicit BrokenProcessPool(const std::string& what)
-        : Error(std::make_error_code(std::errc::broken_pipe), what) {}
+        : Error(std::errc::broken_pipe, what) {}
 };
 
 // The job's function threw in the worker: carries its what(). A plain-function job's
@@ -58,7 +58,7 @@ public:
 class ProcessJobError : public Error {
 public:
     explicit ProcessJobError(const std::string& what, std::string type_name = {})
-        : Error(std::make_error_code(std::errc::io_error), what),
+        : Error(std::errc::io_error, what),
           type_name_(std::move(type_name)) {}
     const std::string& type_name() const noexcept { return type_name_; }
 
