@@ -27,6 +27,15 @@ const std::error_category& weft_category() noexcept {
     return category;
 }
 
+Error::Error(std::errc code, const std::string& what)
+    : std::system_error(std::make_error_code(code), what),
+      own_(std::make_shared<const std::string>(what)) {}
+Error::Error(errc code, const std::string& what)
+    : std::system_error(make_error_code(code), what),
+      own_(std::make_shared<const std::string>(what)) {}
+
+const char* Error::what() const noexcept { return own_ ? own_->c_str() : std::system_error::what(); }
+
 Cancelled::Cancelled(std::string message)
     : message_(std::move(message)),
       what_(message_.empty() ? "cancelled" : "cancelled: " + message_) {}

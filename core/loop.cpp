@@ -4,8 +4,11 @@
 #include <weft/io_watch.hpp>
 
 #include "detail/block_alloc.hpp"
+#include <poll.h>
 #include <pthread.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -15,6 +18,7 @@
 #include <map>
 #include <new>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -141,6 +145,12 @@ struct Loop::State {
     size_t step_remaining = 0;  // entries of the ready step in progress not yet run
     bool forever = false;       // inside run_forever: turns may begin without the loop
     bool closed = false;
+    // The loop's own reports (no exception handler set): at most kReportBurst per
+    // kReportWindow reach stderr; the rest are counted and summarised with the next one
+    // printed, or at close. Loop thread only.
+    std::chrono::steady_clock::time_point report_window{};
+    unsigned reports_in_window = 0;
+    uint64_t reports_suppressed = 0;
     const uint64_t born_in = fork_generation();
     detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
 
@@ -161,6 +171,8 @@ struct Loop::State {
     void report(const char* message, const std::string& source) {
         loop->call_exception_handler({message, std::current_exception(), source});
     }
+    void report_limited(const ExceptionContext& context) noexcept;
+    void report_suppressed() noexcept;
 
     void turn(bool may_block);
     bool begin_step_early() noexcept;
@@ -621,6 +633,7 @@ void Loop::close() {
         call_exception_handler({"Loop closed with " + std::to_string(never_ran) +
                                     " scheduled callback(s) that never ran",
                                 nullptr, sources + (never_ran > 5 ? "; ..." : "")});
+    s.report_suppressed();
 }
 
 detail::LoopExtension* Loop::extension() const noexcept { return s_->extension.get(); }
@@ -703,12 +716,76 @@ bool Loop::remove_signal_handler(int signo) noexcept {
     return true;
 }
 
+namespace {
+// A server that reports every reset connection can produce thousands of reports a second:
+// more than anyone reads, and enough to fill a pipe. Ten a second show what is going on.
+constexpr unsigned kReportBurst = 10;
+constexpr auto kReportWindow = std::chrono::seconds(1);
+
+// Writes text to fd 2 only as far as it takes it now: a blocked stderr (a pipe nobody
+// reads, a terminal stopped with ^S) must not stall the loop. POLLOUT on a pipe means at
+// least PIPE_BUF bytes fit (POSIX's atomic write size; Linux and the BSDs both keep that
+// promise), so a write of at most PIPE_BUF after it does not block. Its limit: another
+// thread writing to stderr between the poll and the write can still make it block.
+bool write_stderr_now(std::string_view text) noexcept {
+    while (!text.empty()) {
+        pollfd p{STDERR_FILENO, POLLOUT, 0};
+        int ready = ::poll(&p, 1, 0);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)) || !(p.revents & POLLOUT))
+            return false;
+        ssize_t n = ::write(STDERR_FILENO, text.data(), std::min(text.size(), size_t(PIPE_BUF)));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        text.remove_prefix(size_t(n));
+    }
+    return true;
+}
+
+bool print_report(const ExceptionContext& context) noexcept {
+    try {
+        std::string text = "weft: " + context.message;
+        if (!context.source.empty()) text += "\n  source: " + context.source;
+        if (context.exception) text += "\n  exception: " + describe_exception(context.exception);
+        text += '\n';
+        return write_stderr_now(text);
+    } catch (...) {  // out of memory: nothing to print with
+        return false;
+    }
+}
+}  // namespace
+
+void Loop::State::report_limited(const ExceptionContext& context) noexcept {
+    auto now = std::chrono::steady_clock::now();
+    if (now - report_window >= kReportWindow) {
+        report_window = now;
+        reports_in_window = 0;
+    }
+    if (reports_in_window >= kReportBurst) {
+        ++reports_suppressed;
+        return;
+    }
+    ++reports_in_window;
+    report_suppressed();
+    if (!print_report(context)) ++reports_suppressed;  // stderr is full: counted, not waited for
+}
+
+void Loop::State::report_suppressed() noexcept {
+    if (reports_suppressed == 0) return;
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "weft: %llu more report(s) suppressed (at most %u a second are printed, and "
+                  "only while stderr takes them at once)\n",
+                  static_cast<unsigned long long>(reports_suppressed), kReportBurst);
+    if (write_stderr_now(line)) reports_suppressed = 0;
+}
+
 void Loop::set_exception_handler(ExceptionHandler handler) {
     s_->exception_handler = std::move(handler);
 }
 
 void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
-    if (!s_->exception_handler) return default_exception_handler(context);
+    if (!s_->exception_handler) return s_->report_limited(context);
     try {
         s_->exception_handler(*this, context);
     } catch (...) {
@@ -719,11 +796,7 @@ void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
 }
 
 void Loop::default_exception_handler(const ExceptionContext& context) noexcept {
-    std::string what;
-    if (context.exception) what = describe_exception(context.exception);
-    std::fprintf(stderr, "weft: %s%s%s%s%s\n", context.message.c_str(),
-                 context.source.empty() ? "" : "\n  source: ", context.source.c_str(),
-                 what.empty() ? "" : "\n  exception: ", what.c_str());
+    print_report(context);
 }
 
 // ---- Handle, LoopHandle, IoWatch --------------------------------------------------------

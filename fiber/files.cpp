@@ -190,7 +190,7 @@ int flags_for(std::string_view mode) {
     if (m == "r+") return O_RDWR;
     if (m == "w+") return O_RDWR | O_CREAT | O_TRUNC;
     if (m == "a+") return O_RDWR | O_CREAT | O_APPEND;
-    throw Error(std::make_error_code(std::errc::invalid_argument),
+    throw Error(std::errc::invalid_argument,
                 "open_file: bad mode '" + std::string(mode) + "'");
 }
 

@@ -261,20 +261,29 @@ std::exception_ptr rebuild_exception(std::string_view body) {
         std::string suffix = ec.message();
         std::string message = what;
         std::string tail = ": " + suffix;
+        bool os_style = true;  // else weft's own error: what() is its message alone
         if (message.size() >= tail.size() &&
             message.compare(message.size() - tail.size(), tail.size(), tail) == 0)
             message.resize(message.size() - tail.size());
         else if (message == suffix)
             message.clear();
+        else
+            os_style = false;
         if (is(typeid(std::system_error))) return make(std::system_error(ec, message));
-        if (is(typeid(Error))) return make(Error(ec, message));
+        if (is(typeid(Error))) {
+            if (!os_style && category == &std::generic_category())
+                return make(Error(std::errc(code), what));
+            if (!os_style && category == &weft_category()) return make(Error(errc(code), what));
+            return make(Error(ec, message));
+        }
         if (is(typeid(SystemError)) && category == &std::system_category())
             return make(SystemError(code, message));
-        if (is(typeid(InvalidStateError))) return make(InvalidStateError(message));
-        if (is(typeid(TimeoutError))) return make(TimeoutError(message));
-        if (is(typeid(LookupError))) return make(LookupError(message));
-        if (is(typeid(BrokenProcessPool))) return make(BrokenProcessPool(message));
-        if (is(typeid(ProcessJobError))) return make(ProcessJobError(message));
+        // weft's own errors: what() is the message alone.
+        if (is(typeid(InvalidStateError))) return make(InvalidStateError(what));
+        if (is(typeid(TimeoutError))) return make(TimeoutError(what));
+        if (is(typeid(LookupError))) return make(LookupError(what));
+        if (is(typeid(BrokenProcessPool))) return make(BrokenProcessPool(what));
+        if (is(typeid(ProcessJobError))) return make(ProcessJobError(what));
     }
     std::string name = demangle(type.c_str());
     return make(ProcessJobError(name + ": " + what, name));
@@ -351,6 +360,21 @@ void ProcessPool::spawn_worker(Worker& w) {
     w.watch = IoWatch(*loop_, w.fd, kReadable, [this, index](uint32_t) { on_readable(index); });
 }
 
+namespace {
+// A job's future was completed by someone other than the pool: its worker is of no use
+// any more. Only the signal here (this runs inside the future's finish()); the worker's
+// EOF then goes through the usual path: retire (reap, close) and replace.
+void kill_abandoned_worker(detail::Waiter* waiter) {
+    auto* abandon = static_cast<detail::ProcessAbandon*>(waiter);
+    if (abandon->worker > 0) ::kill(abandon->worker, SIGKILL);
+}
+}  // namespace
+
+void ProcessPool::Job::detach() noexcept {
+    if (result) detail::unlink_waiter(*result.get(), abandon);
+    abandon.worker = -1;
+}
+
 std::string ProcessPool::Job::describe() const {
     if (by_name) return name;
     Dl_info info{};
@@ -410,6 +434,9 @@ void ProcessPool::dispatch() {
         put_u32(request, uint32_t(job->input.size()));
         request += job->input;
         w->job = std::move(job);
+        w->job->abandon.worker = w->pid;
+        w->job->abandon.notify = &kill_abandoned_worker;
+        detail::link_waiter(*w->job->result.get(), w->job->abandon);
         try {
             send_all(w->fd, request);
         } catch (const SystemError&) {
@@ -439,7 +466,9 @@ void ProcessPool::on_readable(size_t index) {
         uint8_t status = uint8_t(w.inbox[0]);
         std::string body = w.inbox.substr(5, len);
         w.inbox.erase(0, 5 + size_t(len));
-        if (std::unique_ptr<Job> job = std::move(w.job); job && !job->result->done()) {
+        std::unique_ptr<Job> job = std::move(w.job);
+        if (job) job->detach();  // completed by the pool from here on: not abandoned
+        if (job && !job->result->done()) {
             if (status == kReplyOk) {
                 try {
                     job->deliver(*job->result.get(), body);
@@ -462,6 +491,8 @@ void ProcessPool::on_readable(size_t index) {
 }
 
 void ProcessPool::retire(Worker& w, const std::string& why) {
+    std::unique_ptr<Job> job = std::move(w.job);
+    if (job) job->detach();  // before the reaping: its pid must not be signalled after
     w.watch.reset();
     ::close(w.fd);
     w.fd = -1;
@@ -469,7 +500,7 @@ void ProcessPool::retire(Worker& w, const std::string& why) {
     while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
     }
     std::string what = describe_exit(w.pid, status) + " (" + why + ")";
-    if (std::unique_ptr<Job> job = std::move(w.job); job && !job->result->done())
+    if (job && !job->result->done())
         job->result->set_exception(std::make_exception_ptr(
             BrokenProcessPool(what + " while running '" + job->describe() + "'")));
     w.pid = -1;
@@ -481,15 +512,16 @@ void ProcessPool::retire(Worker& w, const std::string& why) {
 
 void ProcessPool::stop_worker(Worker& w) noexcept {
     if (w.pid < 0) return;
+    std::unique_ptr<Job> job = std::move(w.job);
+    if (job) job->detach();
     w.watch.reset();
-    if (w.job) ::kill(w.pid, SIGKILL);  // not waited for: do not let it finish
-    ::close(w.fd);                      // an idle worker sees EOF and exits
+    if (job) ::kill(w.pid, SIGKILL);  // not waited for: do not let it finish
+    ::close(w.fd);                    // an idle worker sees EOF and exits
     w.fd = -1;
     int status;
     while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (w.job && !w.job->result->done()) w.job->result->cancel("process pool shut down");
-    w.job.reset();
+    if (job && !job->result->done()) job->result->cancel("process pool shut down");
     w.pid = -1;
 }
 
@@ -497,13 +529,15 @@ void ProcessPool::shutdown(bool wait) {
     if (closed_ && workers_.empty()) return;
     if (wait && current_task()) {  // awaiting needs a fiber; elsewhere queued jobs are cancelled
         // Let the queued and running jobs finish, awaiting them on the loop. Cancelled
-        // from wait() is the caller's own (a job cancelled by its owner is just done).
+        // from wait() is the caller's own (a job cancelled by its owner is just done, and
+        // its worker already killed): the caller being cancelled does not cancel the jobs,
+        // which belong to their submitters (cancel_inner false, as shield).
         std::vector<detail::Ref<detail::FutureBase>> outstanding;
         for (auto& job : pending_) outstanding.push_back(job->result);
         for (auto& w : workers_)
             if (w->job) outstanding.push_back(w->job->result);
         for (auto& f : outstanding) {
-            f->wait("ProcessPool::shutdown");
+            f->wait("ProcessPool::shutdown", nullptr, /*cancel_inner=*/false);
             if (!f->cancelled()) f->exception();  // seen here: its awaiter may have gone
         }
     }

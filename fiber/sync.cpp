@@ -108,7 +108,7 @@ void Semaphore::release() {
 
 void BoundedSemaphore::release() {
     if (value_ >= bound_ && waiters_.empty())
-        throw Error(std::make_error_code(std::errc::invalid_argument),
+        throw Error(std::errc::invalid_argument,
                     "BoundedSemaphore released too many times");
     Semaphore::release();
 }
@@ -144,7 +144,7 @@ void Condition::notify_all() {
 
 Barrier::Barrier(size_t parties) : parties_(parties) {
     if (parties == 0)
-        throw Error(std::make_error_code(std::errc::invalid_argument), "Barrier: parties must be > 0");
+        throw Error(std::errc::invalid_argument, "Barrier: parties must be > 0");
 }
 
 size_t Barrier::wait() {

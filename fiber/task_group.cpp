@@ -31,7 +31,7 @@ bool is_base_error(const std::exception_ptr& e) {
 }  // namespace
 
 TaskGroupError::TaskGroupError(std::vector<std::exception_ptr> errors)
-    : Error(std::make_error_code(std::errc::operation_canceled), describe_errors(errors)),
+    : Error(std::errc::operation_canceled, describe_errors(errors)),
       errors_(std::move(errors)) {}
 
 // A child's notification, on its own future: counts it finished the moment it finishes,

@@ -37,7 +37,7 @@ SocketAddress SocketAddress::ip(const std::string& host, uint16_t port) {
         a.len_ = sizeof(sockaddr_in6);
         return a;
     }
-    throw Error(std::make_error_code(std::errc::invalid_argument),
+    throw Error(std::errc::invalid_argument,
                 "SocketAddress::ip: not a numeric address: '" + host + "'");
 }
 
@@ -45,7 +45,7 @@ SocketAddress SocketAddress::unix_path(const std::string& path) {
     SocketAddress a;
     auto* un = reinterpret_cast<sockaddr_un*>(&a.storage_);
     if (path.size() >= sizeof un->sun_path)
-        throw Error(std::make_error_code(std::errc::filename_too_long),
+        throw Error(std::errc::filename_too_long,
                     "SocketAddress::unix_path: path too long: '" + path + "'");
     un->sun_family = AF_UNIX;
     std::memcpy(un->sun_path, path.c_str(), path.size() + 1);

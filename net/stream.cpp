@@ -22,14 +22,14 @@
 namespace weft {
 
 IncompleteReadError::IncompleteReadError(std::string partial, size_t expected)
-    : Error(std::make_error_code(std::errc::io_error),
+    : Error(std::errc::io_error,
             "read_exactly: EOF after " + std::to_string(partial.size()) + " of " +
                 std::to_string(expected) + " bytes"),
       partial_(std::move(partial)),
       expected_(expected) {}
 
 LimitOverrunError::LimitOverrunError(const std::string& what, size_t consumed)
-    : Error(std::make_error_code(std::errc::value_too_large), what), consumed_(consumed) {}
+    : Error(std::errc::value_too_large, what), consumed_(consumed) {}
 
 // One state per stream. Who keeps it alive: the Stream and any fiber inside one of its
 // methods (shared_ptr copies); while a flush runs after close(), also the loop, through
@@ -62,7 +62,8 @@ struct Stream::State final : detail::Background {
     TimerHandle linger_timer;        // options.linger from the close; drops the rest then
     std::weak_ptr<State> weak_self;  // set by close(), for abandon()
 
-    State(Loop& l, int f, StreamOptions o) : loop(l), fd(f), options(o), io(l, f) {
+    State(Loop& l, int f, StreamOptions o, const SocketAddress* accepted_peer)
+        : loop(l), fd(f), options(o), io(l, f) {
         struct stat st {};
         socket = ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
         int type = 0;
@@ -74,7 +75,10 @@ struct Stream::State final : detail::Background {
         // reader goes away, whatever ran (or was reset) before this stream.
         if (!socket) detail::ignore_sigpipe_if_default();
         socklen_t len = SocketAddress::capacity();
-        if (::getpeername(fd, peer.get(), &len) == 0) peer.set_size(len);
+        if (::getpeername(fd, peer.get(), &len) == 0)
+            peer.set_size(len);
+        else if (accepted_peer)  // reset already (ENOTCONN): accept() still knew who it was
+            peer = *accepted_peer;
         len = SocketAddress::capacity();
         if (::getsockname(fd, local.get(), &len) == 0) local.set_size(len);
         if (options.nodelay && (local.family() == AF_INET || local.family() == AF_INET6)) {
@@ -322,14 +326,32 @@ struct Stream::State final : detail::Background {
 
 Stream::Stream(Loop& loop, int fd, StreamOptions options) {
     try {
-        s_ = std::make_shared<State>(loop, fd, options);
+        s_ = std::make_shared<State>(loop, fd, options, nullptr);
     } catch (...) {
         ::close(fd);
         throw;
     }
 }
 
-Stream::Stream(Stream&&) noexcept = default;  // a moved-from Stream may only be destroyed
+Stream::Stream(Loop& loop, int fd, const SocketAddress& peer, StreamOptions options) {
+    try {
+        s_ = std::make_shared<State>(loop, fd, options, &peer);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+}
+
+Stream::Stream(Stream&&) noexcept = default;
+
+namespace {
+// A moved-from Stream has no state: its I/O calls throw this, the rest are no-ops.
+[[noreturn]] void throw_moved_from(const char* what) {
+    throw InvalidStateError(std::string("Stream::") + what + ": the stream was moved from");
+}
+const SocketAddress kNoAddress;
+}  // namespace
+
 Stream& Stream::operator=(Stream&& other) noexcept {
     if (this != &other) {
         if (s_) s_->close(s_);
@@ -345,6 +367,7 @@ Stream::~Stream() {
 }
 
 std::string Stream::read(size_t n) {
+    if (!s_) throw_moved_from("read");
     if (n == 0) return {};  // asyncio: read(0) is b'' at once, it does not wait
     auto keep = s_;
     if (s_->in.empty() && !s_->fill()) return {};
@@ -355,6 +378,7 @@ std::string Stream::read(size_t n) {
 }
 
 std::string Stream::read_all() {
+    if (!s_) throw_moved_from("read_all");
     auto keep = s_;
     while (s_->fill()) {
     }
@@ -362,6 +386,7 @@ std::string Stream::read_all() {
 }
 
 std::string Stream::read_exactly(size_t n) {
+    if (!s_) throw_moved_from("read_exactly");
     auto keep = s_;
     while (s_->in.size() < n)
         if (!s_->fill()) throw IncompleteReadError(std::exchange(s_->in, std::string()), n);
@@ -371,8 +396,9 @@ std::string Stream::read_exactly(size_t n) {
 }
 
 std::string Stream::read_until(std::string_view sep) {
+    if (!s_) throw_moved_from("read_until");
     if (sep.empty())
-        throw Error(std::make_error_code(std::errc::invalid_argument), "read_until: empty separator");
+        throw Error(std::errc::invalid_argument, "read_until: empty separator");
     auto keep = s_;
     size_t searched = 0;
     for (;;) {
@@ -408,15 +434,20 @@ std::string Stream::read_line() {
     }
 }
 
-bool Stream::at_eof() const noexcept { return s_->eof && s_->in.empty(); }
+bool Stream::at_eof() const noexcept { return !s_ || (s_->eof && s_->in.empty()); }
 
-void Stream::write(std::string_view data) { s_->write_parts("write", &data, 1); }
+void Stream::write(std::string_view data) {
+    if (!s_) throw_moved_from("write");
+    s_->write_parts("write", &data, 1);
+}
 
 void Stream::writev(std::initializer_list<std::string_view> parts) {
+    if (!s_) throw_moved_from("writev");
     s_->write_parts("writev", parts.begin(), parts.size());
 }
 
 void Stream::drain() {
+    if (!s_) throw_moved_from("drain");
     s_->check_open("drain");
     auto keep = s_;
     if (s_->write_error) s_->fail(s_->write_error, "send");
@@ -453,6 +484,7 @@ void flush_all(Stream& stream, StreamOptions& options) {
 }  // namespace
 
 void Stream::write_eof() {
+    if (!s_) throw_moved_from("write_eof");
     if (s_->write_closed) return;
     s_->check_open("write_eof");
     auto keep = s_;
@@ -465,19 +497,24 @@ void Stream::write_eof() {
     if (::shutdown(s_->fd, SHUT_WR) < 0 && errno != ENOTCONN) s_->fail(errno, "shutdown(SHUT_WR)");
 }
 
-void Stream::close() { s_->close(s_); }
-void Stream::abort() { s_->abort(); }
+void Stream::close() {
+    if (s_) s_->close(s_);
+}
+void Stream::abort() {
+    if (s_) s_->abort();
+}
 
 void Stream::wait_closed() {
+    if (!s_) return;
     auto keep = s_;
     s_->close(s_);
     s_->fd_closed.wait();  // the flush's end: sent, failed, timed out or abandoned
 }
 
-bool Stream::is_closing() const noexcept { return s_->closing || s_->write_closed; }
-size_t Stream::buffered() const noexcept { return s_->out.size(); }
-const SocketAddress& Stream::peer_address() const noexcept { return s_->peer; }
-const SocketAddress& Stream::local_address() const noexcept { return s_->local; }
-int Stream::fd() const noexcept { return s_->fd; }
+bool Stream::is_closing() const noexcept { return !s_ || s_->closing || s_->write_closed; }
+size_t Stream::buffered() const noexcept { return s_ ? s_->out.size() : 0; }
+const SocketAddress& Stream::peer_address() const noexcept { return s_ ? s_->peer : kNoAddress; }
+const SocketAddress& Stream::local_address() const noexcept { return s_ ? s_->local : kNoAddress; }
+int Stream::fd() const noexcept { return s_ ? s_->fd : -1; }
 
 }  // namespace weft

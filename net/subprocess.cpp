@@ -79,7 +79,7 @@ void make_blocking(int fd) {
 
 Process create_subprocess_exec(const std::vector<std::string>& argv, SubprocessOptions options) {
     if (argv.empty())
-        throw Error(std::make_error_code(std::errc::invalid_argument), "create_subprocess_exec: empty argv");
+        throw Error(std::errc::invalid_argument, "create_subprocess_exec: empty argv");
     Loop& loop = Loop::current();
     // Index 0 is the read end: the child reads in[0], we read out[0] and err[0].
     PipeEnds in, out, err;

@@ -134,7 +134,8 @@ struct Server::State {
             int fd = detail::accept_socket(lfd, peer.get(), &len);
             if (fd >= 0) {
                 backoff = std::chrono::milliseconds(10);
-                start_connection(fd);
+                peer.set_size(len);
+                start_connection(fd, peer);
                 continue;
             }
             int err = errno;
@@ -164,14 +165,14 @@ struct Server::State {
         }
     }
 
-    void start_connection(int fd) {
+    void start_connection(int fd, const SocketAddress& peer) {
         if (connections.size() >= 64) std::erase_if(connections, [](const TaskRef& t) { return t.done(); });
         std::shared_ptr<Stream> stream;
         try {
-            stream = std::make_shared<Stream>(loop, fd, options.stream);  // closes fd on failure
+            stream = std::make_shared<Stream>(loop, fd, peer, options.stream);  // closes fd on failure
         } catch (...) {  // one connection failed to set up: report it, keep serving
             loop.call_exception_handler({"accept: could not set up a connection",
-                                         std::current_exception(), "Server"});
+                                         std::current_exception(), "peer " + peer.to_string()});
             return;
         }
         Handler h = handler;

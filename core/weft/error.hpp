@@ -1,8 +1,11 @@
 // weft's exception hierarchy. Every error weft throws derives from weft::Error, which is a
-// std::system_error: OS failures carry errno in code() and say what was being done in what().
+// std::system_error: OS failures carry errno in code() and say what was being done in what()
+// ("context: strerror"); weft's own failures carry a code that classifies them and a
+// what() that is their message alone (no unrelated errno text appended).
 #pragma once
 
 #include <exception>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -16,6 +19,13 @@ enum class errc {
     lookup_failed,      // no value for the key (LookupError)
 };
 
+}  // namespace weft
+
+template <>
+struct std::is_error_code_enum<weft::errc> : std::true_type {};
+
+namespace weft {
+
 const std::error_category& weft_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), weft_category()};
@@ -23,7 +33,16 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 class Error : public std::system_error {
 public:
+    // An OS-style error: what() is "<what>: <code's message>".
     using std::system_error::system_error;
+    // weft's own error (not an OS call's): code() classifies it, what() is `what` alone.
+    Error(std::errc code, const std::string& what);
+    Error(errc code, const std::string& what);
+    const char* what() const noexcept override;
+
+private:
+    // weft's own message, or null (shared: copying an exception must not throw).
+    std::shared_ptr<const std::string> own_;
 };
 
 // An OS call failed: code() is {errno, system_category}, what() is "context: strerror".
@@ -38,7 +57,7 @@ public:
 class InvalidStateError : public Error {
 public:
     explicit InvalidStateError(const std::string& what)
-        : Error(make_error_code(errc::invalid_state), what) {}
+        : Error(errc::invalid_state, what) {}
 };
 
 // asyncio's BaseException, for what weft throws only to unwind a fiber or a program:
@@ -83,13 +102,10 @@ std::string describe_exception(const std::exception_ptr& e);
 // asyncio.TimeoutError: a deadline passed (wait_for, timeout scopes, ThreadFuture::result).
 class TimeoutError : public Error {
 public:
-    explicit TimeoutError(const std::string& what) : Error(make_error_code(errc::timeout), what) {}
+    explicit TimeoutError(const std::string& what) : Error(errc::timeout, what) {}
 };
 
 // Throws SystemError(errno, context). For use right after a failed OS call.
 [[noreturn]] void throw_errno(const std::string& context);
 
 }  // namespace weft
-
-template <>
-struct std::is_error_code_enum<weft::errc> : std::true_type {};

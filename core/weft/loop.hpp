@@ -191,7 +191,11 @@ public:
     void check_thread(const char* what) const;
 
     // Errors that escape callbacks go here. The default prints the message, the source
-    // and the exception's what() to stderr; the loop keeps running either way.
+    // and the exception's what() to stderr; the loop keeps running either way. Without a
+    // handler set, a loop prints at most 10 reports a second and never waits for stderr
+    // (a pipe nobody reads): the others are counted, and the count is printed with the
+    // next report that gets through, or at close. default_exception_handler itself is
+    // not rate-limited, but does not wait for stderr either.
     void set_exception_handler(ExceptionHandler handler);
     void call_exception_handler(const ExceptionContext& context) noexcept;
     static void default_exception_handler(const ExceptionContext& context) noexcept;

@@ -218,7 +218,7 @@ template <class H>
 WaitResult<H> wait(const std::vector<H>& handles, ReturnWhen when = ReturnWhen::all_completed,
                    std::optional<Duration> timeout = std::nullopt) {
     if (handles.empty())  // asyncio: ValueError('Set of Tasks/Futures is empty.')
-        throw Error(std::make_error_code(std::errc::invalid_argument),
+        throw Error(std::errc::invalid_argument,
                     "wait: the set of tasks/futures is empty");
     std::optional<TimePoint> deadline;
     if (timeout) deadline = deadline_after(*timeout);

@@ -26,7 +26,7 @@ namespace weft {
 class LookupError : public Error {
 public:
     explicit LookupError(const std::string& what)
-        : Error(make_error_code(errc::lookup_failed), what) {}
+        : Error(errc::lookup_failed, what) {}
 };
 
 namespace detail {
@@ -152,10 +152,10 @@ public:
         if (token.used_)
             throw InvalidStateError("ContextVar '" + name_ + "': Token has already been used once");
         if (token.key_ != key_)
-            throw Error(std::make_error_code(std::errc::invalid_argument),
+            throw Error(std::errc::invalid_argument,
                         "ContextVar '" + name_ + "': Token was created by a different ContextVar");
         if (token.context_ != detail::current_context_id())
-            throw Error(std::make_error_code(std::errc::invalid_argument),
+            throw Error(std::errc::invalid_argument,
                         "ContextVar '" + name_ + "': Token was created in a different Context");
         detail::context_set(key_, token.old_);
         token.used_ = true;

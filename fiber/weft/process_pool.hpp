@@ -4,8 +4,9 @@
 // Python's pool.submit(fn, *args) — or a function registered by name that takes and
 // returns a byte string. Workers are forked once, when the pool starts, and talk to the
 // loop over socketpairs watched by the reactor. A worker that crashes or is killed fails
-// its job with BrokenProcessPool and is replaced; every worker is reaped, so no zombies
-// are left.
+// its job with BrokenProcessPool and is replaced; a worker whose job's future is cancelled
+// (its awaiter cancelled, wait_for timed out) is killed and replaced at once, as the job
+// can no longer deliver anything; every worker is reaped, so no zombies are left.
 //
 // Plain functions: workers are forks of this program, so a function pointer means the
 // same function there. Arguments and the result cross as bytes: each must be trivially
@@ -46,7 +47,7 @@ namespace weft {
 class BrokenProcessPool : public Error {
 public:
     explicit BrokenProcessPool(const std::string& what)
-        : Error(std::make_error_code(std::errc::broken_pipe), what) {}
+        : Error(std::errc::broken_pipe, what) {}
 };
 
 // The job's function threw in the worker: carries its what(). A plain-function job's
@@ -58,7 +59,7 @@ public:
 class ProcessJobError : public Error {
 public:
     explicit ProcessJobError(const std::string& what, std::string type_name = {})
-        : Error(std::make_error_code(std::errc::io_error), what),
+        : Error(std::errc::io_error, what),
           type_name_(std::move(type_name)) {}
     const std::string& type_name() const noexcept { return type_name_; }
 
@@ -147,6 +148,11 @@ void process_deliver(FutureBase& result, std::string_view output) {
         state.set_result(process_take<R>(output));
 }
 
+// A job's watch on its own future while a worker runs it (see ProcessPool::Job).
+struct ProcessAbandon : Waiter {
+    pid_t worker = -1;
+};
+
 }  // namespace detail
 
 // Makes fn callable in worker processes as `name`. Call before starting a pool.
@@ -191,8 +197,10 @@ public:
     // died. Cancelling the future drops a job that has not been sent to a worker.
     Future<std::string> submit(const std::string& name, std::string input);
 
-    // Stops the workers. wait: queued jobs are still run first (awaited from the loop);
-    // otherwise they are cancelled. Idempotent.
+    // Stops the workers. wait: queued and running jobs are still run first (awaited from
+    // the loop; a job whose future is already cancelled is not waited for, its worker is
+    // killed); otherwise they are cancelled. Cancelling the caller meanwhile throws
+    // Cancelled in it but cancels nobody's job. Idempotent.
     void shutdown(bool wait = true);
     size_t size() const noexcept { return workers_.size(); }
     std::vector<pid_t> pids() const;
@@ -206,6 +214,16 @@ private:
         std::string input;
         detail::Ref<detail::FutureBase> result;
         detail::ProcessDeliver deliver = nullptr;
+        // While the job is in a worker: a waiter on `result` whose notify SIGKILLs that
+        // worker, so a job abandoned by its owner (cancelled, timed out) does not keep the
+        // worker — and with it the pool — busy; the EOF that follows retires and replaces
+        // it. Unlinked (detach) before the pool itself completes the job or reaps the worker.
+        detail::ProcessAbandon abandon;
+        Job() = default;
+        Job(const Job&) = delete;
+        Job& operator=(const Job&) = delete;
+        ~Job() { detach(); }
+        void detach() noexcept;
         std::string describe() const;  // for error messages: the name or the function's
     };
     struct Worker {

@@ -17,12 +17,12 @@ namespace weft {
 
 class QueueFull : public Error {
 public:
-    QueueFull() : Error(std::make_error_code(std::errc::no_buffer_space), "queue is full") {}
+    QueueFull() : Error(std::errc::no_buffer_space, "queue is full") {}
 };
 class QueueEmpty : public Error {
 public:
     QueueEmpty()
-        : Error(std::make_error_code(std::errc::resource_unavailable_try_again), "queue is empty") {}
+        : Error(std::errc::resource_unavailable_try_again, "queue is empty") {}
 };
 
 namespace detail {

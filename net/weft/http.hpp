@@ -19,7 +19,7 @@ namespace weft::http {
 // Any HTTP failure that is not a plain OS error or a timeout.
 class HttpError : public Error {
 public:
-    HttpError(std::errc code, const std::string& what) : Error(std::make_error_code(code), what) {}
+    HttpError(std::errc code, const std::string& what) : Error(code, what) {}  // what() alone
 };
 
 // A malformed or over-limit message. status() is what a server answers it with: 400 for

@@ -63,6 +63,12 @@ public:
     // once if the constructor throws). For a pipe (anything but a socket) SIGPIPE is set
     // to SIG_IGN if it is still SIG_DFL, so a write whose reader is gone is EPIPE.
     Stream(Loop& loop, int fd, StreamOptions options = {});
+    // The same for a socket accept() returned with `peer`: peer_address() (and the errors)
+    // keep naming it even if the connection was reset before getpeername could.
+    Stream(Loop& loop, int fd, const SocketAddress& peer, StreamOptions options = {});
+    // A moved-from Stream is closed for good: close(), abort() and wait_closed() are no-ops,
+    // is_closing() and at_eof() are true, buffered() is 0, fd() is -1, the addresses are
+    // empty; reads, writes, drain and write_eof throw InvalidStateError.
     Stream(Stream&&) noexcept;
     Stream& operator=(Stream&&) noexcept;  // the stream it replaces is close()d
     ~Stream();  // close(): what is buffered is still sent (see close)

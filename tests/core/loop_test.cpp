@@ -2,6 +2,12 @@
 #include <weft/error.hpp>
 #include <weft/loop.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -326,4 +332,66 @@ TEST(Loop, LoopsOnDifferentThreadsAreIndependent) {
 TEST(Loop, ReportsItsReactor) {
     std::string name = weft::Loop::reactor_name();
     EXPECT_TRUE(name == "epoll" || name == "kqueue" || name == "poll") << name;
+}
+
+// Issue 20, item 5: a loop that reports a flood (a server with one report per reset
+// connection) prints at most ten a second and says how many it left out.
+TEST(Loop, DefaultReportsAreRateLimitedAndSummarised) {
+    testing::internal::CaptureStderr();
+    {
+        weft::Loop loop;
+        for (int i = 0; i < 50; ++i)
+            loop.call_exception_handler({"connection reset " + std::to_string(i), nullptr, "peer"});
+        loop.close();
+    }
+    std::string err = testing::internal::GetCapturedStderr();
+    size_t printed = 0;
+    for (size_t at = err.find("connection reset"); at != std::string::npos;
+         at = err.find("connection reset", at + 1))
+        ++printed;
+    EXPECT_EQ(printed, 10u) << err;
+    EXPECT_NE(err.find("40 more report(s) suppressed"), std::string::npos) << err;
+}
+
+// A blocked stderr (a pipe nobody reads) must not stall the loop: reports are written only
+// as far as stderr takes them at once. Checked in a child whose stderr is such a pipe,
+// filled up first; before the fix its first report blocked for ever.
+TEST(Loop, BlockedStderrDoesNotStallTheLoop) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int p[2];
+        if (::pipe(p) != 0) ::_exit(2);
+        ::dup2(p[1], STDERR_FILENO);
+        int flags = ::fcntl(p[1], F_GETFL);
+        ::fcntl(p[1], F_SETFL, flags | O_NONBLOCK);
+        char junk[4096] = {};
+        while (::write(p[1], junk, sizeof junk) > 0) {  // fill the pipe
+        }
+        ::fcntl(p[1], F_SETFL, flags);  // stderr itself stays a blocking fd
+        weft::Loop loop;
+        int left = 20000;
+        std::function<void()> step = [&] {
+            loop.call_exception_handler({"connection reset", nullptr, "peer 127.0.0.1:1"});
+            if (--left > 0)
+                loop.call_soon(step);
+            else
+                loop.stop();
+        };
+        loop.call_soon(step);
+        loop.run_forever();
+        loop.close();
+        ::_exit(0);
+    }
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    pid_t done = 0;
+    while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    if (done == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        FAIL() << "the loop stalled on a blocked stderr";
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }

@@ -240,3 +240,62 @@ TEST(ProcessPool, WorkersHaveTheDefaultSigint) {
         EXPECT_EQ(pool.submit(sigint_is_default).get(), 1);
     });
 }
+
+// Stuck or cancelled work (issue 20, item 3): a job whose future is abandoned — timed out
+// by wait_for, or its awaiter cancelled — must not keep its worker, or the pool, busy.
+namespace {
+int never_returns() {
+    for (;;) ::pause();  // asleep, not burning a core: still a job that never ends
+}
+}  // namespace
+
+TEST(ProcessPool, TimedOutJobsWorkerIsReplacedAndThePoolGoesOn) {
+    weft::run([] {
+        weft::ProcessPool pool(1);
+        pid_t before = pool.pids()[0];
+        EXPECT_THROW(weft::wait_for(pool.submit(never_returns), std::chrono::milliseconds(20)),
+                     weft::TimeoutError);
+        // Before the fix the worker stayed on the abandoned job: this timed out too.
+        EXPECT_EQ(weft::wait_for(pool.submit(cpu_bound, 3), std::chrono::seconds(5)), 5u);
+        EXPECT_NE(pool.pids()[0], before);  // killed and replaced
+        EXPECT_EQ(::kill(before, 0), -1);   // and reaped: no such process any more
+    });
+    EXPECT_TRUE(no_children_left());
+}
+
+TEST(ProcessPool, CancelledAwaiterFreesItsWorker) {
+    weft::run([] {
+        weft::ProcessPool pool(1);
+        auto spinning = weft::spawn([&] { return pool.submit(never_returns).get(); });
+        weft::sleep(std::chrono::milliseconds(20));
+        spinning.cancel();
+        EXPECT_THROW(weft::await(spinning), weft::Cancelled);
+        EXPECT_EQ(weft::wait_for(pool.submit("square", "5"), std::chrono::seconds(5)), "25");
+    });
+    EXPECT_TRUE(no_children_left());
+}
+
+int slow_square(int n) {
+    ::usleep(100'000);
+    return n * n;
+}
+
+// shutdown(true) waits for the submitters' jobs: a cancelled shutdown caller must not
+// cancel them (the job's own awaiter, not cancelled, then got Cancelled).
+TEST(ProcessPool, CancelledShutdownDoesNotCancelOthersJobs) {
+    weft::run([] {
+        weft::ProcessPool pool(1);
+        auto job = pool.submit(slow_square, 7);
+        auto closer = weft::spawn([&] { pool.shutdown(true); });
+        weft::sleep(std::chrono::milliseconds(10));
+        closer.cancel();
+        EXPECT_THROW(weft::await(closer), weft::Cancelled);
+        EXPECT_EQ(job.get(), 49);  // not Cancelled: nobody cancelled this job's awaiter
+        EXPECT_THROW(weft::wait_for(pool.submit(never_returns), std::chrono::milliseconds(20)),
+                     weft::TimeoutError);
+        auto start = std::chrono::steady_clock::now();
+        pool.shutdown(true);  // the abandoned job is not waited for
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+    });
+    EXPECT_TRUE(no_children_left());
+}

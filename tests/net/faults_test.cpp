@@ -4,7 +4,9 @@
 #include <weft/weft.hpp>
 
 #include <dirent.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <optional>
@@ -221,4 +223,38 @@ TEST(Faults, TaskStreamsAndServerOutliveTheirLoop) {
     EXPECT_THROW(sleeper->get(), weft::Cancelled);  // done (cancelled): get() never suspends
     pair.reset();  // destructors after the loop: no crash, no fd left open
     server.reset();
+}
+
+// Issue 20, item 5: a connection reset before the server adopted it is still reported with
+// the address accept() returned (getpeername then fails with ENOTCONN).
+TEST(Faults, ConnectionResetBeforeItsHandlerKeepsItsPeerAddress) {
+    weft::run([] {
+        std::string seen;
+        bool handled = false;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                seen = s.peer_address().to_string();
+                handled = true;
+            },
+            "127.0.0.1", 0);
+        // A plain blocking client, so that the loop (and its accept) runs only after the RST.
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        ASSERT_GE(fd, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(server->port());
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+        sockaddr_in me{};
+        socklen_t len = sizeof me;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+        std::string client = weft::SocketAddress(reinterpret_cast<sockaddr*>(&me), len).to_string();
+        linger hard{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+        ::close(fd);  // RST
+        for (int i = 0; i < 500 && !handled; ++i) weft::sleep(10ms);
+        EXPECT_EQ(seen, client);
+        server->close();
+        server->wait_closed();
+    });
 }

@@ -263,3 +263,71 @@ TEST(StreamClose, LoopCloseAbandonsPendingFlushesAndLeaksNothing) {
     ::close(peer[1]);
     ::close(peer2[1]);
 }
+
+// Issue 20, item 5: a moved-from Stream is closed for good, not a null dereference.
+TEST(StreamMovedFrom, CloseAndQueriesAreNoOpsAndIoThrows) {
+    weft::run([] {
+        int sv[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        ::fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        ::fcntl(sv[1], F_SETFL, O_NONBLOCK);
+        weft::Stream a(weft::Loop::current(), sv[0]);
+        weft::Stream peer(weft::Loop::current(), sv[1]);
+        weft::Stream b(std::move(a));
+        a.close();  // NOLINT(bugprone-use-after-move): what is tested
+        a.abort();
+        a.wait_closed();
+        EXPECT_TRUE(a.is_closing());
+        EXPECT_TRUE(a.at_eof());
+        EXPECT_EQ(a.buffered(), 0u);
+        EXPECT_EQ(a.fd(), -1);
+        EXPECT_EQ(a.peer_address().size(), 0u);
+        EXPECT_THROW(a.write("x"), weft::InvalidStateError);
+        EXPECT_THROW(a.writev({"x", "y"}), weft::InvalidStateError);
+        EXPECT_THROW(a.drain(), weft::InvalidStateError);
+        EXPECT_THROW(a.write_eof(), weft::InvalidStateError);
+        EXPECT_THROW(a.read(), weft::InvalidStateError);
+        EXPECT_THROW(a.read_line(), weft::InvalidStateError);
+        EXPECT_THROW(a.read_exactly(1), weft::InvalidStateError);
+        // The stream it moved to works.
+        b.write("hello\n");
+        EXPECT_EQ(peer.read_line(), "hello\n");
+        b.close();
+        peer.close();
+    });
+}
+
+// Issue 20, item 5: weft's own errors say what happened, without an unrelated errno text
+// ("Value too large for defined data type", "Too many links") after it.
+TEST(StreamErrors, OwnErrorsCarryTheirOwnMessage) {
+    weft::run([] {
+        int sv[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        ::fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        ::fcntl(sv[1], F_SETFL, O_NONBLOCK);
+        weft::StreamOptions small;
+        small.limit = 8;
+        weft::Stream reader(weft::Loop::current(), sv[0], small);
+        weft::Stream writer(weft::Loop::current(), sv[1]);
+        writer.write("no newline in these bytes");
+        try {
+            reader.read_until("\n");
+            FAIL() << "no LimitOverrunError";
+        } catch (const weft::LimitOverrunError& e) {
+            EXPECT_EQ(std::string(e.what()),
+                      "read_until: separator not found within the limit of 8 bytes");
+            EXPECT_EQ(e.code(), std::make_error_code(std::errc::value_too_large));  // still classified
+        }
+        writer.close();
+        reader.close();
+    });
+    EXPECT_STREQ(weft::http::TooManyRedirects("GET /: more than 10 redirects").what(),
+                 "GET /: more than 10 redirects");
+    EXPECT_STREQ(weft::IncompleteReadError("ab", 5).what(), "read_exactly: EOF after 2 of 5 bytes");
+    EXPECT_STREQ(weft::InvalidStateError("not now").what(), "not now");
+    EXPECT_STREQ(weft::TimeoutError("too slow").what(), "too slow");
+    EXPECT_STREQ(weft::BrokenProcessPool("worker died").what(), "worker died");
+    // An OS error still names the errno.
+    EXPECT_NE(std::string(weft::SystemError(ENOENT, "open(/x)").what()).find("No such file"),
+              std::string::npos);
+}
