@@ -32,7 +32,10 @@ struct MessageHead {
     bool keep_alive = true;   // llhttp's verdict from the version and Connection header
     bool chunked = false;     // Transfer-Encoding: chunked
     std::optional<uint64_t> content_length;
-    bool upgrade = false;     // Upgrade / CONNECT: nothing after this message is HTTP
+    // Nothing after this message is HTTP: a response switching protocols, or a CONNECT
+    // request. A request's Upgrade header is declined (weft serves no other protocol), so
+    // the connection goes on as HTTP/1.1 (RFC 9110 §7.8 lets a server ignore it).
+    bool upgrade = false;
 };
 
 class MessageReader {
@@ -46,7 +49,9 @@ public:
 
     // Reads up to the end of the next message's head. False if the connection ended
     // cleanly before its first byte (or the previous message was an upgrade). Throws
-    // BadMessage for malformed or over-limit input (what() says which and from whom).
+    // BadMessage for malformed or over-limit input (what() says which and from whom); for
+    // requests also for a version other than HTTP/1.x (505) and a Host header missing
+    // from an HTTP/1.1 request or repeated (400).
     bool read_head();
     MessageHead& head() noexcept { return head_; }
 
@@ -73,6 +78,7 @@ private:
     [[noreturn]] void fail(llhttp_errno_t err);
     [[noreturn]] void fail(int status, const std::string& why);
     bool note_header_bytes(size_t n);
+    bool acceptable_request(const llhttp_t* p);  // false with user_status_ set
 
     Stream& stream_;
     Kind kind_;

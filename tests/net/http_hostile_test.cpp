@@ -1,5 +1,7 @@
-// Hostile and careless HTTP peers (issue 20, item 2). Against the client: header names
-// that are not tokens, non-ASCII paths and servers that answer 100 Continue forever.
+// Hostile and careless HTTP peers (issue 20, item 2): clients that send impossible chunk
+// sizes, omit Host, speak another version or ask to switch protocols; and, against the
+// client, header names that are not tokens, non-ASCII paths and servers that answer
+// 100 Continue forever. The bounds of 10 s only turn a connection held open into a failure.
 #include <weft/weft.hpp>
 
 #include <string>
@@ -11,9 +13,130 @@ namespace http = weft::http;
 
 namespace {
 
+// Routes for the hostile clients.
+http::Application hostile_app() {
+    http::Application app;
+    app.add_get("/hello", [](http::Request&) { return http::Response::text("hello"); });
+    app.add_post("/echo", [](http::Request& r) { return http::Response::text(r.read()); });
+    return app;
+}
+
+weft::Stream connect_to(const http::HttpServer& server) {
+    return weft::open_connection("127.0.0.1", server.port());
+}
+
+// Everything the server sends until it closes the connection (a reset counts as a close).
+std::string until_closed(weft::Stream& s) {
+    return weft::wait_for(weft::spawn([&] {
+                              std::string all;
+                              try {
+                                  for (std::string piece; !(piece = s.read()).empty();) all += piece;
+                              } catch (const weft::SystemError&) {
+                              }
+                              return all;
+                          }),
+                          10s);
+}
+
+// What `request` alone on a fresh connection is answered with, up to the close.
+std::string answer_to(const http::HttpServer& server, const std::string& request) {
+    auto s = connect_to(server);
+    s.write(request);
+    return until_closed(s);
+}
+
+// Reads one response with a Content-Length body off a raw stream.
+std::pair<std::string, std::string> raw_response(weft::Stream& s) {
+    std::string head = s.read_until("\r\n\r\n");
+    size_t at = head.find("Content-Length: ");
+    size_t length = at == head.npos ? 0 : std::stoul(head.substr(at + 16));
+    return {head, s.read_exactly(length)};
+}
+
 bool contains(const std::string& haystack, std::string_view needle) { return haystack.find(needle) != haystack.npos; }
 
 }  // namespace
+
+// A chunk size is compared with the body limit as soon as it is read: 413 at once, not
+// after the client has sent that much (for ffffffffffffffff: never).
+TEST(HttpHostile, ImpossibleChunkSizeIs413AtOnce) {
+    weft::run([] {
+        http::HttpServerOptions o;
+        o.max_body_size = 1024 * 1024;
+        auto server = http::start_http_server(hostile_app(), "127.0.0.1", 0, o);
+        const std::string chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        std::string got = answer_to(*server, chunked + "ffffffffffffffff\r\nab");
+        EXPECT_TRUE(got.starts_with("HTTP/1.1 413 ")) << got;
+        EXPECT_TRUE(contains(got, "chunk of 18446744073709551615 bytes")) << got;
+        got = answer_to(*server, chunked + "100001\r\n");  // one byte over 1 MiB
+        EXPECT_TRUE(got.starts_with("HTTP/1.1 413 ")) << got;
+        // Each chunk fits; the second does not fit beside the first.
+        got = answer_to(*server, chunked + "80000\r\n" + std::string(0x80000, 'x') + "\r\n80001\r\n");
+        EXPECT_TRUE(got.starts_with("HTTP/1.1 413 ")) << got;
+        server->shutdown();
+    });
+}
+
+// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host, any request at most one.
+TEST(HttpHostile, RequestWithoutExactlyOneHostIs400) {
+    weft::run([] {
+        auto server = http::start_http_server(hostile_app(), "127.0.0.1", 0);
+        for (std::string bad : {"GET /hello HTTP/1.1\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                                "GET /hello HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"}) {
+            std::string got = answer_to(*server, bad);
+            EXPECT_TRUE(got.starts_with("HTTP/1.1 400 ")) << bad << got;
+            EXPECT_TRUE(contains(got, "Host")) << got;
+        }
+        std::string got = answer_to(*server, "GET /hello HTTP/1.0\r\n\r\n");  // 1.0 needs none
+        EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got;
+        server->shutdown();
+    });
+}
+
+// A major version other than 1 is 505 (llhttp parses 0.9 and 2.0 lines as well); a
+// malformed version stays 400.
+TEST(HttpHostile, UnknownMajorVersionIs505) {
+    weft::run([] {
+        auto server = http::start_http_server(hostile_app(), "127.0.0.1", 0);
+        for (std::string version : {"2.0", "3.1", "9.9", "0.9"}) {
+            std::string got = answer_to(*server, "GET /hello HTTP/" + version + "\r\nHost: x\r\n\r\n");
+            EXPECT_TRUE(got.starts_with("HTTP/1.1 505 HTTP Version Not Supported\r\n")) << version << got;
+            EXPECT_TRUE(contains(got, "HTTP/" + version + " is not supported")) << got;
+        }
+        std::string got = answer_to(*server, "GET /hello HTTP/1.x\r\nHost: x\r\n\r\n");
+        EXPECT_TRUE(got.starts_with("HTTP/1.1 400 ")) << got;
+        server->shutdown();
+    });
+}
+
+// weft serves no other protocol, so an Upgrade request is answered as plain HTTP and the
+// connection goes on: the request pipelined behind it is answered too (it was dropped).
+// CONNECT is different: what follows it is a tunnel's bytes, so its connection closes.
+TEST(HttpHostile, DeclinedUpgradeGoesOnAsHttp) {
+    weft::run([] {
+        auto server = http::start_http_server(hostile_app(), "127.0.0.1", 0);
+        auto s = connect_to(*server);
+        s.write("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                "HTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 3\r\n\r\nabc"
+                "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        auto [head1, body1] = raw_response(s);
+        EXPECT_TRUE(head1.starts_with("HTTP/1.1 200 OK\r\n")) << head1;
+        EXPECT_FALSE(contains(head1, "Connection: close")) << head1;
+        EXPECT_EQ(body1, "hello");
+        auto [head2, body2] = raw_response(s);
+        EXPECT_FALSE(contains(head2, "Connection: close")) << head2;
+        EXPECT_EQ(body2, "abc");
+        auto [head3, body3] = raw_response(s);
+        EXPECT_EQ(body3, "hello");
+        EXPECT_EQ(until_closed(s), "");
+
+        std::string got = answer_to(*server, "CONNECT x:80 HTTP/1.1\r\nHost: x:80\r\n\r\n\x16\x03\x01 tunnel bytes");
+        EXPECT_TRUE(contains(got, "Connection: close")) << got;
+        EXPECT_EQ(got.find("HTTP/1.1", 1), got.npos) << got;  // one answer: the rest is not a request
+        server->shutdown();
+    });
+}
 
 // A header name must be a token: "Content-Length " would go out beside the real
 // Content-Length, one length to one parser and a stray field to another.
