@@ -235,7 +235,7 @@ void MessageReader::fill() {
                   " of the message");
 }
 
-bool MessageReader::read_head() {
+bool MessageReader::read_head(Hook on_partial_head) {
     if (upgraded_) return false;
     if (paused_) {
         llhttp_resume(&parser_);
@@ -248,6 +248,7 @@ bool MessageReader::read_head() {
     body_received_ = 0;
     header_bytes_ = 0;
     headers_done_ = complete_ = false;
+    bool partial_reported = false;
     while (!headers_done_) {
         if (pos_ == buf_.size()) {
             if (eof_) return false;
@@ -258,6 +259,10 @@ bool MessageReader::read_head() {
             }
         }
         execute();
+        if (!headers_done_ && started_ && !partial_reported) {
+            partial_reported = true;
+            on_partial_head();
+        }
     }
     return true;
 }
