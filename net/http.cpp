@@ -2,6 +2,7 @@
 #include <weft/http.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace weft::http {
@@ -10,11 +11,52 @@ namespace {
 
 char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
-// CR/LF/NUL in a field would let a caller inject headers or split a message.
+// RFC 9110's tchar: what a field name may hold. Anything else ("Content-Length " with its
+// space, say) is a different field to one parser and the same to another: a smuggling
+// hazard, so it never goes out.
+constexpr bool is_tchar(unsigned char c) noexcept {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) noexcept {
+    static constexpr auto table = [] {
+        std::array<bool, 256> t{};
+        for (int c = 0; c < 256; ++c) t[size_t(c)] = is_tchar((unsigned char)c);
+        return t;
+    }();
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!table[(unsigned char)c]) return false;
+    return true;
+}
+
+// A name that is not a token, or CR/LF/NUL in a value, would let a caller inject headers
+// or split a message.
 void check_field(const std::string& name, const std::string& value) {
-    auto bad = [](const std::string& s) { return s.find_first_of(std::string_view("\r\n\0", 3)) != s.npos; };
-    if (name.empty() || bad(name) || name.find(':') != name.npos || bad(value))
-        throw HttpError(std::errc::invalid_argument, "invalid header field '" + name + "'");
+    if (!is_token(name))
+        throw HttpError(std::errc::invalid_argument, "invalid header field name '" + name + "'");
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != value.npos)
+        throw HttpError(std::errc::invalid_argument, "invalid value for header field '" + name + "'");
+}
+
+// Bytes beyond ASCII in a path or query (UTF-8, say) go out percent-encoded, as browsers
+// and aiohttp's yarl send them: a request line carries ASCII only.
+std::string encode_non_ascii(std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        auto byte = (unsigned char)c;
+        if (byte < 0x80) {
+            out += c;
+        } else {
+            out += '%';
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0xf];
+        }
+    }
+    return out;
 }
 
 }  // namespace
@@ -110,9 +152,9 @@ Url parse_url(std::string_view url) {
             return fail("bad port");
         out.port = uint16_t(p);
     }
-    out.target = target.empty() || target[0] == '?' ? "/" + std::string(target) : std::string(target);
-    for (char c : out.target)
-        if (c <= ' ' || c == 0x7f) return fail("spaces or control characters in the path");
+    for (char c : target)
+        if ((unsigned char)c <= ' ' || c == 0x7f) return fail("spaces or control characters in the path");
+    out.target = target.empty() || target[0] == '?' ? "/" + encode_non_ascii(target) : encode_non_ascii(target);
     return out;
 }
 

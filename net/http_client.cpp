@@ -13,6 +13,8 @@ namespace weft::http {
 
 namespace {
 
+constexpr int kMaxInterimResponses = 5;  // Go's limit on 1xx answers to one request
+
 bool is_redirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -200,13 +202,18 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
         state->conn = std::move(conn);  // from here on, an exception closes it
         bool reused = c.reused;
         // The final response head: 1xx ones (100 Continue, 103 Early Hints) are interim,
-        // the real one follows. False if the connection ended first.
+        // the real one follows — after a few of them at most, as in Go, so a server
+        // sending them forever cannot hold the request. False if the connection ended first.
         auto read_final_head = [&] {
             c.reader.set_no_body(method == "HEAD");
-            for (;;) {
+            for (int interim = 0;; ++interim) {
                 if (!c.reader.read_head()) return false;
                 int status = c.reader.head().status;
                 if (status >= 200 || status == 101) return true;
+                if (interim == kMaxInterimResponses)
+                    throw BadMessage(502, what + ": more than " + std::to_string(kMaxInterimResponses) +
+                                              " interim (1xx) responses from " +
+                                              c.stream.peer_address().to_string());
             }
         };
         try {

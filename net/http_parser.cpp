@@ -5,6 +5,7 @@
 #include "detail/http_parser.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 namespace weft::http::detail {
 
@@ -75,6 +76,11 @@ struct Callbacks {
         h.keep_alive = llhttp_should_keep_alive(p) != 0;
         h.chunked = (p->flags & F_CHUNKED) != 0;
         if (p->flags & F_CONTENT_LENGTH) h.content_length = p->content_length;
+        if (r.kind_ == MessageReader::Kind::request) {
+            if (!r.acceptable_request(p)) return -1;
+            // A declined Upgrade: llhttp reads on as HTTP once the flag is down.
+            if (p->method != HTTP_CONNECT) p->upgrade = 0;
+        }
         h.upgrade = p->upgrade != 0;
         r.headers_done_ = true;
         if (h.content_length && *h.content_length > r.limits_.max_body_size) {
@@ -84,6 +90,17 @@ struct Callbacks {
             return -1;
         }
         return r.no_body_ ? 1 : 0;
+    }
+    // A chunk's size is known before its data: one that cannot fit is refused now, not
+    // after the client has sent the limit's worth (or, for ffffffffffffffff, never).
+    static int on_chunk_header(llhttp_t* p) {
+        auto& r = self(p);
+        uint64_t room = r.limits_.max_body_size - r.body_received_;  // on_body keeps received <= limit
+        if (p->content_length <= room) return 0;
+        r.user_status_ = 413;
+        r.user_error_ = "chunk of " + std::to_string(p->content_length) + " bytes is over the body limit of " +
+                        std::to_string(r.limits_.max_body_size) + " bytes";
+        return HPE_USER;
     }
     static int on_body(llhttp_t* p, const char* at, size_t n) {
         auto& r = self(p);
@@ -114,6 +131,7 @@ struct Callbacks {
             s.on_header_value = on_header_value;
             s.on_header_value_complete = on_header_value_complete;
             s.on_headers_complete = on_headers_complete;
+            s.on_chunk_header = on_chunk_header;
             s.on_body = on_body;
             s.on_message_complete = on_message_complete;
             return s;
@@ -128,6 +146,24 @@ MessageReader::MessageReader(Stream& stream, Kind kind, ParseLimits limits, std:
     parser_.data = this;
 }
 
+// RFC 9112 §3.2: an HTTP/1.1 request without a Host, or any request with two, is 400 —
+// a proxy and the server behind it could otherwise disagree about which host is meant.
+// llhttp parses HTTP/0.9 and 2.0 request lines too; neither is served here (505).
+bool MessageReader::acceptable_request(const llhttp_t* p) {
+    if (p->http_major != 1) {
+        user_status_ = 505;
+        user_error_ = "HTTP/" + std::to_string(p->http_major) + "." + std::to_string(p->http_minor) +
+                      " is not supported";
+        return false;
+    }
+    size_t hosts = 0;
+    for (const auto& field : head_.headers) hosts += iequals(field.first, "Host");
+    if (hosts == 1 || (hosts == 0 && p->http_minor == 0)) return true;
+    user_status_ = 400;
+    user_error_ = hosts == 0 ? "HTTP/1.1 request without a Host header" : "more than one Host header";
+    return false;
+}
+
 bool MessageReader::note_header_bytes(size_t n) {
     header_bytes_ += n;
     if (header_bytes_ <= limits_.max_header_size) return true;
@@ -137,13 +173,20 @@ bool MessageReader::note_header_bytes(size_t n) {
 }
 
 void MessageReader::fail(int status, const std::string& why) {
-    throw BadMessage(status, std::string("malformed HTTP ") + (kind_ == Kind::request ? "request" : "response") +
-                                 " from " + peer_ + ": " + why);
+    throw BadMessage(status, std::string(status == 505 ? "unsupported HTTP " : "malformed HTTP ") +
+                                 (kind_ == Kind::request ? "request" : "response") + " from " + peer_ + ": " + why);
 }
 
 void MessageReader::fail(llhttp_errno_t err) {
     if (user_status_) fail(user_status_, user_error_);
     const char* reason = llhttp_get_error_reason(&parser_);
+    // A well-formed version llhttp does not know ("HTTP/3.1"): a major version we do not
+    // speak is 505, not a syntax error. (llhttp 8 also refuses HTTP/1.2, which RFC 9110
+    // would have served as 1.1: that stays a 400.)
+    if (err == HPE_INVALID_VERSION && kind_ == Kind::request && parser_.http_major != 1 && reason &&
+        std::string_view(reason) == "Invalid HTTP version")
+        fail(505, "HTTP/" + std::to_string(parser_.http_major) + "." + std::to_string(parser_.http_minor) +
+                      " is not supported");
     fail(400, std::string(llhttp_errno_name(err)) + (reason && *reason ? std::string(": ") + reason : ""));
 }
 
@@ -192,7 +235,7 @@ void MessageReader::fill() {
                   " of the message");
 }
 
-bool MessageReader::read_head() {
+bool MessageReader::read_head(Hook on_partial_head) {
     if (upgraded_) return false;
     if (paused_) {
         llhttp_resume(&parser_);
@@ -205,6 +248,7 @@ bool MessageReader::read_head() {
     body_received_ = 0;
     header_bytes_ = 0;
     headers_done_ = complete_ = false;
+    bool partial_reported = false;
     while (!headers_done_) {
         if (pos_ == buf_.size()) {
             if (eof_) return false;
@@ -215,6 +259,10 @@ bool MessageReader::read_head() {
             }
         }
         execute();
+        if (!headers_done_ && started_ && !partial_reported) {
+            partial_reported = true;
+            on_partial_head();
+        }
     }
     return true;
 }

@@ -7,7 +7,9 @@
 
 #include <sys/socket.h>
 
+#include <cstdio>
 #include <ctime>
+#include <utility>
 
 #include "detail/http_parser.hpp"
 #include <weft/combinators.hpp>
@@ -36,6 +38,12 @@ std::string_view date_line() {
 
 bool bodyless_status(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
 
+std::string seconds(Duration d) {
+    char out[32];
+    std::snprintf(out, sizeof out, "%g s", std::chrono::duration<double>(d).count());
+    return out;
+}
+
 }  // namespace
 
 // Who is connected, for graceful shutdown. Loop thread only.
@@ -52,6 +60,8 @@ struct ConnectionState {
     Tracker* tracker;
     TaskRef task = current_task();
     bool between_requests = true;  // in read_head, before any request head has been parsed
+    bool first_request = true;     // no request head read yet on this connection
+    bool body_timed_out = false;   // the current request's body stalled: close after it
     MessageReader reader;
 
     ConnectionState(Stream& s, const Application& a, const HttpServerOptions& o, Tracker* t)
@@ -164,7 +174,7 @@ struct ConnectionState {
     void reject(int status, const std::string& why) {
         Response r = Response::text(std::string(reason_phrase(status)) + ": " + why + "\n", status);
         try {
-            send(r, false, false, 1);
+            weft::timeout(options.io_timeout, [&] { send(r, false, false, 1); });
             stream.write_eof();
             weft::timeout(std::chrono::seconds(2), [&] {
                 size_t discarded = 0;
@@ -194,7 +204,7 @@ struct ConnectionState {
             if (closing() && idle()) return;
             bool got;
             try {
-                got = weft::timeout(options.keepalive_timeout, [&] { return reader.read_head(); });
+                got = read_head_in_time();
             } catch (const TimeoutError&) {
                 return;  // idle too long, or a head trickling in: close quietly
             } catch (const BadMessage& e) {
@@ -207,36 +217,97 @@ struct ConnectionState {
         }
     }
 
+    // The next request head, under one deadline (Go's ReadHeaderTimeout beside its
+    // IdleTimeout): keepalive_timeout until its first byte, then header_timeout for the
+    // rest; a connection's first head gets header_timeout from the accept. One timer per
+    // head, moved at most once — and not at all when the head comes in one read, as it
+    // does on the keep-alive hot path.
+    bool read_head_in_time() {
+        const bool first = std::exchange(first_request, false);
+        return weft::timeout(first ? options.header_timeout : options.keepalive_timeout, [&](Timeout& t) {
+            return reader.read_head([&] {
+                // Expired already (the read that woke us raced the timer): the cancel is
+                // pending and lands at the next wait.
+                if (!first && !t.expired()) t.reschedule(deadline_after(options.header_timeout));
+            });
+        });
+    }
+
+    // The next piece of the request body. Each wait for the client is bounded by
+    // body_timeout, not the whole body: a slow client is let be, a stalled one is cut.
+    // A piece already received costs no timer.
+    std::string read_body() {
+        if (reader.body_ready()) return reader.read_body();
+        try {
+            return weft::timeout(options.body_timeout, [&] { return reader.read_body(); });
+        } catch (const TimeoutError&) {
+            body_timed_out = true;
+            throw TimeoutError("HTTP request body from " + stream.peer_address().to_string() + ": nothing for " +
+                               seconds(options.body_timeout) + " (body_timeout)");
+        }
+    }
+
+    // An interim answer (100 Continue), bounded like a response.
+    void send_interim(std::string_view bytes) {
+        stream.write(bytes);
+        weft::timeout(options.io_timeout, [&] { stream.drain(); });
+    }
+
+    // What a handler's failure is answered with: 408 when it let the body timeout go (the
+    // client stalled, not the code), else 500 with the exception reported to the loop.
+    Response failure_response(const MessageHead& head, std::exception_ptr error) {
+        if (body_timed_out) {
+            try {
+                std::rethrow_exception(error);
+            } catch (const TimeoutError& e) {
+                return Response::text(std::string("Request Timeout: ") + e.what() + "\n", 408);
+            } catch (...) {
+            }
+        }
+        Loop::current().call_exception_handler({"Exception in HTTP handler for " + head.method + " " + head.target,
+                                                error, "peer " + stream.peer_address().to_string()});
+        return Response::text("Internal Server Error\n", 500);
+    }
+
+    // A handler's status must be a final one: 1xx are interim answers, and a number
+    // outside 100-599 is no status a client can read.
+    static void check_final_status(const Response& r, const MessageHead& head) {
+        if (r.status >= 200 && r.status <= 599) return;
+        throw HttpError(std::errc::protocol_error, "HTTP handler for " + head.method + " " + head.target +
+                                                       " returned status " + std::to_string(r.status) +
+                                                       ": a final status is 200-599");
+    }
+
     // One request; false when the connection must close after it.
     bool serve_one() {
         auto& head = reader.head();
-        Request request(reader, stream, stream.peer_address());
+        Request request(*this, stream.peer_address());
         bool head_only = head.method == "HEAD";
         int version_minor = head.version_minor;
+        body_timed_out = false;
         Response response;
         try {
             response = app.handle(request);
+            check_final_status(response, head);
         } catch (const BadMessage& e) {  // the handler read a body that broke the rules
             reject(e.status(), e.what());
             return false;
         } catch (const Cancelled&) {
             throw;
         } catch (...) {
-            Loop::current().call_exception_handler(
-                {"Exception in HTTP handler for " + head.method + " " + head.target, std::current_exception(),
-                 "peer " + stream.peer_address().to_string()});
-            response = Response::text("Internal Server Error\n", 500);
+            response = failure_response(head, std::current_exception());
         }
         // The rest of the body must go before the next request can be read. A client that
-        // waits for 100 Continue will not send it, so such a connection closes instead.
+        // waits for 100 Continue will not send it, nor will one that has stalled, so such
+        // a connection closes instead.
         bool keep_alive = head.keep_alive && !head.upgrade && !closing();
         if (!reader.message_done()) {
-            if (request.expect_continue_) {
+            if (request.expect_continue_ || body_timed_out) {
                 keep_alive = false;
             } else {
                 try {
                     weft::timeout(options.io_timeout, [&] {
-                        while (!reader.read_body().empty()) {
+                        while (!read_body().empty()) {
                         }
                     });
                 } catch (const BadMessage& e) {
@@ -269,14 +340,15 @@ struct ConnectionState {
 
 // ---- Request / ResponseWriter / Response ----------------------------------------------
 
-Request::Request(detail::MessageReader& reader, Stream& stream, const SocketAddress& peer)
-    : reader_(&reader), stream_(&stream), peer_(&peer) {
-    const std::string& target = reader.head().target;
+Request::Request(detail::ConnectionState& connection, const SocketAddress& peer)
+    : connection_(&connection), reader_(&connection.reader), peer_(&peer) {
+    const detail::MessageHead& head = reader_->head();
+    const std::string& target = head.target;
     size_t q = target.find('?');
     path_ = target.substr(0, q);
     if (q != target.npos) query_ = target.substr(q + 1);
-    auto expect = reader.head().headers.get("Expect");
-    expect_continue_ = expect && iequals(*expect, "100-continue") && reader.head().version_minor >= 1;
+    auto expect = head.headers.get("Expect");
+    expect_continue_ = expect && iequals(*expect, "100-continue") && head.version_minor >= 1;
 }
 
 const std::string& Request::method() const noexcept { return reader_->head().method; }
@@ -287,13 +359,12 @@ int Request::version_minor() const noexcept { return reader_->head().version_min
 void Request::send_continue() {
     if (!expect_continue_) return;
     expect_continue_ = false;
-    stream_->write("HTTP/1.1 100 Continue\r\n\r\n");
-    stream_->drain();
+    connection_->send_interim("HTTP/1.1 100 Continue\r\n\r\n");
 }
 
 std::string Request::read_chunk() {
     if (!reader_->message_done()) send_continue();
-    return reader_->read_body();  // what came with the head, even if the message is done
+    return connection_->read_body();  // what came with the head, even if the message is done
 }
 
 std::string Request::read() {

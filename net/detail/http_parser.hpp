@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include <weft/http.hpp>
 #include <weft/stream.hpp>
@@ -22,6 +23,25 @@ struct ParseLimits {
     size_t max_body_size = SIZE_MAX;     // over it: BadMessage(413)
 };
 
+// A borrowed callback (no allocation, unlike std::function) for a hook that runs only
+// during the call it is passed to.
+class Hook {
+public:
+    Hook() = default;
+    template <class F>
+        requires(!std::is_same_v<std::decay_t<F>, Hook>)
+    Hook(F&& f) noexcept  // NOLINT: implicit, so a lambda can be passed as it is
+        : ctx_(const_cast<void*>(static_cast<const void*>(&f))),
+          fn_([](void* c) { (*static_cast<std::remove_reference_t<F>*>(c))(); }) {}
+    void operator()() const {
+        if (fn_) fn_(ctx_);
+    }
+
+private:
+    void* ctx_ = nullptr;
+    void (*fn_)(void*) = nullptr;
+};
+
 struct MessageHead {
     std::string method;   // requests
     std::string target;   // requests
@@ -32,7 +52,10 @@ struct MessageHead {
     bool keep_alive = true;   // llhttp's verdict from the version and Connection header
     bool chunked = false;     // Transfer-Encoding: chunked
     std::optional<uint64_t> content_length;
-    bool upgrade = false;     // Upgrade / CONNECT: nothing after this message is HTTP
+    // Nothing after this message is HTTP: a response switching protocols, or a CONNECT
+    // request. A request's Upgrade header is declined (weft serves no other protocol), so
+    // the connection goes on as HTTP/1.1 (RFC 9110 §7.8 lets a server ignore it).
+    bool upgrade = false;
 };
 
 class MessageReader {
@@ -46,8 +69,12 @@ public:
 
     // Reads up to the end of the next message's head. False if the connection ended
     // cleanly before its first byte (or the previous message was an upgrade). Throws
-    // BadMessage for malformed or over-limit input (what() says which and from whom).
-    bool read_head();
+    // BadMessage for malformed or over-limit input (what() says which and from whom); for
+    // requests also for a version other than HTTP/1.x (505) and a Host header missing
+    // from an HTTP/1.1 request or repeated (400). `on_partial_head` is called once if the
+    // head has begun but one read did not bring all of it (the server's header timer
+    // starts there).
+    bool read_head(Hook on_partial_head = {});
     MessageHead& head() noexcept { return head_; }
 
     // The response being read answers a HEAD request: it has no body whatever it says.
@@ -57,6 +84,9 @@ public:
     // The next piece of the body, empty once the message is complete.
     std::string read_body();
     bool message_done() const noexcept { return complete_; }
+    // read_body() would return without reading the stream: a piece is parsed, or the
+    // message is complete.
+    bool body_ready() const noexcept { return complete_ || !body_.empty(); }
     bool head_done() const noexcept { return headers_done_; }
     uint64_t body_received() const noexcept { return body_received_; }
     // Bytes already received beyond the current message (a pipelined request).
@@ -73,6 +103,7 @@ private:
     [[noreturn]] void fail(llhttp_errno_t err);
     [[noreturn]] void fail(int status, const std::string& why);
     bool note_header_bytes(size_t n);
+    bool acceptable_request(const llhttp_t* p);  // false with user_status_ set
 
     Stream& stream_;
     Kind kind_;

@@ -81,7 +81,8 @@ public:
     std::vector<std::string_view> get_all(std::string_view name) const;
     bool contains(std::string_view name) const noexcept { return get(name).has_value(); }
 
-    // Appends a field (names and values with CR, LF or NUL are rejected: HttpError).
+    // Appends a field. HttpError for a name that is not an RFC 9110 token (letters, digits
+    // and !#$%&'*+-.^_`|~; no spaces, no colon) or a value with CR, LF or NUL.
     void add(std::string name, std::string value);
     // Replaces every field called `name` with one.
     void set(std::string name, std::string value);
@@ -109,8 +110,9 @@ struct Url {
     std::string to_string() const;  // "http://" + authority() + target
 };
 
-// Parses "http://host[:port][/path][?query]" (a fragment is dropped). Throws InvalidUrl,
-// saying why, for anything else — https:// included.
+// Parses "http://host[:port][/path][?query]" (a fragment is dropped). Bytes beyond ASCII
+// in the path and query are percent-encoded; spaces and control characters are refused.
+// Throws InvalidUrl, saying why, for anything else — https:// included.
 Url parse_url(std::string_view url);
 // Resolves a Location header against the URL it came from (absolute, "/path" or relative).
 Url resolve_url(const Url& base, std::string_view location);

@@ -32,13 +32,24 @@ struct HttpServerOptions {
     size_t max_header_size = 16 * 1024;
     size_t max_headers = 100;            // over it: 431
     size_t max_body_size = 1024 * 1024;  // aiohttp's client_max_size; over it: 413
-    // An idle keep-alive connection (or one sending its head this slowly) is closed after
-    // this long.
-    Duration keepalive_timeout = std::chrono::seconds(75);
+    // The time limits, so that no client can hold a connection (and its descriptor)
+    // forever; README's HTTP section lists them. A huge value means "never".
+    //
+    // The whole request head, from its first byte to its blank line (Go's
+    // ReadHeaderTimeout, Node's headersTimeout): a head sent a byte at a time is cut here.
+    // A new connection's first head counts from the accept, since a client that connects
+    // and says nothing is not resting between requests. Past it the connection is closed
+    // without an answer, as Go does (a client that slow is not waiting for one).
+    Duration header_timeout = std::chrono::seconds(20);
+    // A kept-alive connection with no new request (not a byte of one) is closed after this.
+    Duration keepalive_timeout = std::chrono::seconds(60);
+    // The longest wait for the next piece of a request body (nginx's client_body_timeout):
+    // a client that stops sending is cut, one sending slowly is not. A handler reading the
+    // body gets weft::TimeoutError (answered 408 if it lets it go); the connection closes.
+    Duration body_timeout = std::chrono::seconds(60);
     // The longest a client may take to send the part of a body its handler left unread
-    // (it must be drained before the next request) or to take in a response; past it the
-    // connection is closed, so a stalled client cannot hold it forever. Handlers that read
-    // bodies themselves bound those reads with weft::timeout.
+    // (it must be drained before the next request), or to take in a response or an
+    // answer (100 Continue, an error); past it the connection is closed.
     Duration io_timeout = std::chrono::seconds(60);
     weft::ServerOptions tcp;             // backlog, SO_REUSEPORT, stream buffers
 };
@@ -56,7 +67,9 @@ public:
     int version_minor() const noexcept;          // `HTTP/1.<n>`
     const SocketAddress& peer() const noexcept { return *peer_; }
 
-    // The next piece of the body; empty at its end. BadMessage(413) past max_body_size.
+    // The next piece of the body; empty at its end. BadMessage(413) past max_body_size;
+    // weft::TimeoutError when the client sends nothing for body_timeout (the connection
+    // then closes after the response: the rest of the body will not come).
     std::string read_chunk();
     // The whole (rest of the) body.
     std::string read();
@@ -64,11 +77,11 @@ public:
 
 private:
     friend struct detail::ConnectionState;
-    Request(detail::MessageReader& reader, Stream& stream, const SocketAddress& peer);
+    Request(detail::ConnectionState& connection, const SocketAddress& peer);
     void send_continue();
 
+    detail::ConnectionState* connection_;
     detail::MessageReader* reader_;
-    Stream* stream_;
     const SocketAddress* peer_;
     std::string path_, query_;
     bool expect_continue_ = false;  // the client waits for "100 Continue" before the body
