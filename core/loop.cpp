@@ -592,7 +592,7 @@ void Loop::close() {
     };
     s.inbox->close();  // no producer is in flight after this: busy states resolve quickly
     while (s.inbox->drain([&](detail::SubmitNode* node) {
-        if (!node->cancelled()) note(describe(node->where()));
+        if (node->worth_reporting()) note(describe(node->where()));
         node->release();
     }))
         std::this_thread::yield();
@@ -604,7 +604,7 @@ void Loop::close() {
             node->unref();
         } else if (e.fn == &State::run_submission) {
             auto* node = static_cast<detail::SubmitNode*>(e.self);
-            if (!node->cancelled()) note(describe(node->where()));
+            if (node->worth_reporting()) note(describe(node->where()));
             node->release();
         } else if (e.fn != &State::dispatch_io && e.fn != &State::dispatch_signal) {
             note("a low-level ready entry");

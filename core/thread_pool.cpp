@@ -92,9 +92,14 @@ detail::Job* ThreadPool::next_job() noexcept {
 
 void ThreadPool::work() noexcept {
     while (detail::Job* job = next_job()) {
+        running_.fetch_add(1, std::memory_order_relaxed);
         job->run();
         delete job;
+        running_.fetch_sub(1, std::memory_order_relaxed);
     }
+    std::lock_guard lock(exit_mutex_);
+    ++exited_;
+    exited_cv_.notify_all();  // under the lock: join_until may free the pool right after
 }
 
 void ThreadPool::shutdown(bool wait, bool cancel_futures) {
@@ -111,6 +116,23 @@ void ThreadPool::shutdown(bool wait, bool cancel_futures) {
     epoch_.notify_all();  // parked workers re-check and leave once the queue is empty
     if (wait && !joined_.exchange(true))
         for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::detach_workers() noexcept {
+    if (joined_.exchange(true)) return;
+    for (auto& t : workers_) t.detach();
+}
+
+bool ThreadPool::join_until(std::chrono::steady_clock::time_point deadline) {
+    if (joined_.load()) return true;
+    {
+        std::unique_lock lock(exit_mutex_);
+        if (!exited_cv_.wait_until(lock, deadline, [&] { return exited_ == workers_.size(); }))
+            return false;
+    }
+    if (!joined_.exchange(true))
+        for (auto& t : workers_) t.join();
+    return true;
 }
 
 }  // namespace weft

@@ -4,12 +4,16 @@
 
 #include <atomic>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "detail/fiber.hpp"
 #include "detail/runtime.hpp"
 #include "detail/stack.hpp"
+#include <weft/deadline.hpp>
 #include <weft/run.hpp>
 #include <weft/sleep.hpp>
 #include <weft/executor.hpp>
@@ -238,11 +242,45 @@ void TaskBase::set_name(std::string name) {
 
 // At close, unfinished tasks are reported and unwound: each is cancelled and resumed
 // directly (the loop no longer runs) until its fiber ends, so destructors on its stack run.
+namespace {
+// Pools whose jobs outlived the shutdown wait: their threads still use them, so they are
+// never freed; kept here, reachable (leak checkers), until the process ends.
+void abandon_pool(std::unique_ptr<ThreadPool> pool) {
+    static std::mutex mutex;
+    static auto* abandoned = new std::vector<std::unique_ptr<ThreadPool>>;
+    std::lock_guard lock(mutex);
+    abandoned->push_back(std::move(pool));
+}
+}  // namespace
+
 void FiberRuntime::shutdown_executors() {
-    if (default_executor) default_executor->shutdown(true, false);
-    for (auto& pool : replaced_executors) pool->shutdown(true, false);
-    if (file_executor) file_executor->shutdown(true, false);
-    if (resolver_executor) resolver_executor->shutdown(true, false);
+    struct Pool {
+        std::unique_ptr<ThreadPool>* pool;
+        const char* name;
+    };
+    std::vector<Pool> pools{{&default_executor, "the default executor"},
+                            {&file_executor, "the file executor"},
+                            {&resolver_executor, "the resolver executor"}};
+    for (auto& replaced : replaced_executors) pools.push_back({&replaced, "a replaced default executor"});
+    for (Pool& p : pools)
+        if (*p.pool) (*p.pool)->shutdown(false, false);  // all refuse new work at once
+    const TimePoint deadline = deadline_after(executor_shutdown_timeout, Clock::now());
+    for (Pool& p : pools) {
+        ThreadPool* pool = p.pool->get();
+        if (!pool || pool->join_until(deadline)) continue;
+        // asyncio.run warns "The executor did not finishing joining its threads within N
+        // seconds" and goes on; so does weft. The jobs end on their own; what they post
+        // back once the loop is closed is dropped.
+        char waited[32];
+        std::snprintf(waited, sizeof waited, "%.3g s",
+                      std::chrono::duration<double>(executor_shutdown_timeout).count());
+        loop_.call_exception_handler({std::string(p.name) + " did not finish within " + waited +
+                                          ": " + std::to_string(pool->running_jobs()) +
+                                          " job(s) still running; not waiting for them any longer",
+                                      nullptr, "executor shutdown"});
+        pool->detach_workers();
+        abandon_pool(std::move(*p.pool));
+    }
 }
 
 void FiberRuntime::on_close(Loop& loop) {

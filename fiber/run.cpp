@@ -49,8 +49,10 @@ void cancel_all_tasks(Loop& loop) {
     }
 }
 
-void shutdown_default_executor(Loop& loop) {
-    FiberRuntime::of(loop).shutdown_executors();
+void shutdown_default_executor(Loop& loop, Duration timeout) {
+    FiberRuntime& rt = FiberRuntime::of(loop);
+    rt.executor_shutdown_timeout = timeout;  // also for loop close, which shuts them too
+    rt.shutdown_executors();
     // The jobs that finished meanwhile posted their completions: one turn takes them in
     // from the submission queue, the next runs them, so close() finds nothing unrun.
     loop.run_once(false);

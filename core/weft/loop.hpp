@@ -83,6 +83,18 @@ public:
         return ThreadsafeHandle(node);
     }
 
+    // Any thread: call_soon_threadsafe for the completion of work done on another thread
+    // (wrap_future, run_in_executor): if the loop closes before running it, it is dropped
+    // silently rather than reported as a callback that never ran, as nobody is left to
+    // await the result. Throws InvalidStateError if the loop is closed.
+    template <class F>
+    void post_completion(F&& fn, std::source_location where = std::source_location::current()) {
+        auto* node = detail::make_submission(std::forward<F>(fn), where);
+        node->release();  // no handle will share it
+        node->mark_completion();
+        submit(node);
+    }
+
     // Any thread: asks the loop to stop after everything submitted before it has run.
     void stop();
     bool is_closed() const noexcept;

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -80,6 +83,15 @@ public:
     // concurrent.futures' shutdown: refuse new jobs; cancel_futures cancels the queued
     // ones (their futures end cancelled); wait joins the workers after the rest ran.
     void shutdown(bool wait = true, bool cancel_futures = false);
+    // After shutdown: waits until every worker has ended or `deadline` passes; true when
+    // they all ended (they are then joined). A job still running past it is left to finish
+    // on its own; the pool must then outlive its threads (weft::run leaks such a pool).
+    bool join_until(std::chrono::steady_clock::time_point deadline);
+    // After join_until gave up: lets the workers go on without anyone joining them (the
+    // pool must then never be freed: they still use it).
+    void detach_workers() noexcept;
+    // Jobs running on a worker now (not queued ones).
+    size_t running_jobs() const noexcept { return running_.load(std::memory_order_relaxed); }
     // The number of worker threads: ThreadPoolExecutor's max_workers (weft starts them
     // all with the pool).
     size_t size() const noexcept { return workers_.size(); }
@@ -99,6 +111,10 @@ private:
     std::atomic<int> submitting_{0};              // submit() calls in flight
     std::atomic<bool> closed_{false};             // no new jobs
     std::atomic<bool> joined_{false};
+    std::atomic<size_t> running_{0};              // jobs in run() now
+    std::mutex exit_mutex_;                       // guards exited_
+    std::condition_variable exited_cv_;
+    size_t exited_ = 0;                           // workers that have left work()
 };
 
 }  // namespace weft

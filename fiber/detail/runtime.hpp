@@ -91,9 +91,12 @@ public:
 
     Loop& loop_;
     StackPool stacks;
-    // Shuts every pool down, waiting for the jobs that are running (asyncio's
-    // shutdown_default_executor); their completions are then queued on the loop.
+    // Shuts every pool down and waits for the jobs that are running (asyncio's
+    // shutdown_default_executor), for at most executor_shutdown_timeout; their completions
+    // are then queued on the loop. A pool with jobs still running after it is reported and
+    // left to them: it is never freed, as its threads still use it.
     void shutdown_executors();
+    Duration executor_shutdown_timeout = std::chrono::seconds(300);  // RunOptions
 
     std::unique_ptr<ThreadPool> default_executor;  // created on first use, or set
     std::unique_ptr<ThreadPool> file_executor;     // files' own small pool, on first use

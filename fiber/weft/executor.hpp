@@ -62,7 +62,7 @@ Future<T> wrap_future(ThreadFuture<T> source, Loop& loop = Loop::current()) {
     LoopHandle handle = loop.handle();
     source.add_done_callback([handle, state](ThreadFuture<T>& done) mutable {
         try {
-            handle.call_soon_threadsafe([state, done]() mutable {
+            handle.post_completion([state, done]() mutable {
                 settle(*state, done);
                 state->unref();
             });

@@ -14,14 +14,18 @@ struct RunOptions {
     bool debug = false;     // asyncio's debug=True: see Loop::set_debug
     size_t stack_size = 0;  // default fiber stack size for this loop (0: 256 KiB)
     bool guard_pages = true;  // see set_stack_guard_pages
+    // How long run() waits at its end for executor jobs still running (asyncio.run: 300 s,
+    // shutdown_default_executor's timeout). Past it, run() reports them and returns; the
+    // jobs finish on their own and what they send back is dropped.
+    Duration executor_shutdown_timeout = std::chrono::seconds(300);
 };
 
 namespace detail {
 // Cancels every pending task of loop and runs it until they are done (bounded).
 void cancel_all_tasks(Loop& loop);
 // asyncio.run's loop.shutdown_default_executor(): waits for the jobs still running on the
-// loop's pools and lets their completions run.
-void shutdown_default_executor(Loop& loop);
+// loop's pools, at most `timeout`, and lets their completions run.
+void shutdown_default_executor(Loop& loop, Duration timeout);
 
 // asyncio.run's Ctrl-C rule (3.11): on the main thread, while SIGINT has its default
 // action, the first SIGINT cancels the main task instead of killing the process; SIGINT
@@ -61,7 +65,7 @@ decltype(auto) run(F&& fn, RunOptions options = {}) {
     loop.run_forever();
     sigint.release();
     detail::cancel_all_tasks(loop);
-    detail::shutdown_default_executor(loop);
+    detail::shutdown_default_executor(loop, options.executor_shutdown_timeout);
     loop.close();
     if (sigint.interrupted() && main.cancelled()) throw KeyboardInterrupt();
     using R = decltype(main.result());

@@ -94,6 +94,44 @@ TEST(Run, ExecutorJobFinishingAfterMainIsNotReportedAsLost) {
     EXPECT_EQ(err, "");
 }
 
+// asyncio 3.12: shutdown_default_executor waits its timeout, warns, and goes on; a job that
+// never ends must not keep run() from returning. Its completion, arriving after the loop
+// closed, is dropped without a "never ran" report.
+TEST(Run, AStuckExecutorJobDelaysRunOnlyUntilTheShutdownTimeout) {
+    testing::internal::CaptureStderr();
+    std::atomic<bool> job_started{false}, release{false}, job_ended{false};
+    weft::RunOptions options;
+    options.executor_shutdown_timeout = 200ms;
+    auto start = std::chrono::steady_clock::now();
+    weft::run(
+        [&] {
+            weft::spawn([&] {
+                weft::run_in_executor(nullptr, [&] {
+                    job_started = true;
+                    while (!release) std::this_thread::sleep_for(1ms);
+                    job_ended = true;
+                }).get();
+            });
+            for (int i = 0; i < 5000 && !job_started; ++i) weft::sleep(1ms);
+        },
+        options);
+    auto waited = std::chrono::steady_clock::now() - start;
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_LT(waited, 5s);  // bounded (200 ms and the run's own work), not forever
+    EXPECT_NE(err.find("the default executor did not finish within 0.2 s: 1 job(s) still running"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find("never ran"), std::string::npos) << err;
+    release = true;  // the job ends on its own; what it posts back is dropped
+    for (int i = 0; i < 5000 && !job_ended; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(job_ended);
+    std::this_thread::sleep_for(20ms);  // its completion meets a closed loop: no crash
+}
+
+TEST(Run, ExecutorShutdownTimeoutDefaultsToAsyncios300Seconds) {
+    EXPECT_EQ(weft::RunOptions{}.executor_shutdown_timeout, std::chrono::seconds(300));
+}
+
 // asyncio.run since 3.11: Ctrl-C cancels the main task, its clean-up runs, and run()
 // raises KeyboardInterrupt; SIGINT has its default action again afterwards.
 TEST(Run, SigintCancelsTheMainTaskAndThrowsKeyboardInterrupt) {

@@ -39,11 +39,17 @@ public:
     }
     void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
     bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
+    // Before submission: the completion of work done elsewhere (wrap_future). Dropped
+    // without a report if the loop closes first: nobody can await its result any more.
+    void mark_completion() noexcept { completion_ = true; }
+    // Loop close reports it as "never ran".
+    bool worth_reporting() const noexcept { return !cancelled() && !completion_; }
 
 private:
     std::source_location where_;
     std::atomic<uint32_t> refs_{1};
     std::atomic<bool> cancelled_{false};
+    bool completion_ = false;
 };
 
 template <class F>
