@@ -35,8 +35,7 @@
 //
 // Not modelled (only a real BSD or macOS shows these):
 //  - Filters other than READ / WRITE / USER / SIGNAL (kevent says EINVAL), EV_DISPATCH,
-//    NOTE_LOWAT, udata-only changes (EV_ADD with new udata re-evaluates, as in FreeBSD),
-//    files epoll refuses (regular files: EPERM where FreeBSD reports them always ready),
+//    NOTE_LOWAT, files epoll refuses (regular files: EPERM where FreeBSD reports them always ready),
 //    a kqueue watching a kqueue, and fflags/data of EVFILT_USER beyond filt_usertouch's.
 //  - One epoll registration serves both filters of an fd: an edge in one direction also
 //    activates the other filter if its condition holds, and adding the second filter
@@ -280,7 +279,11 @@ int watch_fd(Queue& q, int fd, short filter) {
     }
     ev.events = it->second.events | want;
     ev.data.u64 = uint64_t(it->second.generation) << 32 | uint32_t(fd);
-    if (::epoll_ctl(q.epfd, EPOLL_CTL_MOD, fd, &ev) < 0) return errno;
+    if (::epoll_ctl(q.epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+        if (errno != ENOENT) return errno;
+        // Closed and reopened as a file stale() cannot tell apart: epoll forgot the old one.
+        if (::epoll_ctl(q.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) return errno;
+    }
     it->second.events = ev.events;
     return 0;
 }
