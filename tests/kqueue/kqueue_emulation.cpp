@@ -35,8 +35,8 @@
 //
 // Not modelled (only a real BSD or macOS shows these):
 //  - Filters other than READ / WRITE / USER / SIGNAL (kevent says EINVAL), EV_DISPATCH,
-//    NOTE_LOWAT, files epoll refuses (regular files: EPERM where FreeBSD reports them always ready),
-//    a kqueue watching a kqueue, and fflags/data of EVFILT_USER beyond filt_usertouch's.
+//    NOTE_LOWAT, files epoll refuses (regular files: EPERM where FreeBSD reports them always
+//    ready), a kqueue watching a kqueue, and fflags/data of EVFILT_USER beyond filt_usertouch's.
 //  - One epoll registration serves both filters of an fd: an edge in one direction also
 //    activates the other filter if its condition holds, and adding the second filter
 //    re-arms the first. kqueue keeps the two apart. Both only ever add events.
@@ -57,12 +57,11 @@
 //  - kqueues are inherited across fork() (they are epoll fds); real ones are not. Not
 //    async-signal-safe (kevent takes a mutex), unlike the real system call. Knotes of a
 //    closed kqueue live on until its fd number is handed out by kqueue() again.
-#include <sys/event.h>
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/event.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -116,9 +115,9 @@ struct Queue {  // one emulated kqueue; every field guarded by g_mutex
 
 std::mutex g_mutex;
 std::map<int, std::shared_ptr<Queue>> g_queues;  // guarded by g_mutex; by kqueue fd
-int g_signal_knotes[NSIG];                        // guarded by g_mutex; knotes per signal
-struct sigaction g_saved_action[NSIG];            // guarded by g_mutex; read by the handler
-std::atomic<uint64_t> g_deliveries[NSIG];         // any thread and signal handlers
+int g_signal_knotes[NSIG];                       // guarded by g_mutex; knotes per signal
+struct sigaction g_saved_action[NSIG];           // guarded by g_mutex; read by the handler
+std::atomic<uint64_t> g_deliveries[NSIG];        // any thread and signal handlers
 
 // Opened before main() so that no test sees it appear as a leaked descriptor.
 const int g_notify_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -145,9 +144,13 @@ bool counting(const struct sigaction& sa) {
     return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == count_signal;
 }
 
-bool is_fd_filter(short filter) { return filter == EVFILT_READ || filter == EVFILT_WRITE; }
+bool is_fd_filter(short filter) {
+    return filter == EVFILT_READ || filter == EVFILT_WRITE;
+}
 
-uint32_t epoll_direction(short filter) { return filter == EVFILT_READ ? EPOLLIN | EPOLLRDHUP : EPOLLOUT; }
+uint32_t epoll_direction(short filter) {
+    return filter == EVFILT_READ ? EPOLLIN | EPOLLRDHUP : EPOLLOUT;
+}
 
 // The fd's registration no longer names the file now behind that number.
 bool stale(const Queue& q, int fd) {
@@ -203,15 +206,15 @@ void drop_stale(Queue& q, int fd) {
 bool evaluate(Knote& kn) {
     struct kevent& kev = kn.kev;
     switch (kev.filter) {
-    case EVFILT_USER:
-        return kn.triggered;
-    case EVFILT_SIGNAL: {
-        uint64_t n = g_deliveries[kev.ident].load(std::memory_order_acquire);
-        kev.data = intptr_t(n - kn.reported);
-        return n != kn.reported;
-    }
-    default:
-        break;
+        case EVFILT_USER:
+            return kn.triggered;
+        case EVFILT_SIGNAL: {
+            uint64_t n = g_deliveries[kev.ident].load(std::memory_order_acquire);
+            kev.data = intptr_t(n - kn.reported);
+            return n != kn.reported;
+        }
+        default:
+            break;
     }
     int fd = int(kev.ident);
     pollfd p{fd, POLLIN | POLLOUT | POLLRDHUP, 0};
@@ -236,8 +239,7 @@ bool evaluate(Knote& kn) {
         socklen_t len = sizeof size;
         if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) == 0) {
             if (::ioctl(fd, TIOCOUTQ, &queued) == 0) kev.data = size - queued;
-        } else if ((size = ::fcntl(fd, F_GETPIPE_SZ)) > 0 &&
-                   ::ioctl(fd, FIONREAD, &queued) == 0) {
+        } else if ((size = ::fcntl(fd, F_GETPIPE_SZ)) > 0 && ::ioctl(fd, FIONREAD, &queued) == 0) {
             kev.data = size - queued;
         }
     }
@@ -290,34 +292,34 @@ int watch_fd(Queue& q, int fd, short filter) {
 
 int attach(Queue& q, Knote& kn, const struct kevent& change) {
     switch (change.filter) {
-    case EVFILT_READ:
-    case EVFILT_WRITE:
-        return watch_fd(q, int(change.ident), change.filter);
-    case EVFILT_USER:
-        kn.sfflags = change.fflags;
-        kn.sdata = change.data;
-        kn.triggered = change.fflags & NOTE_TRIGGER;
-        return 0;
-    case EVFILT_SIGNAL: {
-        int signo = int(change.ident);
-        struct sigaction current;
-        if (::sigaction(signo, nullptr, &current) < 0) return errno;
-        if (!counting(current)) {
-            g_saved_action[signo] = current;
-            struct sigaction sa {};
-            sa.sa_sigaction = count_signal;
-            sa.sa_flags = SA_SIGINFO | (current.sa_flags & SA_RESTART);
-            sigemptyset(&sa.sa_mask);
-            ::sigaction(signo, &sa, nullptr);  // fails for SIGKILL/SIGSTOP: never counted
+        case EVFILT_READ:
+        case EVFILT_WRITE:
+            return watch_fd(q, int(change.ident), change.filter);
+        case EVFILT_USER:
+            kn.sfflags = change.fflags;
+            kn.sdata = change.data;
+            kn.triggered = change.fflags & NOTE_TRIGGER;
+            return 0;
+        case EVFILT_SIGNAL: {
+            int signo = int(change.ident);
+            struct sigaction current;
+            if (::sigaction(signo, nullptr, &current) < 0) return errno;
+            if (!counting(current)) {
+                g_saved_action[signo] = current;
+                struct sigaction sa {};
+                sa.sa_sigaction = count_signal;
+                sa.sa_flags = SA_SIGINFO | (current.sa_flags & SA_RESTART);
+                sigemptyset(&sa.sa_mask);
+                ::sigaction(signo, &sa, nullptr);  // fails for SIGKILL/SIGSTOP: never counted
+            }
+            kn.kev.flags |= EV_CLEAR;
+            kn.reported = g_deliveries[signo].load(std::memory_order_acquire);
+            ++g_signal_knotes[signo];
+            ++q.signal_knotes;
+            return 0;
         }
-        kn.kev.flags |= EV_CLEAR;
-        kn.reported = g_deliveries[signo].load(std::memory_order_acquire);
-        ++g_signal_knotes[signo];
-        ++q.signal_knotes;
-        return 0;
-    }
-    default:
-        return EINVAL;
+        default:
+            return EINVAL;
     }
 }
 
@@ -355,10 +357,17 @@ int apply(Queue& q, const struct kevent& change, bool& woke) {
             if (change.fflags & NOTE_TRIGGER) kn.triggered = true;
             unsigned ff = change.fflags & NOTE_FFLAGSMASK;
             switch (change.fflags & NOTE_FFCTRLMASK) {
-            case NOTE_FFAND: kn.sfflags &= ff; break;
-            case NOTE_FFOR: kn.sfflags |= ff; break;
-            case NOTE_FFCOPY: kn.sfflags = ff; break;
-            default: break;
+                case NOTE_FFAND:
+                    kn.sfflags &= ff;
+                    break;
+                case NOTE_FFOR:
+                    kn.sfflags |= ff;
+                    break;
+                case NOTE_FFCOPY:
+                    kn.sfflags = ff;
+                    break;
+                default:
+                    break;
             }
             kn.sdata = change.data;
             if (change.flags & EV_CLEAR) kn.triggered = false;
@@ -527,13 +536,16 @@ extern "C" int kevent(int kq, const struct kevent* changelist, int nchanges,
             errno = EINVAL;
             return -1;
         }
-        deadline += std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
+        deadline +=
+            std::chrono::seconds(timeout->tv_sec) + std::chrono::nanoseconds(timeout->tv_nsec);
     }
     epoll_event events[64];
     int got = ::epoll_wait(q->epfd, events, 64, 0);
     for (;;) {
-        if (got > 0) harvest(*q, events, got);
-        else harvest(*q, nullptr, 0);  // signal knotes
+        if (got > 0)
+            harvest(*q, events, got);
+        else
+            harvest(*q, nullptr, 0);  // signal knotes
         if (int n = collect(*q, eventlist, nevents); n > 0) return n;
         int wait_ms = -1;
         if (!forever) {

@@ -2,10 +2,10 @@
 // FreeBSD's kqueue(2) documents: EV_CLEAR edges, level filters, EV_EOF with data still
 // pending, EV_RECEIPT and EV_ERROR per change, EVFILT_USER triggers across threads,
 // EV_ONESHOT, EV_DISABLE / EV_ENABLE, EVFILT_SIGNAL counts, timeouts. Pipes and socketpairs.
-#include <sys/event.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/event.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,8 +13,6 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 using namespace std::chrono_literals;
 
@@ -54,7 +52,9 @@ struct Pair {
     void put(int i, const char* s) { ASSERT_EQ(::write(fds[i], s, strlen(s)), ssize_t(strlen(s))); }
 };
 
-void* tag(uintptr_t n) { return reinterpret_cast<void*>(n); }
+void* tag(uintptr_t n) {
+    return reinterpret_cast<void*>(n);
+}
 
 TEST(KqueueEmulation, ClearReportsEachNewArrivalOnceNotTheBufferedData) {
     Kq kq;
@@ -272,7 +272,8 @@ TEST(KqueueEmulation, DeleteAndClosedFds) {
 
 TEST(KqueueEmulation, SignalKnoteCountsDeliveriesAndChainsToTheHandler) {
     static volatile sig_atomic_t handled = 0;
-    struct sigaction sa {}, old{};
+    struct sigaction sa {
+    }, old{};
     sa.sa_handler = [](int) { handled = handled + 1; };
     ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
     {
@@ -298,7 +299,8 @@ TEST(KqueueEmulation, SignalKnoteCountsDeliveriesAndChainsToTheHandler) {
 }
 
 TEST(KqueueEmulation, SignalFromAnotherThreadWakesAWaitingKevent) {
-    struct sigaction sa {}, old{};
+    struct sigaction sa {
+    }, old{};
     sa.sa_handler = [](int) {};
     ASSERT_EQ(::sigaction(SIGUSR2, &sa, &old), 0);
     Kq kq;

@@ -15,8 +15,8 @@ extern "C" {
 #endif
 
 struct kevent {
-    uintptr_t ident;     // identifier: an fd, a signal number, a user-chosen id
-    short filter;        // EVFILT_*
+    uintptr_t ident;       // identifier: an fd, a signal number, a user-chosen id
+    short filter;          // EVFILT_*
     unsigned short flags;  // EV_* actions and flags
     unsigned int fflags;   // filter-specific flags (NOTE_*)
     intptr_t data;         // filter-specific data
@@ -24,14 +24,14 @@ struct kevent {
 };
 
 #define EV_SET(kevp_, a, b, c, d, e, f)    \
-    do {                                  \
-        struct kevent* kevp = (kevp_);    \
-        kevp->ident = (a);                \
-        kevp->filter = (short)(b);        \
+    do {                                   \
+        struct kevent* kevp = (kevp_);     \
+        kevp->ident = (a);                 \
+        kevp->filter = (short)(b);         \
         kevp->flags = (unsigned short)(c); \
         kevp->fflags = (unsigned int)(d);  \
-        kevp->data = (e);                 \
-        kevp->udata = (f);                \
+        kevp->data = (e);                  \
+        kevp->udata = (f);                 \
     } while (0)
 
 #define EVFILT_READ (-1)
