@@ -85,7 +85,8 @@ bench:
 	meson compile -C $(BENCH_BUILD) -j $(JOBS)
 	QUICK=$(QUICK) JOBS=$(JOBS) scripts/bench.sh $(BENCH_BUILD)
 
-# Compile every source for macOS (x86_64, arm64) with zig's clang; needs npm.
+# Compile every source for macOS (x86_64, arm64) with zig's clang, and run meson's configure
+# step for both against a Homebrew-like prefix (scripts/port-configure.sh); needs npm.
 port-check:
 	scripts/port-check.sh
 

@@ -4,12 +4,13 @@ set -euo pipefail
 
 case "$(uname -s)" in
   Darwin)
-    command -v meson >/dev/null && [ -d "$(brew --prefix 2>/dev/null)/include/boost/context" ] && exit 0
-    echo "weft needs: brew install meson ninja pkg-config boost mimalloc googletest google-benchmark" >&2
+    prefix=$(brew --prefix 2>/dev/null || true)
+    command -v meson >/dev/null && [ -d "$prefix/include/boost/context" ] && [ -f "$prefix/include/llhttp.h" ] && exit 0
+    echo "weft needs: brew install meson ninja pkg-config cmake boost mimalloc llhttp googletest google-benchmark" >&2
     exit 1 ;;
   FreeBSD)
-    command -v meson >/dev/null && [ -d /usr/local/include/boost/context ] && exit 0
-    echo "weft needs: pkg install meson ninja pkgconf boost-libs mimalloc googletest benchmark" >&2
+    command -v meson >/dev/null && [ -d /usr/local/include/boost/context ] && [ -f /usr/local/include/llhttp.h ] && exit 0
+    echo "weft needs: pkg install meson ninja pkgconf cmake boost-libs mimalloc llhttp googletest benchmark" >&2
     exit 1 ;;
 esac
 

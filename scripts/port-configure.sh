@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# port-configure.sh ZIG SCRATCH: meson's configure step for x86_64-macos and aarch64-macos
+# (called by scripts/port-check.sh). Configure only — nothing is compiled or linked — against
+# a scratch prefix laid out as `brew install llhttp mimalloc boost googletest` lays out
+# $(brew --prefix): the headers (Debian's, linked in), empty stand-ins for the libraries,
+# their .pc files and their CMake packages (llhttp's in its older form, with only
+# llhttp::llhttp_shared). Two runs per target:
+#   pkg-config  the .pc files, Boost through meson's Boost finder given boost_root (BOOST_ROOT);
+#   cmake       no .pc files and nothing for meson's Boost finder (as on Apple-silicon
+#               Homebrew, whose /opt/homebrew meson 1.0 does not search), so every library
+#               must come through its CMake package.
+# Each run must end with a summary naming the expected source of each library: on this
+# machine a discovery that broke would otherwise fall back silently to Debian's llhttp sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+zig=$1
+work=$2/macos-configure
+brew=$work/brew
+mkdir -p "$brew/include" "$brew/lib/pkgconfig" "$work/no-pc" "$work/no-boost"
+
+ln -s /usr/share/include/llhttp/llhttp.h /usr/include/mimalloc.h /usr/include/boost \
+      /usr/include/gtest /usr/include/gmock "$brew/include/"
+for lib in libllhttp.dylib libmimalloc.dylib libboost_context-mt.a libboost_context-mt.dylib \
+           libgtest.a libgtest_main.a libgmock.a libgmock_main.a; do
+  : >"$brew/lib/$lib"
+done
+
+pc() {  # pc NAME VERSION LIBRARY
+  cat >"$brew/lib/pkgconfig/$1.pc" <<EOF
+prefix=$brew
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: $1
+Description: stand-in for port-check
+Version: $2
+Libs: -L\${libdir} -l$3
+Cflags: -I\${includedir}
+EOF
+}
+pc libllhttp 8.1.0 llhttp
+pc mimalloc 2.0.9 mimalloc
+for p in gtest gtest_main gmock gmock_main; do pc $p 1.12.1 $p; done
+
+cmake_package() {  # cmake_package DIR NAME VERSION TARGET LIBRARY
+  mkdir -p "$brew/lib/cmake/$1"
+  cat >"$brew/lib/cmake/$1/$2-config.cmake" <<EOF
+get_filename_component(_prefix "\${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
+add_library($4 SHARED IMPORTED)
+set_target_properties($4 PROPERTIES IMPORTED_LOCATION "\${_prefix}/lib/$5"
+                      INTERFACE_INCLUDE_DIRECTORIES "\${_prefix}/include")
+EOF
+  printf 'set(PACKAGE_VERSION %s)\nset(PACKAGE_VERSION_COMPATIBLE TRUE)\n' "$3" \
+    >"$brew/lib/cmake/$1/$2-config-version.cmake"
+}
+cmake_package llhttp llhttp 8.1.0 llhttp::llhttp_shared libllhttp.dylib
+cmake_package mimalloc mimalloc 2.0.9 mimalloc libmimalloc.dylib
+cmake_package boost_context-1.74.0 boost_context 1.74.0 Boost::context libboost_context-mt.dylib
+
+status=0
+for target in x86_64-macos aarch64-macos; do
+  # meson asks the compiler for its linker's version; zig's answer ("zig ld") is not one
+  # meson 1.0 knows, so the wrapper answers as Apple's ld64 does (zig's Mach-O linker takes
+  # ld64's flags). Every other call goes to zig unchanged.
+  for lang in cc c++; do
+    cat >"$work/zig-$lang-$target" <<EOF
+#!/bin/sh
+case " \$* " in
+  *" -Wl,--version "*) echo "ld: unknown option: --version" >&2; exit 1 ;;
+  *" -Wl,-v "*) echo "@(#)PROGRAM:ld  PROJECT:ld64-0 (zig ld)" >&2; exit 0 ;;
+esac
+exec "$zig" $lang -target $target "\$@"
+EOF
+    chmod +x "$work/zig-$lang-$target"
+  done
+  for way in pkg-config cmake; do
+    pcdir=$brew/lib/pkgconfig boost_root=$brew
+    expect=('pkg-config libllhttp' 'pkg-config mimalloc' 'meson boost finder')
+    if [ $way = cmake ]; then
+      pcdir=$work/no-pc boost_root=$work/no-boost
+      expect=('cmake llhttp' 'cmake mimalloc' 'cmake boost_context')
+    fi
+    cross=$work/$target-$way.ini
+    cat >"$cross" <<EOF
+[binaries]
+c = '$work/zig-cc-$target'
+cpp = '$work/zig-c++-$target'
+ar = ['$zig', 'ar']
+ranlib = ['$zig', 'ranlib']
+pkgconfig = 'pkg-config'
+cmake = 'cmake'
+
+[properties]
+pkg_config_libdir = ['$pcdir']
+boost_root = '$boost_root'
+
+[built-in options]
+cmake_prefix_path = ['$brew']
+
+[host_machine]
+system = 'darwin'
+cpu_family = '${target%%-*}'
+cpu = '${target%%-*}'
+endian = 'little'
+EOF
+    log=$work/$target-$way.log
+    failed=0
+    if ! meson setup "$work/build-$target-$way" --cross-file "$cross" -Dbenchmarks=false \
+         >"$log" 2>&1; then
+      echo "port-check: $target: meson configure ($way) failed:" >&2
+      grep -E -A3 'ERROR' "$log" | head -20 >&2
+      status=1
+      continue
+    fi
+    grep -qE '^ +reactor +: kqueue$' "$log" || failed=1
+    grep -qE "^ +llhttp +: ${expect[0]} " "$log" || failed=1
+    grep -qE "^ +mimalloc +: ${expect[1]} " "$log" || failed=1
+    grep -qE "^ +Boost.Context +: ${expect[2]} " "$log" || failed=1
+    if [ $failed -ne 0 ]; then
+      echo "port-check: $target: meson configure ($way) expected kqueue, $(printf '%s, ' "${expect[@]}")got:" >&2
+      sed -n '/^weft /,/^  User/p' "$log" >&2
+      status=1
+      continue
+    fi
+    found=$(grep -E '^ +(llhttp|mimalloc|Boost.Context) +:' "$log" | sed -E 's/^ +//; s/ +: /: /' |
+            paste -sd ';' | sed 's/;/; /g')
+    echo "port-check: $target: meson configure ($way) passes: $found"
+  done
+done
+exit $status
