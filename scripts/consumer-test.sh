@@ -24,8 +24,11 @@ fi
 echo "consumer-test: installed libweft.a links and runs ($out)"
 
 cflags=$(pkg-config --cflags weft)
-if echo 'int main() {}' | ${CXX:-c++} -fstack-clash-protection -Werror -x c++ - -o /dev/null 2>/dev/null &&
-   [[ " $cflags " != *" -fstack-clash-protection "* ]]; then
+if ! echo 'int main() {}' | ${CXX:-c++} -fstack-clash-protection -Werror -x c++ - -o /dev/null 2>/dev/null; then
+  echo "consumer-test: SKIPPED the overflow consumer: ${CXX:-c++} has no -fstack-clash-protection here"
+  exit 0
+fi
+if [[ " $cflags " != *" -fstack-clash-protection "* ]]; then
   echo "consumer-test: pkg-config --cflags weft lacks -fstack-clash-protection: $cflags" >&2
   exit 1
 fi
