@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -54,16 +55,56 @@ struct sigaction g_previous_bus;
 
 void write_str(const char* s) { [[maybe_unused]] ssize_t n = ::write(2, s, std::strlen(s)); }
 
+// The interrupted stack pointer, or null where this platform's layout is not known here.
+const char* fault_stack_pointer(void* ucontext) noexcept {
+    [[maybe_unused]] auto* uc = static_cast<ucontext_t*>(ucontext);
+#if defined(__linux__) && defined(__x86_64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__linux__) && defined(__aarch64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext.sp);
+#elif defined(__APPLE__) && defined(__x86_64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext->__ss.__rsp);
+#elif defined(__APPLE__) && defined(__aarch64__)
+    return reinterpret_cast<const char*>(__darwin_arm_thread_state64_get_sp(uc->uc_mcontext->__ss));
+#elif defined(__FreeBSD__) && defined(__x86_64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext.mc_rsp);
+#elif defined(__FreeBSD__) && defined(__aarch64__)
+    return reinterpret_cast<const char*>(uc->uc_mcontext.mc_gpregs.gp_sp);
+#else
+    return nullptr;
+#endif
+}
+
+// Why a fault is the running fiber's overflow, or null if it is not.
+const char* overflow_reason(const Stack& stack, const char* addr, const char* sp) noexcept {
+    if (!stack.guarded) return nullptr;
+    const char* bottom = stack.bottom();
+    // A touch anywhere in the guard: a deep call chain, or a big frame built with
+    // -fstack-clash-protection (its probes go down page by page).
+    if (addr >= stack.base && addr < bottom) return "guard hit";
+    // A frame built without the flag can skip the whole guard. The fault below it (in a
+    // hole, or in a neighbour stack's guard) is still ours if the stack pointer has left the
+    // bottom too and the address lies in the frame it made: at or above the stack pointer,
+    // or a push or pre-decrement just below it.
+    constexpr uintptr_t kBelowSp = 4096;
+    auto a = reinterpret_cast<uintptr_t>(addr), s = reinterpret_cast<uintptr_t>(sp);
+    if (sp && sp < bottom && addr < bottom && a + kBelowSp >= s)
+        return "stack pointer below its guard";
+    return nullptr;
+}
+
 void on_fault(int signo, siginfo_t* info, void* ucontext) {
     const char* name = nullptr;
     const Stack* stack = running_fiber_stack(&name);
-    char* addr = static_cast<char*>(info->si_addr);
-    // The guard page, and a little below it: a big frame can jump over one page.
-    if (stack && stack->guarded && addr >= stack->base - 64 * 1024 &&
-        addr < stack->base + page_size()) {
+    const char* reason = stack ? overflow_reason(*stack, static_cast<const char*>(info->si_addr),
+                                                 fault_stack_pointer(ucontext))
+                               : nullptr;
+    if (reason) {
         write_str("weft: fiber '");
         write_str(name && *name ? name : "(unnamed)");
-        write_str("' overflowed its stack (guard page hit); aborting\n");
+        write_str("' overflowed its stack (");
+        write_str(reason);
+        write_str("); aborting\n");
         ::signal(SIGABRT, SIG_DFL);
         ::abort();
     }
@@ -78,6 +119,11 @@ void on_fault(int signo, siginfo_t* info, void* ucontext) {
 }
 
 }  // namespace
+
+size_t stack_guard_size() noexcept {
+    static const size_t guard = round_up(64 * 1024, page_size());
+    return guard;
+}
 
 const Stack* running_fiber_stack(const char** name) noexcept {
     Fiber* f = current_fiber();
@@ -116,20 +162,21 @@ Stack StackPool::allocate_from_slab() {
 }
 
 Stack StackPool::allocate_guarded(size_t usable) {
-    size_t size = round_up(usable, page_size()) + page_size();
+    const size_t guard = stack_guard_size();
+    size_t size = round_up(usable, page_size()) + guard;
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
     if (p == MAP_FAILED) throw_errno("mmap(fiber stack of " + std::to_string(size) + " bytes)");
-    if (::mprotect(p, page_size(), PROT_NONE) < 0) {
+    if (::mprotect(p, guard, PROT_NONE) < 0) {
         int err = errno;
         ::munmap(p, size);
-        throw SystemError(err, "mprotect(fiber stack guard page)" +
+        throw SystemError(err, "mprotect(fiber stack guard)" +
                                    std::string(err == ENOMEM ? ": out of kernel mappings; "
                                                                "raise vm.max_map_count or turn "
                                                                "guard pages off for this loop"
                                                              : ""));
     }
-    return Stack{static_cast<char*>(p), size, true, size - page_size()};
+    return Stack{static_cast<char*>(p), size, true, size - guard};
 }
 
 void StackPool::release(Stack stack) noexcept {

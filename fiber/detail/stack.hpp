@@ -1,6 +1,6 @@
-// Fiber stacks: mmap'd with a PROT_NONE guard page below, pooled per loop. Overflowing
-// into the guard page is caught by a SIGSEGV handler running on an alternate signal stack,
-// which names the fiber and aborts.
+// Fiber stacks: mmap'd with a PROT_NONE guard region below, pooled per loop. Overflowing
+// into the guard region is caught by a SIGSEGV handler running on an alternate signal
+// stack, which names the fiber and aborts.
 #pragma once
 
 #include <cstddef>
@@ -9,13 +9,22 @@
 namespace weft::detail {
 
 struct Stack {
-    char* base = nullptr;  // lowest address: the guard page (if any) starts here
-    size_t size = 0;       // whole region, guard page included
+    char* base = nullptr;  // lowest address: the guard region (if any) starts here
+    size_t size = 0;       // whole region, guard included
     bool guarded = true;
-    size_t usable_size = 0;  // size without the guard page
+    size_t usable_size = 0;  // size without the guard
     char* top() const noexcept { return base + size; }
     size_t usable() const noexcept { return usable_size; }
+    char* bottom() const noexcept { return top() - usable_size; }  // lowest usable byte
 };
+
+// The guard below each guarded stack: 64 KiB (or one page, if pages are larger). Code
+// built with -fstack-clash-protection touches every page of a big frame in order, so its
+// first touch past the bottom lands in the guard's top page; but GCC on arm64 probes only
+// every 64 KiB (it assumes a 64 KiB guard), and code built without the flag may skip
+// further. A bigger guard costs address space only: it is one PROT_NONE range made by the
+// same mprotect, never backed by memory, and pooled stacks keep theirs.
+size_t stack_guard_size() noexcept;
 
 class StackPool {
 public:
@@ -33,7 +42,7 @@ public:
     size_t default_size() const noexcept { return default_size_; }
     void set_default_size(size_t usable);  // throws std::system_error(EINVAL) below a minimum
 
-    // Guard pages cost two kernel mappings per stack, and Linux allows ~65k mappings per
+    // A guard costs two kernel mappings per stack, and Linux allows ~65k mappings per
     // process by default (vm.max_map_count): about 32k guarded fibers at once. Without
     // guards, stacks are carved from shared slabs (one mapping per 64 stacks), for
     // hundreds of thousands of fibers; an overflow then corrupts memory silently.
