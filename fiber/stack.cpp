@@ -202,7 +202,7 @@ void StackPool::set_guard_pages(bool on) {
 
 void StackPool::set_default_size(size_t usable) {
     if (usable < kMinStackSize)
-        throw Error(std::make_error_code(std::errc::invalid_argument),
+        throw Error(std::errc::invalid_argument,
                     "stack size " + std::to_string(usable) + " is below the minimum of " +
                         std::to_string(kMinStackSize));
     for (const Stack& s : free_)
