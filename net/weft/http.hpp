@@ -82,7 +82,8 @@ public:
     bool contains(std::string_view name) const noexcept { return get(name).has_value(); }
 
     // Appends a field. HttpError for a name that is not an RFC 9110 token (letters, digits
-    // and !#$%&'*+-.^_`|~; no spaces, no colon) or a value with CR, LF or NUL.
+    // and the symbols RFC 9110 allows in a token; no spaces, no colon) or a value with CR,
+    // LF or NUL.
     void add(std::string name, std::string value);
     // Replaces every field called `name` with one.
     void set(std::string name, std::string value);
