@@ -17,6 +17,7 @@
 #include <weft/address.hpp>
 #include <weft/error.hpp>
 #include <weft/handle.hpp>
+#include <weft/ssl.hpp>
 
 namespace weft {
 
@@ -55,6 +56,19 @@ struct StreamOptions {
     // they are dropped as by abort(). Zero or less: close() with bytes unsent is abort();
     // Duration::max() (or anything the clock cannot reach): no limit.
     Duration linger = std::chrono::seconds(30);
+};
+
+// Stream::start_tls (asyncio's loop.start_tls / StreamWriter.start_tls); open_connection
+// and start_server take the same settings in their options.
+struct TlsOptions {
+    bool server_side = false;
+    // The name sent as SNI and checked against the certificate when the context checks
+    // host names (an IP address is checked against the certificate's IP entries and not
+    // sent). Empty: open_connection(host, port) uses `host`; elsewhere it is an error for
+    // a context that checks host names.
+    std::string server_hostname;
+    // The whole handshake (asyncio's ssl_handshake_timeout, 60 s as nginx and asyncio).
+    Duration handshake_timeout = std::chrono::seconds(60);
 };
 
 class Stream {
@@ -115,6 +129,23 @@ public:
     // at most about options.linger. Does not throw for a peer that went away meanwhile.
     void wait_closed();
     bool is_closing() const noexcept;          // close, abort, or write_eof was called
+
+    // Upgrades the connection to TLS in place: runs the handshake (suspending) and from then
+    // on every read and write goes through it. Call it with nothing buffered in either
+    // direction that belongs to the TLS stream (what was read before stays readable). On
+    // failure it throws SslError / CertificateError naming the peer and OpenSSL's reason,
+    // or TimeoutError after options.handshake_timeout, and the stream is closed. Over TLS:
+    // close() sends close_notify first; write_eof() sends close_notify and shuts the
+    // write side (reading goes on, as TLS 1.3 allows; a TLS 1.2 peer may close instead);
+    // abort() sends nothing. A peer that closes the connection without close_notify makes
+    // the read that meets it raise SslError "unexpected eof while reading" (asyncio's
+    // SSLEOFError), after everything received before it was read.
+    void start_tls(const ssl::Context& context, TlsOptions options = {});
+    bool is_tls() const noexcept;
+    std::string tls_version() const;            // "TLSv1.3", "TLSv1.2"; "" without TLS
+    std::string tls_cipher() const;             // "TLS_AES_256_GCM_SHA384"
+    std::string selected_alpn_protocol() const; // "" if none was agreed
+    bool tls_session_reused() const noexcept;   // an abbreviated (resumed) handshake
     size_t buffered() const noexcept;          // bytes written but not yet sent
 
     const SocketAddress& peer_address() const noexcept;

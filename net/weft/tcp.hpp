@@ -17,8 +17,13 @@
 namespace weft {
 
 struct ConnectOptions {
-    std::optional<Duration> timeout;  // for the whole attempt, over every address
+    std::optional<Duration> timeout;  // for the whole attempt, over every address (TLS included)
     StreamOptions stream{};  // {}: designated initializers may leave it out without a warning
+    // TLS over the connection (asyncio's ssl=): the handshake runs before open_connection
+    // returns. server_hostname: see TlsOptions (open_connection(host, port) defaults it to host).
+    std::optional<ssl::Context> ssl{};
+    std::string server_hostname{};
+    Duration ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 // Connects to host:port, trying each resolved address in turn. Throws SystemError with
@@ -37,6 +42,13 @@ struct ServerOptions {
     bool reuse_address = true;  // SO_REUSEADDR
     bool reuse_port = false;    // SO_REUSEPORT: several listeners (loops) on one port
     StreamOptions stream{};
+    // TLS on every accepted connection (a Context::server() with its certificate chain):
+    // each connection's task runs the handshake before the handler. A connection whose
+    // handshake fails or passes ssl_handshake_timeout is closed without reaching the
+    // handler; the server goes on (asyncio logs these only in debug mode, and so does weft,
+    // through the loop's exception handler).
+    std::optional<ssl::Context> ssl{};
+    Duration ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 // A listening server. Each accepted connection runs handler(stream) in a task of its own.
