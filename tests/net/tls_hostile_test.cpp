@@ -221,7 +221,13 @@ TEST(TlsHostile, TlsClientToPlainPort) {
                 s.close();
             },
             "127.0.0.1", 0);
-        auto hangs_up = weft::start_server([](weft::Stream& s) { s.close(); }, "127.0.0.1", 0);
+        // It reads the ClientHello first: closing with it unread would reset the connection.
+        auto hangs_up = weft::start_server(
+            [](weft::Stream& s) {
+                s.read();
+                s.close();
+            },
+            "127.0.0.1", 0);
         auto silent = weft::start_server(
             [](weft::Stream& s) {
                 try {

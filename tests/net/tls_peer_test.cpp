@@ -89,13 +89,14 @@ weft::ConnectOptions tls_to(const ssl::Context& ctx) {
     return {.timeout = 10s, .ssl = ctx};
 }
 
-// `openssl s_server` on 127.0.0.1 with a free port (it prints "ACCEPT 127.0.0.1:PORT").
-// Its stdin stays open (it would quit at EOF in some modes); its log is read on demand.
+// `openssl s_server` on 127.0.0.1 with a free port (it prints "ACCEPT 127.0.0.1:PORT" on
+// stdout; -rev logs each connection on stderr). Its stdin stays open (it would quit at EOF
+// in some modes); its output is read on demand, and is far below a pipe's capacity.
 class OpenSslServer {
 public:
     explicit OpenSslServer(const std::vector<std::string>& args)
         : p_(weft::create_subprocess_exec(argv(args), {.pipe_stdin = true, .pipe_stdout = true, .pipe_stderr = true})) {
-        std::string line = wait_for_line("ACCEPT");
+        std::string line = next_line(*p_.stdout_pipe(), "ACCEPT");
         port_ = uint16_t(std::stoi(line.substr(line.rfind(':') + 1)));
     }
     ~OpenSslServer() {
@@ -103,18 +104,19 @@ public:
         p_.wait();
     }
     uint16_t port() const { return port_; }
-    // The next line of its stdout that contains `what` (10 s at most).
-    std::string wait_for_line(const std::string& what) {
+    // The next line of its log (stderr) that contains `what` (10 s at most).
+    std::string wait_for_log(const std::string& what) { return next_line(*p_.stderr_pipe(), what); }
+
+private:
+    static std::string next_line(weft::Stream& from, const std::string& what) {
         return weft::timeout(10s, [&] {
             for (;;) {
-                std::string line = p_.stdout_pipe()->read_line();
+                std::string line = from.read_line();
                 if (line.empty()) throw std::runtime_error("s_server exited before printing " + what);
                 if (contains(line, what)) return line;
             }
         });
     }
-
-private:
     static std::vector<std::string> argv(const std::vector<std::string>& args) {
         const auto& certs = TestCerts::get();
         std::vector<std::string> v = {kOpenSsl, "s_server", "-accept", "127.0.0.1:0", "-cert", certs.cert("server"),
@@ -131,11 +133,14 @@ private:
 //   close-notify  sends "bye\n", then close_notify, and waits for the client's (unwrap)
 //   ragged        sends "bye\n", then closes the socket without close_notify
 //   half-close    reads to the client's close_notify, answers "got <data>", closes cleanly
-// It exits 0 only if its side went as planned (the test checks its status).
+// It exits 0 only if its side went as planned (the test checks its status). Python sets
+// OP_IGNORE_UNEXPECTED_EOF by default, which would take a bare FIN for a close_notify:
+// cleared, so a missing close_notify from weft fails the script.
 constexpr const char* kPythonServer = R"PY(
 import socket, ssl, sys
 certfile, keyfile, mode, version = sys.argv[1:5]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
 ctx.load_cert_chain(certfile, keyfile)
 ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
 listener = socket.create_server(("127.0.0.1", 0))
@@ -190,12 +195,14 @@ private:
 };
 
 // A Python ssl client: connects to 127.0.0.1:port as "localhost", sends a line, reads to
-// the end and prints the version and what came. suppress_ragged_eofs=False: a server that
-// closes without close_notify makes it fail with SSLEOFError (asyncio's default too).
+// the end and prints the version and what came. A server that closes without close_notify
+// makes it fail with SSLEOFError: suppress_ragged_eofs=False, and OP_IGNORE_UNEXPECTED_EOF
+// (set by default since Python 3.10) cleared.
 constexpr const char* kPythonClient = R"PY(
 import socket, ssl, sys
 cafile, port, version = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 ctx = ssl.create_default_context(cafile=cafile)
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
 ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
 with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
     with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s:
@@ -248,7 +255,7 @@ TEST_P(TlsOpenSslServer, WeftClientEchoesAndSeesCleanClose) {
         EXPECT_EQ(s.tls_version(), tls.name);
         EXPECT_FALSE(s.tls_cipher().empty());
         EXPECT_EQ(s.selected_alpn_protocol(), "http/1.1");
-        EXPECT_TRUE(contains(server.wait_for_line("Protocol version"), tls.name));
+        EXPECT_TRUE(contains(server.wait_for_log("Protocol version"), tls.name));
 
         s.write("hello world\n");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_line(); }), "dlrow olleh\n");
@@ -332,7 +339,8 @@ INSTANTIATE_TEST_SUITE_P(Versions, TlsOpenSslServer, testing::Values(kTls12, kTl
 
 // s_client verifies weft's server (chain and host name, -verify_return_error: any failure
 // aborts) and gets its line answered; the handler saw the version s_client was pinned to.
-// -quiet implies -ign_eof: s_client reads until weft's server closes.
+// -quiet implies -ign_eof: s_client reads until weft's server closes, and exits 1 ("unexpected
+// eof while reading") unless that close came with close_notify.
 TEST_P(TlsOpenSslClient, AgainstWeftServer) {
     REQUIRE_PEER(kOpenSsl, "openssl");
     const TlsCase& tls = GetParam();
