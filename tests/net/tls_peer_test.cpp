@@ -325,8 +325,9 @@ TEST_P(TlsOpenSslServer, ClientCertificate) {
             s.close();
         }
         try {
+            // Nothing written: s_server would close with it unread, and the reset could
+            // overtake its alert.
             weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
-            s.write("without\n");
             std::string got = weft::timeout(10s, [&] { return s.read_line(); });
             ADD_FAILURE() << "served without a client certificate: '" << got << "'";
         } catch (const ssl::SslError& e) {
@@ -335,7 +336,7 @@ TEST_P(TlsOpenSslServer, ClientCertificate) {
     });
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, TlsOpenSslServer, testing::Values(kTls12, kTls13), case_name);
+INSTANTIATE_TEST_SUITE_P(Peer, TlsOpenSslServer, testing::Values(kTls12, kTls13), case_name);
 
 // s_client verifies weft's server (chain and host name, -verify_return_error: any failure
 // aborts) and gets its line answered; the handler saw the version s_client was pinned to.
@@ -397,7 +398,7 @@ TEST_P(TlsOpenSslClient, ClientCertificateRequiredByWeftServer) {
     });
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, TlsOpenSslClient, testing::Values(kTls12, kTls13), case_name);
+INSTANTIATE_TEST_SUITE_P(Peer, TlsOpenSslClient, testing::Values(kTls12, kTls13), case_name);
 
 // curl, verifying against the test CA, fetches from a weft TLS server whose handler speaks
 // just enough HTTP/1.1; the server's ALPN list (http/1.1 only) is what it agrees with curl
@@ -435,7 +436,7 @@ TEST_P(TlsCurl, AgainstWeftServer) {
     });
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, TlsCurl, testing::Values(kTls12, kTls13), case_name);
+INSTANTIATE_TEST_SUITE_P(Peer, TlsCurl, testing::Values(kTls12, kTls13), case_name);
 
 // Python's ssl module (create_default_context with the test CA) against weft's server. It
 // reads with suppress_ragged_eofs=False, so its clean exit also proves that close() sent
@@ -520,4 +521,4 @@ TEST_P(TlsPython, WeftClientWriteEofThenReads) {
     });
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, TlsPython, testing::Values(kTls12, kTls13), case_name);
+INSTANTIATE_TEST_SUITE_P(Peer, TlsPython, testing::Values(kTls12, kTls13), case_name);
