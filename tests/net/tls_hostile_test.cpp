@@ -553,3 +553,30 @@ TEST(TlsHostile, StartTlsUpgradesAndNeedsAHostName) {
         weft::timeout(10s, [&] { server->wait_closed(); });
     });
 }
+
+// open_connection to an address (no host name to default server_hostname to) with a
+// context that checks host names: invalid_argument naming server_hostname, and the socket
+// it connected is closed (fd_check_main); with server_hostname it verifies that name.
+TEST(TlsHostile, AddressWithoutHostNameIsRefused) {
+    TestCerts::get();
+    weft::run([] {
+        TlsEcho echo(server_context());
+        auto address = weft::SocketAddress::ip("127.0.0.1", echo.port());
+        try {
+            weft::open_connection(address, {.timeout = 10s, .ssl = client_context()});
+            ADD_FAILURE() << "connected with no host name to check";
+        } catch (const weft::Error& e) {
+            EXPECT_EQ(e.code(), std::errc::invalid_argument) << e.what();
+            EXPECT_TRUE(contains(e.what(), "server_hostname")) << e.what();
+        }
+        weft::Stream s = weft::open_connection(
+            std::vector<weft::SocketAddress>{address},
+            {.timeout = 10s, .ssl = client_context(), .server_hostname = "localhost"});
+        s.write("by address\n");
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "echo by address\n");
+        s.close();
+        expect_certificate_error("127.0.0.1", echo.port(),
+                                 {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
+                                 X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
+    });
+}

@@ -104,8 +104,15 @@ public:
         p_.wait();
     }
     uint16_t port() const { return port_; }
-    // The next line of its log (stderr) that contains `what` (10 s at most).
+    // The next line of its stdout / its log (stderr) that contains `what` (10 s at most).
+    std::string wait_for_output(const std::string& what) { return next_line(*p_.stdout_pipe(), what); }
     std::string wait_for_log(const std::string& what) { return next_line(*p_.stderr_pipe(), what); }
+    // A line on its stdin: sent to the client, or a command ("K": a key update) in the
+    // default mode (neither -rev nor -quiet).
+    void input(const std::string& line) {
+        p_.stdin_pipe()->write(line + "\n");
+        p_.stdin_pipe()->drain();
+    }
 
 private:
     static std::string next_line(weft::Stream& from, const std::string& what) {
@@ -133,6 +140,8 @@ private:
 //   close-notify  sends "bye\n", then close_notify, and waits for the client's (unwrap)
 //   ragged        sends "bye\n", then closes the socket without close_notify
 //   half-close    reads to the client's close_notify, answers "got <data>", closes cleanly
+//   banner        speaks first, right behind its handshake (so its data may arrive in the
+//                 same read as the handshake's last flight), then answers one line
 // It exits 0 only if its side went as planned (the test checks its status). Python sets
 // OP_IGNORE_UNEXPECTED_EOF by default, which would take a bare FIN for a close_notify:
 // cleared, so a missing close_notify from weft fails the script.
@@ -163,6 +172,11 @@ elif mode == "half-close":
             break
         data += piece
     s.sendall(b"got " + data)
+    s.unwrap().close()
+elif mode == "banner":
+    s.sendall(b"banner\n")
+    line = s.recv(65536)
+    s.sendall(b"got " + line)
     s.unwrap().close()
 print("done", flush=True)
 )PY";
@@ -336,7 +350,54 @@ TEST_P(TlsOpenSslServer, ClientCertificate) {
     });
 }
 
+// s_server writes clear text into the TLS stream (its "P" command): the read that meets
+// it raises SslError naming the peer and OpenSSL's reason, and the connection is not
+// taken for a clean end.
+TEST_P(TlsOpenSslServer, ClearTextMidStreamIsSslError) {
+    REQUIRE_PEER(kOpenSsl, "openssl");
+    const TlsCase& tls = GetParam();
+    TestCerts::get();
+    weft::run([&] {
+        OpenSslServer server({tls.openssl_flag});
+        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        server.wait_for_output("CIPHER is");  // its handshake is over: it reads commands now
+        server.input("first");
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_line(); }), "first\n");
+        server.input("P");
+        try {
+            std::string got = weft::timeout(10s, [&] { return s.read_all(); });
+            ADD_FAILURE() << "clear text inside TLS read as '" << got << "'";
+        } catch (const ssl::SslError& e) {
+            EXPECT_EQ(e.reason(), "wrong version number") << e.what();
+            EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(server.port()))) << e.what();
+        }
+        s.close();
+    });
+}
+
 INSTANTIATE_TEST_SUITE_P(Peer, TlsOpenSslServer, testing::Values(kTls12, kTls13), case_name);
+
+// TLS 1.3 key updates: s_server updates its keys and asks for ours ("K"); weft's client
+// reads on under the new keys, and its next write carries a KeyUpdate of its own first
+// (OpenSSL answers on the next write, as RFC 8446 4.6.3 allows; s_server's -msg trace
+// shows it arriving), then data that s_server reads under the new keys.
+TEST(TlsOpenSslServer13, KeyUpdateBothWays) {
+    REQUIRE_PEER(kOpenSsl, "openssl");
+    TestCerts::get();
+    weft::run([&] {
+        OpenSslServer server({"-tls1_3", "-msg"});
+        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        server.wait_for_output("CIPHER is");
+        server.input("K");
+        server.wait_for_output(">>> TLS 1.3, Handshake [length 0005], KeyUpdate");
+        server.input("under new keys");
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_line(); }), "under new keys\n");
+        s.write("client after the update\n");
+        server.wait_for_output("<<< TLS 1.3, Handshake [length 0005], KeyUpdate");
+        server.wait_for_output("client after the update");
+        s.close();
+    });
+}
 
 // s_client verifies weft's server (chain and host name, -verify_return_error: any failure
 // aborts) and gets its line answered; the handler saw the version s_client was pinned to.
@@ -515,6 +576,24 @@ TEST_P(TlsPython, WeftClientWriteEofThenReads) {
         s.write_eof();
         EXPECT_TRUE(s.is_closing());
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "got ping");
+        s.close();
+        std::string out;
+        EXPECT_EQ(py.finish(out), 0) << out;
+    });
+}
+
+// A server that speaks first, right behind its handshake: its data, possibly received in
+// the same read as the handshake's end, is kept for the first read.
+TEST_P(TlsPython, WeftClientServerSpeaksFirst) {
+    REQUIRE_PEER(kPython, "python3");
+    const TlsCase& tls = GetParam();
+    TestCerts::get();
+    weft::run([&] {
+        PythonTlsServer py("banner", tls);
+        weft::Stream s = weft::open_connection("localhost", py.port(), tls_to(client_context()));
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_line(); }), "banner\n");
+        s.write("hi\n");
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "got hi\n");
         s.close();
         std::string out;
         EXPECT_EQ(py.finish(out), 0) << out;
