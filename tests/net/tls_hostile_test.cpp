@@ -12,6 +12,7 @@
 
 #include <openssl/x509_vfy.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -579,4 +580,97 @@ TEST(TlsHostile, AddressWithoutHostNameIsRefused) {
                                  {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
                                  X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
     });
+}
+
+// A client that trickles its ClientHello a byte every 20 ms is cut at ssl_handshake_timeout
+// (the whole handshake's limit, not one per read: each byte would otherwise renew it).
+TEST(TlsHostile, TrickledClientHelloIsCutAtTheLimit) {
+    TestCerts::get();
+    weft::run([] {
+        std::string hello = capture_client_hello();
+        TlsEcho echo(server_context(), 300ms);
+        weft::Stream raw = raw_connection(echo.port());
+        auto started = weft::Clock::now();
+        auto reader = weft::spawn([&] { return until_closed(raw); });
+        try {
+            for (size_t i = 0; i < hello.size() && !reader.done(); ++i) {
+                raw.write(hello.substr(i, 1));
+                weft::sleep(20ms);
+            }
+        } catch (const weft::SystemError&) {  // the server's close reached our write first
+        }
+        EXPECT_TRUE(wait_until([&] { return reader.done(); }, 5s));
+        auto took = weft::Clock::now() - started;
+        EXPECT_EQ(reader.get(), "");
+        EXPECT_GE(took, 290ms);
+        EXPECT_LT(took, 20ms * hello.size()) << "the trickle outlived the limit";
+        raw.close();
+        EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
+    });
+}
+
+bool ipv6_loopback_available() {
+    try {
+        weft::start_server([](weft::Stream&) {}, "::1", 0);
+        return true;
+    } catch (const weft::SystemError&) {
+        return false;
+    }
+}
+
+// An IPv6 literal is checked against the certificate's IP entries (server.pem has ::1,
+// wronghost.pem has none) and is never sent as SNI.
+TEST(TlsHostile, Ipv6LiteralIsCheckedAgainstIpEntries) {
+    TestCerts::get();
+    weft::run([] {
+        if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback (::1) on this host";
+        int served = 0;
+        auto handler = [&](weft::Stream& s) {
+            ++served;
+            s.write("echo " + s.read_line());
+            s.close();
+        };
+        auto good = weft::start_server(handler, "::1", 0, {.ssl = server_context()});
+        auto wrong = weft::start_server(handler, "::1", 0, {.ssl = server_context("wronghost")});
+        weft::Stream s = weft::open_connection("::1", good->port(), {.timeout = 10s, .ssl = client_context()});
+        s.write("v6\n");
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "echo v6\n");
+        s.close();
+        try {
+            weft::open_connection("::1", wrong->port(), {.timeout = 10s, .ssl = client_context()});
+            ADD_FAILURE() << "::1 accepted for a certificate without it";
+        } catch (const ssl::CertificateError& e) {
+            EXPECT_EQ(e.verify_code(), X509_V_ERR_IP_ADDRESS_MISMATCH) << e.what();
+            EXPECT_TRUE(contains(e.what(), "[::1]:" + std::to_string(wrong->port()))) << e.what();
+        }
+        EXPECT_EQ(served, 1);
+    });
+}
+
+// A ServerGroup serves TLS on each of its loops (one Context shared by the loop threads),
+// with stalled handshakes on them cut at the limit while good clients are served.
+TEST(TlsServerGroup, ServesTlsOnEveryLoop) {
+    TestCerts::get();
+    std::atomic<int> served{0};
+    weft::ServerGroup group(
+        2,
+        [&](weft::Stream& s) {
+            ++served;
+            s.write("echo " + s.read_line());
+            s.close();
+        },
+        "127.0.0.1", 0, {.ssl = server_context(), .ssl_handshake_timeout = 300ms});
+    weft::run([&] {
+        std::vector<weft::Stream> stalled;
+        for (int i = 0; i < 4; ++i) stalled.push_back(raw_connection(group.port()));
+        std::vector<weft::Task<std::string>> clients;
+        for (int i = 0; i < 16; ++i) clients.push_back(weft::spawn([&] { return good_round_trip(group.port()); }));
+        for (auto& c : clients) EXPECT_EQ(weft::wait_for(c, 10s), "echo good\n");
+        for (auto& s : stalled) {
+            EXPECT_EQ(until_closed(s), "");
+            s.close();
+        }
+    });
+    group.close();
+    EXPECT_EQ(served.load(), 16);
 }

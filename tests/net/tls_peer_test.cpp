@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ struct TlsCase {
 
 const TlsCase kTls12{ssl::Version::tls1_2, "TLSv1.2", "-tls1_2", {"--tlsv1.2", "--tls-max", "1.2"}, "TLSv1_2"};
 const TlsCase kTls13{ssl::Version::tls1_3, "TLSv1.3", "-tls1_3", {"--tlsv1.3", "--tls-max", "1.3"}, "TLSv1_3"};
+
+// gtest prints a failing case's parameter with this (else as a dump of its bytes).
+void PrintTo(const TlsCase& c, std::ostream* os) { *os << c.name; }
 
 std::string case_name(const testing::TestParamInfo<TlsCase>& info) {
     return info.param.version == ssl::Version::tls1_2 ? "Tls12" : "Tls13";
@@ -351,8 +355,8 @@ TEST_P(TlsOpenSslServer, ClientCertificate) {
 }
 
 // s_server writes clear text into the TLS stream (its "P" command): the read that meets
-// it raises SslError naming the peer and OpenSSL's reason, and the connection is not
-// taken for a clean end.
+// it raises SslError naming the peer and OpenSSL's reason, and so does every read and
+// write after it.
 TEST_P(TlsOpenSslServer, ClearTextMidStreamIsSslError) {
     REQUIRE_PEER(kOpenSsl, "openssl");
     const TlsCase& tls = GetParam();
@@ -371,11 +375,59 @@ TEST_P(TlsOpenSslServer, ClearTextMidStreamIsSslError) {
             EXPECT_EQ(e.reason(), "wrong version number") << e.what();
             EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(server.port()))) << e.what();
         }
+        // The connection is broken for good, and says so: a later write or read raises
+        // SslError with the same reason, naming the peer (not "TLS write: unknown error"
+        // or "failed: error 5", which is what they said when this test was written).
+        const std::string peer = "127.0.0.1:" + std::to_string(server.port());
+        try {
+            s.write("more\n");
+            s.drain();
+            ADD_FAILURE() << "a write on a broken TLS connection succeeded";
+        } catch (const ssl::SslError& e) {
+            EXPECT_EQ(e.reason(), "wrong version number") << e.what();
+            EXPECT_TRUE(contains(e.what(), peer)) << e.what();
+        }
+        try {
+            std::string got = s.read();
+            ADD_FAILURE() << "a read on a broken TLS connection returned '" << got << "'";
+        } catch (const ssl::SslError& e) {
+            EXPECT_EQ(e.reason(), "wrong version number") << e.what();
+            EXPECT_TRUE(contains(e.what(), peer)) << e.what();
+        }
         s.close();
     });
 }
 
 INSTANTIATE_TEST_SUITE_P(Peer, TlsOpenSslServer, testing::Values(kTls12, kTls13), case_name);
+
+// SNI against an s_server that answers the name other.example with wronghost.pem (its
+// -cert2, valid for other.example only) and any other name with a fatal alert
+// (-servername_fatal); no SNI gets server.pem. So: server_hostname is what is sent (and
+// verified), the host connected to is the default, and an IP address is never sent.
+TEST(TlsOpenSslServerSni, TheHostNameIsSentNeverAnAddress) {
+    REQUIRE_PEER(kOpenSsl, "openssl");
+    const auto& certs = TestCerts::get();
+    weft::run([&] {
+        OpenSslServer server({"-rev", "-servername", "other.example", "-cert2", certs.cert("wronghost"), "-key2",
+                              certs.key("wronghost"), "-servername_fatal"});
+        auto round_trip = [&](const std::string& host, const std::string& server_hostname) {
+            weft::Stream s = weft::open_connection(
+                host, server.port(), {.timeout = 10s, .ssl = client_context(), .server_hostname = server_hostname});
+            s.write("sni\n");
+            std::string got = weft::timeout(10s, [&] { return s.read_line(); });
+            s.close();
+            return got;
+        };
+        EXPECT_EQ(round_trip("127.0.0.1", "other.example"), "ins\n");  // wronghost.pem, verified
+        EXPECT_EQ(round_trip("127.0.0.1", ""), "ins\n");               // no SNI: server.pem's IP entry
+        try {
+            round_trip("localhost", "");
+            ADD_FAILURE() << "SNI 'localhost' was not sent (or not refused)";
+        } catch (const ssl::SslError& e) {
+            EXPECT_TRUE(contains(e.reason(), "unrecognized name")) << e.what();
+        }
+    });
+}
 
 // TLS 1.3 key updates: s_server updates its keys and asks for ours ("K"); weft's client
 // reads on under the new keys, and its next write carries a KeyUpdate of its own first
@@ -539,7 +591,8 @@ TEST_P(TlsPython, WeftClientCloseNotifyBothWays) {
 
 // A Python server that closes the socket without close_notify after its data: weft hands
 // over the data first, then the read that meets the bare EOF raises SslError "unexpected
-// eof while reading" (a truncation attack looks exactly like this).
+// eof while reading" (a truncation attack looks exactly like this), and so do the reads
+// after it.
 TEST_P(TlsPython, WeftClientRaggedEofIsSslError) {
     REQUIRE_PEER(kPython, "python3");
     const TlsCase& tls = GetParam();
@@ -554,6 +607,15 @@ TEST_P(TlsPython, WeftClientRaggedEofIsSslError) {
         } catch (const ssl::SslError& e) {
             EXPECT_TRUE(contains(e.reason(), "unexpected eof while reading")) << e.what();
             EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(py.port()))) << e.what();
+        }
+        // A second read must not pass the truncation off as a clean end: code that reads on
+        // after the error (a read_line that raised, then read_all) would take a cut-short
+        // stream for a whole one. It returned "" (at_eof() true) when this was written.
+        try {
+            std::string more = weft::timeout(10s, [&] { return s.read_all(); });
+            ADD_FAILURE() << "after the SslError, a bare EOF read as a clean end: '" << more << "'";
+        } catch (const ssl::SslError& e) {
+            EXPECT_TRUE(contains(e.reason(), "unexpected eof while reading")) << e.what();
         }
         s.close();
         std::string out;
