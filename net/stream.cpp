@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <exception>
 #include <vector>
 
 #include "detail/platform.hpp"
@@ -66,6 +67,10 @@ struct Stream::State final : detail::Background {
     // After start_tls: `in` holds plaintext and `out` ciphertext (the session appends its
     // records there). Declared last: it points at `out` and goes first.
     std::unique_ptr<detail::TlsSession> tls;
+    // TLS: the SslError for an EOF without close_notify, raised again by every later read
+    // so that a truncated stream never passes for a whole one (writes go on: the peer may
+    // only have half-closed).
+    std::exception_ptr tls_eof_error;
 
     State(Loop& l, int f, StreamOptions o, const SocketAddress* accepted_peer)
         : loop(l), fd(f), options(o), io(l, f) {
@@ -106,6 +111,10 @@ struct Stream::State final : detail::Background {
     // Reads once more into `in`, suspending until something arrives. False at EOF.
     bool fill() {
         check_open("read");
+        if (tls) {  // a broken TLS stream stays broken: never a clean EOF
+            if (tls_eof_error) std::rethrow_exception(tls_eof_error);
+            tls->rethrow_failure();
+        }
         if (eof) return false;
         if (tls) return fill_tls();
         char* buf = recv_buffer();
@@ -177,9 +186,11 @@ struct Stream::State final : detail::Background {
             size_t n = recv_some(buf, nullptr, "recv");
             if (n == 0) {
                 eof = true;
-                throw ssl::SslError(tls_who() + ": the peer closed the connection without close_notify: "
-                                                "unexpected eof while reading",
-                                    "unexpected eof while reading");
+                tls_eof_error = std::make_exception_ptr(
+                    ssl::SslError(tls_who() + ": the peer closed the connection without close_notify: "
+                                              "unexpected eof while reading",
+                                  "unexpected eof while reading"));
+                std::rethrow_exception(tls_eof_error);
             }
             tls->feed(buf, n);
         }

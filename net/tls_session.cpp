@@ -167,13 +167,17 @@ void TlsSession::fail(const std::string& who, int ssl_error) {
         ERR_clear_error();
         long verify = SSL_get_verify_result(ssl_);
         std::string message = X509_verify_cert_error_string(verify);
-        throw ssl::CertificateError(who + " failed: certificate verify failed: " + message, verify, message);
+        failure_ = std::make_exception_ptr(
+            ssl::CertificateError(who + " failed: certificate verify failed: " + message, verify, message));
+        rethrow_failure();
     }
     std::string reason = code                              ? openssl_reason(code)
                          : ssl_error == SSL_ERROR_ZERO_RETURN ? "the peer sent close_notify"
                                                            : "error " + std::to_string(ssl_error);
     ERR_clear_error();
-    throw ssl::SslError(who + " failed: " + reason, reason);
+    failure_ = std::make_exception_ptr(ssl::SslError(who + " failed: " + reason, reason));
+    rethrow_failure();
+    std::terminate();  // not reached: for [[noreturn]]
 }
 
 bool TlsSession::handshake(const std::string& who) {
@@ -195,6 +199,7 @@ bool TlsSession::handshake(const std::string& who) {
 
 TlsSession::ReadResult TlsSession::read(std::string& in, const std::string& who) {
     thread_local char plain[16 * 1024];  // one record at most per SSL_read
+    rethrow_failure();
     for (;;) {
         ERR_clear_error();
         size_t n = 0;
@@ -216,6 +221,7 @@ TlsSession::ReadResult TlsSession::read(std::string& in, const std::string& who)
 }
 
 void TlsSession::write(const char* data, size_t size) {
+    rethrow_failure();
     ERR_clear_error();
     size_t written = 0;
     // The output BIO takes everything, so one call writes it all (as records of 16 KiB).

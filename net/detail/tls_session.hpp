@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <string>
 
 #include <weft/ssl.hpp>
@@ -46,6 +47,13 @@ public:
     // the connection failed.
     void shutdown() noexcept;
     bool shutdown_sent() const noexcept { return shutdown_sent_; }
+    // A fatal failure is raised again by every later read and write, as it was the first
+    // time (naming the peer, with OpenSSL's reason): OpenSSL alone would only say
+    // "error 5" / "unknown error" then, and a broken connection must not pass for a clean
+    // end.
+    void rethrow_failure() const {
+        if (failure_) std::rethrow_exception(failure_);
+    }
 
     std::string version() const;
     std::string cipher() const;
@@ -72,6 +80,7 @@ private:
     bool done_ = false;
     bool failed_ = false;
     bool shutdown_sent_ = false;
+    std::exception_ptr failure_;  // the first fatal failure: see rethrow_failure
 };
 
 }  // namespace weft::detail
