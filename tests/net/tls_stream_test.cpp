@@ -368,3 +368,37 @@ TEST(Tls, FailedServerHandshakesAreReportedInDebugModeOnly) {
         server->wait_closed();
     });
 }
+
+TEST(Tls, CancelledReadAndDrainLeaveTheStreamUsable) {
+    weft::run([] {
+        weft::Event go;
+        auto server = tls_server([&](weft::Stream& s) {
+            go.wait();  // not reading: the client's drain blocks
+            std::string all = s.read_exactly(4 * 1024 * 1024 + 6);
+            s.write("sum " + std::to_string(fnv1a(all)) + "\n");
+            s.write(s.read_line());
+        });
+        auto c = weft::open_connection("127.0.0.1", server->port(), tls_to_localhost());
+        auto reader = weft::create_task(weft::Loop::current(), [&] { return c.read(); });
+        weft::sleep(20ms);
+        reader.cancel();
+        EXPECT_THROW(reader.get(), weft::Cancelled);
+        std::string big(4 * 1024 * 1024, 'z');
+        auto writer = weft::create_task(weft::Loop::current(), [&] {
+            c.write(big);
+            c.drain();
+        });
+        weft::sleep(20ms);
+        EXPECT_FALSE(writer.done());  // held by drain
+        writer.cancel();
+        EXPECT_THROW(writer.get(), weft::Cancelled);
+        go.set();
+        c.write("+tail!");
+        c.drain();  // what was buffered goes out, then the rest
+        EXPECT_EQ(c.read_line(), "sum " + std::to_string(fnv1a(big + "+tail!")) + "\n");
+        c.write("still works\n");
+        EXPECT_EQ(c.read_line(), "still works\n");
+        server->close();
+        server->wait_closed();
+    });
+}
