@@ -322,8 +322,9 @@ TEST(TlsHostile, ExpiredCertificate) {
 
 // A certificate for other.example only: "localhost" is a hostname mismatch, 127.0.0.1 an
 // IP address mismatch; server_hostname = "other.example" is what it is valid for (so
-// open_connection checks server_hostname, not the host it connects to). And the good
-// certificate (localhost) is a mismatch for server_hostname "other.example".
+// open_connection checks server_hostname, not the host it connects to); with check_hostname
+// off it passes, while an untrusted chain still fails. And the good certificate
+// (localhost) is a mismatch for server_hostname "other.example".
 TEST(TlsHostile, WrongHostName) {
     TestCerts::get();
     weft::run([] {
@@ -338,6 +339,14 @@ TEST(TlsHostile, WrongHostName) {
         s.write("named right\n");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "echo named right\n");
         s.close();
+
+        // check_hostname off: the name is not checked, the chain still is.
+        auto chain_only = client_context();
+        chain_only.set_check_hostname(false);
+        EXPECT_EQ(good_round_trip(wrong.port(), chain_only), "echo good\n");
+        TlsEcho rogue(server_context("untrusted"));
+        expect_certificate_error("localhost", rogue.port(), {.timeout = 10s, .ssl = chain_only},
+                                 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate");
 
         TlsEcho right(server_context());
         expect_certificate_error("127.0.0.1", right.port(), {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
@@ -579,6 +588,14 @@ TEST(TlsHostile, AddressWithoutHostNameIsRefused) {
         expect_certificate_error("127.0.0.1", echo.port(),
                                  {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
                                  X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
+        // A context that checks the chain but not host names needs none.
+        auto chain_only = client_context();
+        chain_only.set_check_hostname(false);
+        EXPECT_EQ(chain_only.verify_mode(), ssl::Verify::required);
+        weft::Stream t = weft::open_connection(address, {.timeout = 10s, .ssl = chain_only});
+        t.write("chain only\n");
+        EXPECT_EQ(weft::timeout(10s, [&] { return t.read_all(); }), "echo chain only\n");
+        t.close();
     });
 }
 
@@ -673,4 +690,30 @@ TEST(TlsServerGroup, ServesTlsOnEveryLoop) {
     });
     group.close();
     EXPECT_EQ(served.load(), 16);
+}
+
+// Verify::optional on a server: a client without a certificate is served, one whose
+// certificate does not verify is refused, one with a good certificate is served.
+TEST(TlsHostile, OptionalClientCertificate) {
+    const auto& certs = TestCerts::get();
+    weft::run([&] {
+        auto ctx = server_context();
+        ctx.set_verify_mode(ssl::Verify::optional);
+        ctx.load_verify_locations(certs.ca());
+        TlsEcho echo(ctx);
+        EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
+        auto rogue = client_context();
+        rogue.load_cert_chain(certs.cert("untrusted"), certs.key("untrusted"));
+        try {
+            weft::Stream s = weft::open_connection("localhost", echo.port(), {.timeout = 10s, .ssl = rogue});
+            std::string got = weft::timeout(10s, [&] { return s.read_all(); });
+            ADD_FAILURE() << "served with an untrusted certificate: '" << got << "'";
+        } catch (const ssl::SslError& e) {
+            EXPECT_TRUE(contains(e.reason(), "unknown ca")) << e.what();
+        }
+        auto good = client_context();
+        good.load_cert_chain(certs.cert("client"), certs.key("client"));
+        EXPECT_EQ(good_round_trip(echo.port(), good), "echo good\n");
+        EXPECT_EQ(echo.served, 2);
+    });
 }
