@@ -398,6 +398,36 @@ TEST_P(TlsOpenSslServer, ClearTextMidStreamIsSslError) {
     });
 }
 
+// Both directions at once under backpressure: a writer fiber sends 2 MB of lines (drain
+// holding it back) while a reader fiber takes s_server's answers, which s_server writes
+// with blocking sends: neither side can get ahead of the other by more than the buffers,
+// so this only finishes if weft reads and writes one TLS stream concurrently.
+TEST_P(TlsOpenSslServer, FullDuplexUnderBackpressure) {
+    REQUIRE_PEER(kOpenSsl, "openssl");
+    const TlsCase& tls = GetParam();
+    TestCerts::get();
+    weft::run([&] {
+        OpenSslServer server({tls.openssl_flag, "-rev"});
+        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        std::string sent, expected;
+        for (int i = 0; i < 2000; ++i) {
+            std::string line = std::to_string(i) + ":" + std::string(1000, char('a' + i % 26));
+            sent += line + "\n";
+            expected += std::string(line.rbegin(), line.rend()) + "\n";
+        }
+        auto writer = weft::spawn([&] {
+            for (size_t off = 0; off < sent.size(); off += 4096) {
+                s.write(std::string_view(sent).substr(off, 4096));
+                s.drain();
+            }
+        });
+        std::string got = weft::timeout(20s, [&] { return s.read_exactly(expected.size()); });
+        EXPECT_TRUE(got == expected) << "the answers differ (" << got.size() << " bytes)";
+        weft::wait_for(writer, 10s);
+        s.close();
+    });
+}
+
 INSTANTIATE_TEST_SUITE_P(Peer, TlsOpenSslServer, testing::Values(kTls12, kTls13), case_name);
 
 // SNI against an s_server that answers the name other.example with wronghost.pem (its
