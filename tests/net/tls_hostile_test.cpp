@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../common/tls_certs.hpp"
@@ -187,7 +188,8 @@ TEST(TlsHostile, PlainTextToTlsPort) {
         std::string got = until_closed(raw);
         EXPECT_FALSE(contains(got, "HTTP")) << got;  // at most an alert, never a plain answer
         raw.close();
-        EXPECT_TRUE(reports.ssl_error_with({client})) << "no report naming " << client << ":\n" << reports.all;
+        EXPECT_TRUE(reports.ssl_error_with({client, "failed: http request"}))
+            << "no report naming " << client << " and OpenSSL's reason:\n" << reports.all;
         EXPECT_EQ(echo.served, 0);
         EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
         EXPECT_EQ(echo.served, 1);
@@ -288,19 +290,22 @@ TEST(TlsHostile, GarbageAfterClientHello) {
         Reports reports;
         reports.install();
         TlsEcho echo(server_context());
-        const std::vector<std::string> garbage = {
-            std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\xab'),  // "application data" mid-handshake
-            std::string(64, '\xab'),                                             // not a record at all
-            std::string("\x16\x03\x03\xff\xff", 5) + std::string(64, 'z'),      // a record longer than TLS allows
+        // Each with OpenSSL's reason (the ClientHello offers TLS 1.3, so what follows it
+        // must be encrypted).
+        const std::vector<std::pair<std::string, std::string>> garbage = {
+            {std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\xab'), "decryption failed or bad record mac"},
+            {std::string(64, '\xab'), "wrong version number"},  // not a record at all
+            {std::string("\x16\x03\x03\xff\xff", 5) + std::string(64, 'z'), "bad record type"},  // clear, and too long
         };
-        for (const auto& junk : garbage) {
+        for (const auto& [junk, reason] : garbage) {
             weft::Stream raw = raw_connection(echo.port());
             std::string client = raw.local_address().to_string();
             raw.write(hello + junk);
             std::string got = until_closed(raw);
             EXPECT_EQ(got.substr(0, 1), "\x16") << "the ClientHello was not answered";
             raw.close();
-            EXPECT_TRUE(reports.ssl_error_with({client})) << "no report naming " << client << ":\n" << reports.all;
+            EXPECT_TRUE(reports.ssl_error_with({client, "failed: " + reason}))
+                << "no report naming " << client << " and '" << reason << "':\n" << reports.all;
         }
         EXPECT_EQ(echo.served, 0);
         EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
