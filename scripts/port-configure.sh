@@ -14,6 +14,10 @@
 #               Homebrew, whose /opt/homebrew meson 1.0 does not search), so every library
 #               must come through CMake: its CMake package, or for OpenSSL CMake's
 #               FindOpenSSL given OPENSSL_ROOT_DIR=$(brew --prefix openssl@3).
+# zlib is the macOS SDK's, not Homebrew's: zig's macOS headers have its zlib.h, and a stub
+# libz.tbd stands in on the link path for the SDK's (zig has only libSystem's). Homebrew's
+# pkg-config ships a zlib.pc for it (Library/Homebrew/os/mac/pkgconfig/VERSION), used in
+# the pkg-config run; the cmake run, with no .pc files, finds it as the SDK's <zlib.h> -lz.
 # Each run must end with a summary naming the expected source of each library: on this
 # machine a discovery that broke would otherwise fall back silently to Debian's llhttp sources.
 set -euo pipefail
@@ -70,6 +74,21 @@ done
 printf 'Name: OpenSSL\nDescription: stand-in for port-check\nVersion: %s\nRequires: libssl libcrypto\n' \
   "$ssl_version" >"$keg/lib/pkgconfig/openssl.pc"
 pc mimalloc 2.0.9 mimalloc
+# zlib: the SDK's library (a text stub, as the SDK's are) and Homebrew's .pc file for it.
+mkdir -p "$work/sdk-lib" "$work/brew-os-mac-pkgconfig"
+cat >"$work/sdk-lib/libz.tbd" <<EOF
+--- !tapi-tbd
+tbd-version:     4
+targets:         [ x86_64-macos, arm64-macos ]
+install-name:    '/usr/lib/libz.1.dylib'
+current-version: 1.2.11
+exports:
+  - targets:     [ x86_64-macos, arm64-macos ]
+    symbols:     [ _zlibVersion, _inflate, _inflateEnd, _inflateInit2_ ]
+...
+EOF
+printf 'libdir=/usr/lib\n\nName: zlib\nDescription: stand-in for port-check\nVersion: 1.2.11\nLibs: -L${libdir} -lz\nCflags:\n' \
+  >"$work/brew-os-mac-pkgconfig/zlib.pc"
 for p in gtest gtest_main gmock gmock_main; do pc $p 1.12.1 $p; done
 
 cmake_package() {  # cmake_package DIR NAME VERSION TARGET LIBRARY
@@ -104,15 +123,17 @@ EOF
     chmod +x "$work/zig-$lang-$target"
   done
   for way in pkg-config cmake; do
-    pcdir="'$brew/lib/pkgconfig', '$brew/opt/openssl@3/lib/pkgconfig'" boost_root=$brew
-    openssl_root=
-    expect=('pkg-config libllhttp' 'pkg-config mimalloc' 'meson boost finder' 'pkg-config openssl')
+    pcdir="'$brew/lib/pkgconfig', '$brew/opt/openssl@3/lib/pkgconfig', '$work/brew-os-mac-pkgconfig'"
+    boost_root=$brew openssl_root=
+    expect=('pkg-config libllhttp' 'pkg-config mimalloc' 'meson boost finder' 'pkg-config openssl'
+            'pkg-config zlib')
     if [ $way = cmake ]; then
       pcdir="'$work/no-pc'" boost_root=$work/no-boost openssl_root=$brew/opt/openssl@3
       # FindOpenSSL's result must be the keg's library, not Debian's (it asks the host's
       # pkg-config too, which knows /usr's).
       expect=('cmake llhttp' 'cmake mimalloc' 'cmake boost_context'
-              "cmake OpenSSL $ssl_version \\($brew/[^)]*openssl@3/[^)]*libssl\\.")
+              "cmake OpenSSL $ssl_version \\($brew/[^)]*openssl@3/[^)]*libssl\\."
+              'system <zlib.h> -lz 1\.2\.11')
     fi
     cross=$work/$target-$way.ini
     cat >"$cross" <<EOF
@@ -130,6 +151,8 @@ boost_root = '$boost_root'
 
 [built-in options]
 cmake_prefix_path = ['$brew']
+c_link_args = ['-L$work/sdk-lib']
+cpp_link_args = ['-L$work/sdk-lib']
 
 [host_machine]
 system = 'darwin'
@@ -151,13 +174,14 @@ EOF
     grep -qE "^ +mimalloc +: ${expect[1]} " "$log" || failed=1
     grep -qE "^ +Boost.Context +: ${expect[2]} " "$log" || failed=1
     grep -qE "^ +OpenSSL +: ${expect[3]}" "$log" || failed=1
+    grep -qE "^ +zlib +: ${expect[4]}" "$log" || failed=1
     if [ $failed -ne 0 ]; then
       echo "port-check: $target: meson configure ($way) expected kqueue, $(printf '%s, ' "${expect[@]}")got:" >&2
       sed -n '/^weft /,/^  User/p' "$log" >&2
       status=1
       continue
     fi
-    found=$(grep -E '^ +(llhttp|mimalloc|Boost.Context|OpenSSL) +:' "$log" | sed -E 's/^ +//; s/ +: /: /' |
+    found=$(grep -E '^ +(llhttp|mimalloc|Boost.Context|OpenSSL|zlib) +:' "$log" | sed -E 's/^ +//; s/ +: /: /' |
             paste -sd ';' | sed 's/;/; /g')
     echo "port-check: $target: meson configure ($way) passes: $found"
   done
