@@ -31,7 +31,9 @@ using weft::testing::wait_until;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 ssl::Context client_context() {
     auto ctx = ssl::Context::client();
@@ -53,32 +55,35 @@ struct Reports {
     std::string all;                      // everything, for failure messages
 
     void install() {
-        weft::Loop::current().set_exception_handler([this](weft::Loop&, const weft::ExceptionContext& c) {
-            all += c.message + "\n";
-            if (!c.exception) return;
-            try {
-                std::rethrow_exception(c.exception);
-            } catch (const ssl::SslError& e) {
-                ssl_errors.push_back(e.what());
-                all += std::string("  SslError: ") + e.what() + "\n";
-            } catch (const weft::TimeoutError& e) {
-                timeouts.push_back(e.what());
-                all += std::string("  TimeoutError: ") + e.what() + "\n";
-            } catch (const std::exception& e) {
-                all += std::string("  ") + e.what() + "\n";
-            }
-        });
+        weft::Loop::current().set_exception_handler(
+            [this](weft::Loop&, const weft::ExceptionContext& c) {
+                all += c.message + "\n";
+                if (!c.exception) return;
+                try {
+                    std::rethrow_exception(c.exception);
+                } catch (const ssl::SslError& e) {
+                    ssl_errors.push_back(e.what());
+                    all += std::string("  SslError: ") + e.what() + "\n";
+                } catch (const weft::TimeoutError& e) {
+                    timeouts.push_back(e.what());
+                    all += std::string("  TimeoutError: ") + e.what() + "\n";
+                } catch (const std::exception& e) {
+                    all += std::string("  ") + e.what() + "\n";
+                }
+            });
     }
     // Waits (5 s at most) for an SslError report containing every part.
     bool ssl_error_with(const std::vector<std::string>& parts) {
-        return wait_until([&] {
-            for (const auto& what : ssl_errors) {
-                bool all_in = true;
-                for (const auto& p : parts) all_in = all_in && contains(what, p);
-                if (all_in) return true;
-            }
-            return false;
-        }, 5s);
+        return wait_until(
+            [&] {
+                for (const auto& what : ssl_errors) {
+                    bool all_in = true;
+                    for (const auto& p : parts) all_in = all_in && contains(what, p);
+                    if (all_in) return true;
+                }
+                return false;
+            },
+            5s);
     }
 };
 
@@ -103,7 +108,8 @@ struct TlsEcho {
 };
 
 // A good client's round trip: proves the server still serves after whatever went before.
-std::string good_round_trip(uint16_t port, ssl::Context ctx = client_context(), const std::string& host = "localhost") {
+std::string good_round_trip(uint16_t port, ssl::Context ctx = client_context(),
+                            const std::string& host = "localhost") {
     weft::Stream s = weft::open_connection(host, port, {.timeout = 10s, .ssl = ctx});
     s.write("good\n");
     std::string answer = weft::timeout(10s, [&] { return s.read_all(); });
@@ -124,7 +130,9 @@ std::string until_closed(weft::Stream& s) {
     });
 }
 
-weft::Stream raw_connection(uint16_t port) { return weft::open_connection("127.0.0.1", port, {.timeout = 10s}); }
+weft::Stream raw_connection(uint16_t port) {
+    return weft::open_connection("127.0.0.1", port, {.timeout = 10s});
+}
 
 // The first record weft's client sends, its ClientHello, caught by a plain server that
 // reads it and hangs up (the client's handshake then fails, as it should).
@@ -139,7 +147,8 @@ std::string capture_client_hello() {
         },
         "127.0.0.1", 0);
     try {
-        weft::open_connection("localhost", plain->port(), {.timeout = 10s, .ssl = client_context()});
+        weft::open_connection("localhost", plain->port(),
+                              {.timeout = 10s, .ssl = client_context()});
     } catch (const weft::Error&) {
     }
     EXPECT_TRUE(wait_until([&] { return !hello.empty(); }, 5s));
@@ -152,8 +161,8 @@ std::string capture_client_hello() {
 
 // Connects with `ctx` and expects a CertificateError naming the peer, the host checked and
 // OpenSSL's verdict ("certificate verify failed: <verify message>").
-void expect_certificate_error(const std::string& host, uint16_t port, weft::ConnectOptions options, long code,
-                              const std::string& message) {
+void expect_certificate_error(const std::string& host, uint16_t port, weft::ConnectOptions options,
+                              long code, const std::string& message) {
     std::string checked = options.server_hostname.empty() ? host : options.server_hostname;
     try {
         weft::open_connection(host, port, options);
@@ -164,7 +173,8 @@ void expect_certificate_error(const std::string& host, uint16_t port, weft::Conn
         EXPECT_EQ(e.reason(), "certificate verify failed") << e.what();
         std::string what = e.what();
         EXPECT_TRUE(contains(what, "certificate verify failed: " + message)) << what;
-        EXPECT_TRUE(contains(what, "127.0.0.1:" + std::to_string(port))) << "the peer is not named: " << what;
+        EXPECT_TRUE(contains(what, "127.0.0.1:" + std::to_string(port)))
+            << "the peer is not named: " << what;
         EXPECT_TRUE(contains(what, checked)) << "the host checked is not named: " << what;
     } catch (const std::exception& e) {
         ADD_FAILURE() << "not a CertificateError: " << e.what();
@@ -178,22 +188,25 @@ void expect_certificate_error(const std::string& host, uint16_t port, weft::Conn
 // serves the next TLS client.
 TEST(TlsHostile, PlainTextToTlsPort) {
     TestCerts::get();
-    weft::run([] {
-        Reports reports;
-        reports.install();
-        TlsEcho echo(server_context());
-        weft::Stream raw = raw_connection(echo.port());
-        std::string client = raw.local_address().to_string();
-        raw.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        std::string got = until_closed(raw);
-        EXPECT_FALSE(contains(got, "HTTP")) << got;  // at most an alert, never a plain answer
-        raw.close();
-        EXPECT_TRUE(reports.ssl_error_with({client, "failed: http request"}))
-            << "no report naming " << client << " and OpenSSL's reason:\n" << reports.all;
-        EXPECT_EQ(echo.served, 0);
-        EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
-        EXPECT_EQ(echo.served, 1);
-    }, {.debug = true});
+    weft::run(
+        [] {
+            Reports reports;
+            reports.install();
+            TlsEcho echo(server_context());
+            weft::Stream raw = raw_connection(echo.port());
+            std::string client = raw.local_address().to_string();
+            raw.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            std::string got = until_closed(raw);
+            EXPECT_FALSE(contains(got, "HTTP")) << got;  // at most an alert, never a plain answer
+            raw.close();
+            EXPECT_TRUE(reports.ssl_error_with({client, "failed: http request"}))
+                << "no report naming " << client << " and OpenSSL's reason:\n"
+                << reports.all;
+            EXPECT_EQ(echo.served, 0);
+            EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
+            EXPECT_EQ(echo.served, 1);
+        },
+        {.debug = true});
 }
 
 // Without debug mode the same failure is not reported (asyncio logs it only in debug mode).
@@ -224,7 +237,8 @@ TEST(TlsHostile, TlsClientToPlainPort) {
         auto http_like = weft::start_server(
             [](weft::Stream& s) {
                 s.read();
-                s.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                s.write(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 s.close();
             },
             "127.0.0.1", 0);
@@ -259,16 +273,19 @@ TEST(TlsHostile, TlsClientToPlainPort) {
         // "HTTP/1.1" read as a record header: its version bytes are "TT", not 3.x.
         expect_ssl_error(http_like->port(), "wrong version number");
         try {
-            weft::open_connection("localhost", hangs_up->port(), {.timeout = 10s, .ssl = client_context()});
+            weft::open_connection("localhost", hangs_up->port(),
+                                  {.timeout = 10s, .ssl = client_context()});
             ADD_FAILURE() << "a TLS handshake with a server that hung up succeeded";
         } catch (const weft::SystemError& e) {
             EXPECT_EQ(e.errno_value(), ECONNRESET) << e.what();
-            EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(hangs_up->port()))) << e.what();
+            EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(hangs_up->port())))
+                << e.what();
         }
 
         auto started = weft::Clock::now();
-        EXPECT_THROW(weft::open_connection("localhost", silent->port(),
-                                           {.timeout = 10s, .ssl = client_context(), .ssl_handshake_timeout = 300ms}),
+        EXPECT_THROW(weft::open_connection(
+                         "localhost", silent->port(),
+                         {.timeout = 10s, .ssl = client_context(), .ssl_handshake_timeout = 300ms}),
                      weft::TimeoutError);
         EXPECT_GE(weft::Clock::now() - started, 290ms);
         EXPECT_LT(weft::Clock::now() - started, 5s);
@@ -285,31 +302,36 @@ TEST(TlsHostile, TlsClientToPlainPort) {
 // the garbage, reporting it; the next client is served.
 TEST(TlsHostile, GarbageAfterClientHello) {
     TestCerts::get();
-    weft::run([] {
-        std::string hello = capture_client_hello();
-        Reports reports;
-        reports.install();
-        TlsEcho echo(server_context());
-        // Each with OpenSSL's reason (the ClientHello offers TLS 1.3, so what follows it
-        // must be encrypted).
-        const std::vector<std::pair<std::string, std::string>> garbage = {
-            {std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\xab'), "decryption failed or bad record mac"},
-            {std::string(64, '\xab'), "wrong version number"},  // not a record at all
-            {std::string("\x16\x03\x03\xff\xff", 5) + std::string(64, 'z'), "bad record type"},  // clear, and too long
-        };
-        for (const auto& [junk, reason] : garbage) {
-            weft::Stream raw = raw_connection(echo.port());
-            std::string client = raw.local_address().to_string();
-            raw.write(hello + junk);
-            std::string got = until_closed(raw);
-            EXPECT_EQ(got.substr(0, 1), "\x16") << "the ClientHello was not answered";
-            raw.close();
-            EXPECT_TRUE(reports.ssl_error_with({client, "failed: " + reason}))
-                << "no report naming " << client << " and '" << reason << "':\n" << reports.all;
-        }
-        EXPECT_EQ(echo.served, 0);
-        EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
-    }, {.debug = true});
+    weft::run(
+        [] {
+            std::string hello = capture_client_hello();
+            Reports reports;
+            reports.install();
+            TlsEcho echo(server_context());
+            // Each with OpenSSL's reason (the ClientHello offers TLS 1.3, so what follows it
+            // must be encrypted).
+            const std::vector<std::pair<std::string, std::string>> garbage = {
+                {std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\xab'),
+                 "decryption failed or bad record mac"},
+                {std::string(64, '\xab'), "wrong version number"},  // not a record at all
+                {std::string("\x16\x03\x03\xff\xff", 5) + std::string(64, 'z'),
+                 "bad record type"},  // clear, and too long
+            };
+            for (const auto& [junk, reason] : garbage) {
+                weft::Stream raw = raw_connection(echo.port());
+                std::string client = raw.local_address().to_string();
+                raw.write(hello + junk);
+                std::string got = until_closed(raw);
+                EXPECT_EQ(got.substr(0, 1), "\x16") << "the ClientHello was not answered";
+                raw.close();
+                EXPECT_TRUE(reports.ssl_error_with({client, "failed: " + reason}))
+                    << "no report naming " << client << " and '" << reason << "':\n"
+                    << reports.all;
+            }
+            EXPECT_EQ(echo.served, 0);
+            EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
+        },
+        {.debug = true});
 }
 
 // The server's certificate expired in 2020: CertificateError X509_V_ERR_CERT_HAS_EXPIRED
@@ -319,8 +341,9 @@ TEST(TlsHostile, ExpiredCertificate) {
     TestCerts::get();
     weft::run([] {
         TlsEcho echo(server_context("expired"));
-        expect_certificate_error("localhost", echo.port(), {.timeout = 10s, .ssl = client_context()}, X509_V_ERR_CERT_HAS_EXPIRED,
-                                 "certificate has expired");
+        expect_certificate_error("localhost", echo.port(),
+                                 {.timeout = 10s, .ssl = client_context()},
+                                 X509_V_ERR_CERT_HAS_EXPIRED, "certificate has expired");
         EXPECT_EQ(echo.served, 0);
         EXPECT_EQ(good_round_trip(echo.port(), ssl::Context::unverified_client()), "echo good\n");
     });
@@ -335,13 +358,16 @@ TEST(TlsHostile, WrongHostName) {
     TestCerts::get();
     weft::run([] {
         TlsEcho wrong(server_context("wronghost"));
-        expect_certificate_error("localhost", wrong.port(), {.timeout = 10s, .ssl = client_context()}, X509_V_ERR_HOSTNAME_MISMATCH,
-                                 "hostname mismatch");
-        expect_certificate_error("127.0.0.1", wrong.port(), {.timeout = 10s, .ssl = client_context()}, X509_V_ERR_IP_ADDRESS_MISMATCH,
-                                 "IP address mismatch");
+        expect_certificate_error("localhost", wrong.port(),
+                                 {.timeout = 10s, .ssl = client_context()},
+                                 X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
+        expect_certificate_error("127.0.0.1", wrong.port(),
+                                 {.timeout = 10s, .ssl = client_context()},
+                                 X509_V_ERR_IP_ADDRESS_MISMATCH, "IP address mismatch");
         EXPECT_EQ(wrong.served, 0);
         weft::Stream s = weft::open_connection(
-            "127.0.0.1", wrong.port(), {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"});
+            "127.0.0.1", wrong.port(),
+            {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"});
         s.write("named right\n");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "echo named right\n");
         s.close();
@@ -352,12 +378,16 @@ TEST(TlsHostile, WrongHostName) {
         EXPECT_EQ(good_round_trip(wrong.port(), chain_only), "echo good\n");
         TlsEcho rogue(server_context("untrusted"));
         expect_certificate_error("localhost", rogue.port(), {.timeout = 10s, .ssl = chain_only},
-                                 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate");
+                                 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+                                 "unable to get local issuer certificate");
 
         TlsEcho right(server_context());
-        expect_certificate_error("127.0.0.1", right.port(), {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
-                                 X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
-        EXPECT_EQ(good_round_trip(right.port(), client_context(), "127.0.0.1"), "echo good\n");  // IP SAN
+        expect_certificate_error(
+            "127.0.0.1", right.port(),
+            {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
+            X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
+        EXPECT_EQ(good_round_trip(right.port(), client_context(), "127.0.0.1"),
+                  "echo good\n");  // IP SAN
     });
 }
 
@@ -368,11 +398,13 @@ TEST(TlsHostile, UntrustedCa) {
     const auto& certs = TestCerts::get();
     weft::run([&] {
         TlsEcho rogue(server_context("untrusted"));
-        expect_certificate_error("localhost", rogue.port(), {.timeout = 10s, .ssl = client_context()},
-                                 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate");
+        expect_certificate_error(
+            "localhost", rogue.port(), {.timeout = 10s, .ssl = client_context()},
+            X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate");
         TlsEcho good(server_context());
-        expect_certificate_error("localhost", good.port(), {.timeout = 10s, .ssl = ssl::Context::client()},
-                                 X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate");
+        expect_certificate_error(
+            "localhost", good.port(), {.timeout = 10s, .ssl = ssl::Context::client()},
+            X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate");
         auto trusts_rogue = ssl::Context::client();
         trusts_rogue.load_verify_locations(certs.path("rogue-ca.pem"));
         EXPECT_EQ(good_round_trip(rogue.port(), trusts_rogue), "echo good\n");
@@ -387,40 +419,46 @@ TEST(TlsHostile, UntrustedCa) {
 // peer, and serves a client with a good certificate.
 TEST(TlsHostile, ClientCertificateRefused) {
     const auto& certs = TestCerts::get();
-    weft::run([&] {
-        Reports reports;
-        reports.install();
-        auto ctx = server_context();
-        ctx.set_verify_mode(ssl::Verify::required);
-        ctx.load_verify_locations(certs.ca());
-        TlsEcho echo(ctx);
+    weft::run(
+        [&] {
+            Reports reports;
+            reports.install();
+            auto ctx = server_context();
+            ctx.set_verify_mode(ssl::Verify::required);
+            ctx.load_verify_locations(certs.ca());
+            TlsEcho echo(ctx);
 
-        // Nothing written: data the server never reads would make its close a reset,
-        // which could overtake its alert.
-        auto refused = [&](ssl::Context client) {
-            try {
-                weft::Stream s = weft::open_connection("localhost", echo.port(), {.timeout = 10s, .ssl = client});
-                std::string got = weft::timeout(10s, [&] { return s.read_all(); });
-                ADD_FAILURE() << "served: '" << got << "'";
-            } catch (const ssl::SslError& e) {
-                EXPECT_FALSE(e.reason().empty()) << e.what();
-            }
-        };
-        refused(client_context());
-        EXPECT_TRUE(reports.ssl_error_with({"certificate"})) << reports.all;
-        size_t before = reports.ssl_errors.size();
-        auto rogue = client_context();
-        rogue.load_cert_chain(certs.cert("untrusted"), certs.key("untrusted"));
-        refused(rogue);
-        EXPECT_TRUE(wait_until([&] { return reports.ssl_errors.size() > before; }, 5s)) << reports.all;
-        EXPECT_TRUE(contains(reports.ssl_errors.back(), "unable to get local issuer certificate")) << reports.all;
-        EXPECT_EQ(echo.served, 0);
+            // Nothing written: data the server never reads would make its close a reset,
+            // which could overtake its alert.
+            auto refused = [&](ssl::Context client) {
+                try {
+                    weft::Stream s = weft::open_connection("localhost", echo.port(),
+                                                           {.timeout = 10s, .ssl = client});
+                    std::string got = weft::timeout(10s, [&] { return s.read_all(); });
+                    ADD_FAILURE() << "served: '" << got << "'";
+                } catch (const ssl::SslError& e) {
+                    EXPECT_FALSE(e.reason().empty()) << e.what();
+                }
+            };
+            refused(client_context());
+            EXPECT_TRUE(reports.ssl_error_with({"certificate"})) << reports.all;
+            size_t before = reports.ssl_errors.size();
+            auto rogue = client_context();
+            rogue.load_cert_chain(certs.cert("untrusted"), certs.key("untrusted"));
+            refused(rogue);
+            EXPECT_TRUE(wait_until([&] { return reports.ssl_errors.size() > before; }, 5s))
+                << reports.all;
+            EXPECT_TRUE(
+                contains(reports.ssl_errors.back(), "unable to get local issuer certificate"))
+                << reports.all;
+            EXPECT_EQ(echo.served, 0);
 
-        auto good = client_context();
-        good.load_cert_chain(certs.cert("client"), certs.key("client"));
-        EXPECT_EQ(good_round_trip(echo.port(), good), "echo good\n");
-        EXPECT_EQ(echo.served, 1);
-    }, {.debug = true});
+            auto good = client_context();
+            good.load_cert_chain(certs.cert("client"), certs.key("client"));
+            EXPECT_EQ(good_round_trip(echo.port(), good), "echo good\n");
+            EXPECT_EQ(echo.served, 1);
+        },
+        {.debug = true});
 }
 
 // Clients that stall mid-handshake — silent, half a ClientHello, a whole one and then
@@ -429,37 +467,44 @@ TEST(TlsHostile, ClientCertificateRefused) {
 // meanwhile and after.
 TEST(TlsHostile, StalledHandshakesAreTimedOut) {
     TestCerts::get();
-    weft::run([] {
-        std::string hello = capture_client_hello();
-        Reports reports;
-        reports.install();
-        TlsEcho echo(server_context(), 300ms);
-        const std::vector<std::string> sends = {"", hello.substr(0, hello.size() / 2), hello};
-        std::vector<weft::Stream> stalled;
-        std::vector<std::string> names;
-        auto started = weft::Clock::now();
-        for (const auto& bytes : sends) {
-            stalled.push_back(raw_connection(echo.port()));
-            names.push_back(stalled.back().local_address().to_string());
-            if (!bytes.empty()) stalled.back().write(bytes);
-        }
-        EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
-        for (size_t i = 0; i < stalled.size(); ++i) {
-            std::string got = until_closed(stalled[i]);
-            EXPECT_GE(weft::Clock::now() - started, 290ms) << "closed before the limit: stall " << i;
-            if (i == 2) EXPECT_EQ(got.substr(0, 1), "\x16") << "the whole ClientHello was not answered";
-            else EXPECT_EQ(got, "") << "stall " << i;
-            stalled[i].close();
-        }
-        EXPECT_TRUE(wait_until([&] { return reports.timeouts.size() >= 3; }, 5s)) << reports.all;
-        for (const auto& name : names) {
-            bool named = false;
-            for (const auto& what : reports.timeouts) named = named || contains(what, name);
-            EXPECT_TRUE(named) << "no handshake timeout report names " << name << ":\n" << reports.all;
-        }
-        EXPECT_EQ(echo.served, 1);
-        EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
-    }, {.debug = true});
+    weft::run(
+        [] {
+            std::string hello = capture_client_hello();
+            Reports reports;
+            reports.install();
+            TlsEcho echo(server_context(), 300ms);
+            const std::vector<std::string> sends = {"", hello.substr(0, hello.size() / 2), hello};
+            std::vector<weft::Stream> stalled;
+            std::vector<std::string> names;
+            auto started = weft::Clock::now();
+            for (const auto& bytes : sends) {
+                stalled.push_back(raw_connection(echo.port()));
+                names.push_back(stalled.back().local_address().to_string());
+                if (!bytes.empty()) stalled.back().write(bytes);
+            }
+            EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
+            for (size_t i = 0; i < stalled.size(); ++i) {
+                std::string got = until_closed(stalled[i]);
+                EXPECT_GE(weft::Clock::now() - started, 290ms)
+                    << "closed before the limit: stall " << i;
+                if (i == 2)
+                    EXPECT_EQ(got.substr(0, 1), "\x16") << "the whole ClientHello was not answered";
+                else
+                    EXPECT_EQ(got, "") << "stall " << i;
+                stalled[i].close();
+            }
+            EXPECT_TRUE(wait_until([&] { return reports.timeouts.size() >= 3; }, 5s))
+                << reports.all;
+            for (const auto& name : names) {
+                bool named = false;
+                for (const auto& what : reports.timeouts) named = named || contains(what, name);
+                EXPECT_TRUE(named) << "no handshake timeout report names " << name << ":\n"
+                                   << reports.all;
+            }
+            EXPECT_EQ(echo.served, 1);
+            EXPECT_EQ(good_round_trip(echo.port()), "echo good\n");
+        },
+        {.debug = true});
 }
 
 // Closing a server with handshakes in flight: they end at once (the peers see EOF long
@@ -503,23 +548,30 @@ TEST(TlsHostile, ClientHandshakeCancelledOrTimedOut) {
             "127.0.0.1", 0);
         const uint16_t port = silent->port();
 
-        auto task = weft::spawn([&] { weft::open_connection("localhost", port, {.timeout = 10s, .ssl = client_context()}); });
+        auto task = weft::spawn([&] {
+            weft::open_connection("localhost", port, {.timeout = 10s, .ssl = client_context()});
+        });
         ASSERT_TRUE(wait_until([&] { return accepted == 1; }, 5s));
         weft::sleep(20ms);  // let the ClientHello go out: the client now waits for an answer
         EXPECT_FALSE(task.done());
         task.cancel();
         EXPECT_TRUE(wait_until([&] { return task.done(); }, 5s));
         EXPECT_TRUE(task.cancelled());
-        EXPECT_TRUE(wait_until([&] { return eofs == 1; }, 5s)) << "the cancelled client's socket is still open";
+        EXPECT_TRUE(wait_until([&] { return eofs == 1; }, 5s))
+            << "the cancelled client's socket is still open";
 
         auto started = weft::Clock::now();
-        EXPECT_THROW(weft::open_connection("localhost", port, {.timeout = 300ms, .ssl = client_context()}),
+        EXPECT_THROW(
+            weft::open_connection("localhost", port, {.timeout = 300ms, .ssl = client_context()}),
+            weft::TimeoutError);
+        EXPECT_TRUE(wait_until([&] { return eofs == 2; }, 5s))
+            << "the timed-out client's socket is still open";
+        EXPECT_THROW(weft::open_connection(
+                         "localhost", port,
+                         {.timeout = 10s, .ssl = client_context(), .ssl_handshake_timeout = 300ms}),
                      weft::TimeoutError);
-        EXPECT_TRUE(wait_until([&] { return eofs == 2; }, 5s)) << "the timed-out client's socket is still open";
-        EXPECT_THROW(weft::open_connection("localhost", port,
-                                           {.timeout = 10s, .ssl = client_context(), .ssl_handshake_timeout = 300ms}),
-                     weft::TimeoutError);
-        EXPECT_TRUE(wait_until([&] { return eofs == 3; }, 5s)) << "the timed-out client's socket is still open";
+        EXPECT_TRUE(wait_until([&] { return eofs == 3; }, 5s))
+            << "the timed-out client's socket is still open";
         EXPECT_LT(weft::Clock::now() - started, 5s);
         silent->close();
         weft::timeout(10s, [&] { silent->wait_closed(); });
@@ -591,9 +643,10 @@ TEST(TlsHostile, AddressWithoutHostNameIsRefused) {
         s.write("by address\n");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "echo by address\n");
         s.close();
-        expect_certificate_error("127.0.0.1", echo.port(),
-                                 {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
-                                 X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
+        expect_certificate_error(
+            "127.0.0.1", echo.port(),
+            {.timeout = 10s, .ssl = client_context(), .server_hostname = "other.example"},
+            X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
         // A context that checks the chain but not host names needs none.
         auto chain_only = client_context();
         chain_only.set_check_hostname(false);
@@ -655,7 +708,8 @@ TEST(TlsHostile, Ipv6LiteralIsCheckedAgainstIpEntries) {
         };
         auto good = weft::start_server(handler, "::1", 0, {.ssl = server_context()});
         auto wrong = weft::start_server(handler, "::1", 0, {.ssl = server_context("wronghost")});
-        weft::Stream s = weft::open_connection("::1", good->port(), {.timeout = 10s, .ssl = client_context()});
+        weft::Stream s =
+            weft::open_connection("::1", good->port(), {.timeout = 10s, .ssl = client_context()});
         s.write("v6\n");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "echo v6\n");
         s.close();
@@ -675,19 +729,20 @@ TEST(TlsHostile, Ipv6LiteralIsCheckedAgainstIpEntries) {
 TEST(TlsServerGroup, ServesTlsOnEveryLoop) {
     TestCerts::get();
     std::atomic<int> served{0};
-    weft::ServerGroup group(
-        2,
-        [&](weft::Stream& s) {
-            ++served;
-            s.write("echo " + s.read_line());
-            s.close();
-        },
-        "127.0.0.1", 0, {.ssl = server_context(), .ssl_handshake_timeout = 300ms});
+    weft::ServerGroup group(2,
+                            [&](weft::Stream& s) {
+                                ++served;
+                                s.write("echo " + s.read_line());
+                                s.close();
+                            },
+                            "127.0.0.1", 0,
+                            {.ssl = server_context(), .ssl_handshake_timeout = 300ms});
     weft::run([&] {
         std::vector<weft::Stream> stalled;
         for (int i = 0; i < 2; ++i) stalled.push_back(raw_connection(group.port()));
         std::vector<weft::Task<std::string>> clients;
-        for (int i = 0; i < 8; ++i) clients.push_back(weft::spawn([&] { return good_round_trip(group.port()); }));
+        for (int i = 0; i < 8; ++i)
+            clients.push_back(weft::spawn([&] { return good_round_trip(group.port()); }));
         for (auto& c : clients) EXPECT_EQ(weft::wait_for(c, 10s), "echo good\n");
         for (auto& s : stalled) {
             EXPECT_EQ(until_closed(s), "");
@@ -711,7 +766,8 @@ TEST(TlsHostile, OptionalClientCertificate) {
         auto rogue = client_context();
         rogue.load_cert_chain(certs.cert("untrusted"), certs.key("untrusted"));
         try {
-            weft::Stream s = weft::open_connection("localhost", echo.port(), {.timeout = 10s, .ssl = rogue});
+            weft::Stream s =
+                weft::open_connection("localhost", echo.port(), {.timeout = 10s, .ssl = rogue});
             std::string got = weft::timeout(10s, [&] { return s.read_all(); });
             ADD_FAILURE() << "served with an untrusted certificate: '" << got << "'";
         } catch (const ssl::SslError& e) {
@@ -786,12 +842,14 @@ TEST(TlsHostile, RecordsCutAtRandomPlaces) {
             auto ctx = client_context();
             ctx.set_minimum_version(v);
             ctx.set_maximum_version(v);
-            weft::Stream s = weft::open_connection("localhost", proxy->port(), {.timeout = 10s, .ssl = ctx});
+            weft::Stream s =
+                weft::open_connection("localhost", proxy->port(), {.timeout = 10s, .ssl = ctx});
             EXPECT_EQ(s.tls_version(), v == ssl::Version::tls1_2 ? "TLSv1.2" : "TLSv1.3");
             s.write(data);
             s.drain();
             std::string back = weft::timeout(10s, [&] { return s.read_all(); });
-            EXPECT_TRUE(back == std::string(data.rbegin(), data.rend())) << "got " << back.size() << " bytes";
+            EXPECT_TRUE(back == std::string(data.rbegin(), data.rend()))
+                << "got " << back.size() << " bytes";
             s.close();
         }
     });

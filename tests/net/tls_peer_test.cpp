@@ -42,7 +42,8 @@ bool missing(const char* path, const char* package) {
 }
 
 #define REQUIRE_PEER(path, package) \
-    if (missing(path, package)) GTEST_SKIP() << path << " not installed (apt-get install " package ")"
+    if (missing(path, package))     \
+    GTEST_SKIP() << path << " not installed (apt-get install " package ")"
 
 struct Tool {
     int status;
@@ -51,27 +52,34 @@ struct Tool {
 
 // Runs a program to completion (20 s at most: on timeout ~Process kills and reaps it).
 Tool run_tool(const std::vector<std::string>& argv, std::string input = {}) {
-    auto p = weft::create_subprocess_exec(argv, {.pipe_stdin = true, .pipe_stdout = true, .pipe_stderr = true});
+    auto p = weft::create_subprocess_exec(
+        argv, {.pipe_stdin = true, .pipe_stdout = true, .pipe_stderr = true});
     auto [out, err] = p.communicate(std::move(input), 20s);
     return {p.returncode().value_or(-1), out, err};
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 // The two protocol versions every case runs over, with each peer's spelling of them.
 struct TlsCase {
     ssl::Version version;
-    const char* name;         // Stream::tls_version()
+    const char* name;          // Stream::tls_version()
     const char* openssl_flag;  // s_server / s_client
     std::vector<std::string> curl_flags;
-    const char* python;       // ssl.TLSVersion member
+    const char* python;  // ssl.TLSVersion member
 };
 
-const TlsCase kTls12{ssl::Version::tls1_2, "TLSv1.2", "-tls1_2", {"--tlsv1.2", "--tls-max", "1.2"}, "TLSv1_2"};
-const TlsCase kTls13{ssl::Version::tls1_3, "TLSv1.3", "-tls1_3", {"--tlsv1.3", "--tls-max", "1.3"}, "TLSv1_3"};
+const TlsCase kTls12{
+    ssl::Version::tls1_2, "TLSv1.2", "-tls1_2", {"--tlsv1.2", "--tls-max", "1.2"}, "TLSv1_2"};
+const TlsCase kTls13{
+    ssl::Version::tls1_3, "TLSv1.3", "-tls1_3", {"--tlsv1.3", "--tls-max", "1.3"}, "TLSv1_3"};
 
 // gtest prints a failing case's parameter with this (else as a dump of its bytes).
-void PrintTo(const TlsCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const TlsCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 std::string case_name(const testing::TestParamInfo<TlsCase>& info) {
     return info.param.version == ssl::Version::tls1_2 ? "Tls12" : "Tls13";
@@ -97,9 +105,10 @@ weft::ConnectOptions tls_to(const ssl::Context& ctx) {
 // stdout; -rev logs each connection on stderr). Its stdin stays open (it would quit at EOF
 // in some modes); its output is read on demand, and is far below a pipe's capacity.
 class OpenSslServer {
-public:
+  public:
     explicit OpenSslServer(const std::vector<std::string>& args)
-        : p_(weft::create_subprocess_exec(argv(args), {.pipe_stdin = true, .pipe_stdout = true, .pipe_stderr = true})) {
+        : p_(weft::create_subprocess_exec(
+              argv(args), {.pipe_stdin = true, .pipe_stdout = true, .pipe_stderr = true})) {
         std::string line = next_line(*p_.stdout_pipe(), "ACCEPT");
         port_ = uint16_t(std::stoi(line.substr(line.rfind(':') + 1)));
     }
@@ -109,7 +118,9 @@ public:
     }
     uint16_t port() const { return port_; }
     // The next line of its stdout / its log (stderr) that contains `what` (10 s at most).
-    std::string wait_for_output(const std::string& what) { return next_line(*p_.stdout_pipe(), what); }
+    std::string wait_for_output(const std::string& what) {
+        return next_line(*p_.stdout_pipe(), what);
+    }
     std::string wait_for_log(const std::string& what) { return next_line(*p_.stderr_pipe(), what); }
     // A line on its stdin: sent to the client, or a command ("K": a key update) in the
     // default mode (neither -rev nor -quiet).
@@ -118,20 +129,22 @@ public:
         p_.stdin_pipe()->drain();
     }
 
-private:
+  private:
     static std::string next_line(weft::Stream& from, const std::string& what) {
         return weft::timeout(10s, [&] {
             for (;;) {
                 std::string line = from.read_line();
-                if (line.empty()) throw std::runtime_error("s_server exited before printing " + what);
+                if (line.empty())
+                    throw std::runtime_error("s_server exited before printing " + what);
                 if (contains(line, what)) return line;
             }
         });
     }
     static std::vector<std::string> argv(const std::vector<std::string>& args) {
         const auto& certs = TestCerts::get();
-        std::vector<std::string> v = {kOpenSsl, "s_server", "-accept", "127.0.0.1:0", "-cert", certs.cert("server"),
-                                      "-key", certs.key("server")};
+        std::vector<std::string> v = {
+            kOpenSsl, "s_server",           "-accept", "127.0.0.1:0",
+            "-cert",  certs.cert("server"), "-key",    certs.key("server")};
         v.insert(v.end(), args.begin(), args.end());
         return v;
     }
@@ -186,11 +199,12 @@ print("done", flush=True)
 )PY";
 
 class PythonTlsServer {
-public:
+  public:
     PythonTlsServer(const std::string& mode, const TlsCase& tls)
-        : p_(weft::create_subprocess_exec({kPython, "-u", "-c", kPythonServer, TestCerts::get().cert("server"),
-                                           TestCerts::get().key("server"), mode, tls.python},
-                                          {.pipe_stdin = false, .pipe_stdout = true, .pipe_stderr = true})) {
+        : p_(weft::create_subprocess_exec(
+              {kPython, "-u", "-c", kPythonServer, TestCerts::get().cert("server"),
+               TestCerts::get().key("server"), mode, tls.python},
+              {.pipe_stdin = false, .pipe_stdout = true, .pipe_stderr = true})) {
         std::string line = weft::timeout(10s, [&] { return p_.stdout_pipe()->read_line(); });
         if (line.rfind("port ", 0) != 0) throw std::runtime_error("python server said: " + line);
         port_ = uint16_t(std::stoi(line.substr(5)));
@@ -207,7 +221,7 @@ public:
         return p_.returncode().value_or(-1);
     }
 
-private:
+  private:
     weft::Process p_;
     uint16_t port_ = 0;
 };
@@ -237,7 +251,8 @@ with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
 // A weft TLS server whose handler answers one line with "<prefix><line without \n>
 // <version>\n" and closes (close() sends close_notify first). `served` counts the
 // handlers that ran: a connection whose handshake fails never reaches one.
-std::unique_ptr<weft::Server> line_server(const ssl::Context& ctx, int& served, const std::string& prefix = "echo ") {
+std::unique_ptr<weft::Server> line_server(const ssl::Context& ctx, int& served,
+                                          const std::string& prefix = "echo ") {
     return weft::start_server(
         [&served, prefix](weft::Stream& s) {
             ++served;
@@ -289,7 +304,8 @@ TEST_P(TlsOpenSslServer, WeftClientEchoesAndSeesCleanClose) {
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_exactly(expected.size()); }), expected);
 
         s.write("CLOSE\n");
-        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }), "");  // no SslError: close_notify came
+        EXPECT_EQ(weft::timeout(10s, [&] { return s.read_all(); }),
+                  "");  // no SslError: close_notify came
         EXPECT_TRUE(s.at_eof());
         s.close();
     });
@@ -304,7 +320,8 @@ TEST_P(TlsOpenSslServer, VersionMismatchIsSslError) {
     weft::run([&] {
         OpenSslServer server({tls.openssl_flag, "-rev"});
         auto ctx = client_context();
-        auto other = tls.version == ssl::Version::tls1_2 ? ssl::Version::tls1_3 : ssl::Version::tls1_2;
+        auto other =
+            tls.version == ssl::Version::tls1_2 ? ssl::Version::tls1_3 : ssl::Version::tls1_2;
         ctx.set_minimum_version(other);
         ctx.set_maximum_version(other);
         try {
@@ -317,7 +334,8 @@ TEST_P(TlsOpenSslServer, VersionMismatchIsSslError) {
             EXPECT_TRUE(contains(e.what(), e.reason())) << e.what();
         }
         // s_server goes on serving a client that speaks its version.
-        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        weft::Stream s =
+            weft::open_connection("localhost", server.port(), tls_to(client_context()));
         s.write("ok\n");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_line(); }), "ko\n");
         s.close();
@@ -345,7 +363,8 @@ TEST_P(TlsOpenSslServer, ClientCertificate) {
         try {
             // Nothing written: s_server would close with it unread, and the reset could
             // overtake its alert.
-            weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+            weft::Stream s =
+                weft::open_connection("localhost", server.port(), tls_to(client_context()));
             std::string got = weft::timeout(10s, [&] { return s.read_line(); });
             ADD_FAILURE() << "served without a client certificate: '" << got << "'";
         } catch (const ssl::SslError& e) {
@@ -363,7 +382,8 @@ TEST_P(TlsOpenSslServer, ClearTextMidStreamIsSslError) {
     TestCerts::get();
     weft::run([&] {
         OpenSslServer server({tls.openssl_flag});
-        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        weft::Stream s =
+            weft::open_connection("localhost", server.port(), tls_to(client_context()));
         server.wait_for_output("CIPHER is");  // its handshake is over: it reads commands now
         server.input("first");
         EXPECT_EQ(weft::timeout(10s, [&] { return s.read_line(); }), "first\n");
@@ -373,7 +393,8 @@ TEST_P(TlsOpenSslServer, ClearTextMidStreamIsSslError) {
             ADD_FAILURE() << "clear text inside TLS read as '" << got << "'";
         } catch (const ssl::SslError& e) {
             EXPECT_EQ(e.reason(), "wrong version number") << e.what();
-            EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(server.port()))) << e.what();
+            EXPECT_TRUE(contains(e.what(), "127.0.0.1:" + std::to_string(server.port())))
+                << e.what();
         }
         // The connection is broken for good, and says so: a later write or read raises
         // SslError with the same reason, naming the peer (not "TLS write: unknown error"
@@ -408,7 +429,8 @@ TEST_P(TlsOpenSslServer, FullDuplexUnderBackpressure) {
     TestCerts::get();
     weft::run([&] {
         OpenSslServer server({tls.openssl_flag, "-rev"});
-        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        weft::Stream s =
+            weft::open_connection("localhost", server.port(), tls_to(client_context()));
         std::string sent, expected;
         for (int i = 0; i < 2000; ++i) {
             std::string line = std::to_string(i) + ":" + std::string(1000, char('a' + i % 26));
@@ -438,18 +460,20 @@ TEST(TlsOpenSslServerSni, TheHostNameIsSentNeverAnAddress) {
     REQUIRE_PEER(kOpenSsl, "openssl");
     const auto& certs = TestCerts::get();
     weft::run([&] {
-        OpenSslServer server({"-rev", "-servername", "other.example", "-cert2", certs.cert("wronghost"), "-key2",
-                              certs.key("wronghost"), "-servername_fatal"});
+        OpenSslServer server({"-rev", "-servername", "other.example", "-cert2",
+                              certs.cert("wronghost"), "-key2", certs.key("wronghost"),
+                              "-servername_fatal"});
         auto round_trip = [&](const std::string& host, const std::string& server_hostname) {
             weft::Stream s = weft::open_connection(
-                host, server.port(), {.timeout = 10s, .ssl = client_context(), .server_hostname = server_hostname});
+                host, server.port(),
+                {.timeout = 10s, .ssl = client_context(), .server_hostname = server_hostname});
             s.write("sni\n");
             std::string got = weft::timeout(10s, [&] { return s.read_line(); });
             s.close();
             return got;
         };
         EXPECT_EQ(round_trip("127.0.0.1", "other.example"), "ins\n");  // wronghost.pem, verified
-        EXPECT_EQ(round_trip("127.0.0.1", ""), "ins\n");               // no SNI: server.pem's IP entry
+        EXPECT_EQ(round_trip("127.0.0.1", ""), "ins\n");  // no SNI: server.pem's IP entry
         try {
             round_trip("localhost", "");
             ADD_FAILURE() << "SNI 'localhost' was not sent (or not refused)";
@@ -468,7 +492,8 @@ TEST(TlsOpenSslServer13, KeyUpdateBothWays) {
     TestCerts::get();
     weft::run([&] {
         OpenSslServer server({"-tls1_3", "-msg"});
-        weft::Stream s = weft::open_connection("localhost", server.port(), tls_to(client_context()));
+        weft::Stream s =
+            weft::open_connection("localhost", server.port(), tls_to(client_context()));
         server.wait_for_output("CIPHER is");
         server.input("K");
         server.wait_for_output(">>> TLS 1.3, Handshake [length 0005], KeyUpdate");
@@ -492,10 +517,11 @@ TEST_P(TlsOpenSslClient, AgainstWeftServer) {
     weft::run([&] {
         int served = 0;
         auto server = line_server(server_context(), served);
-        Tool t = run_tool({kOpenSsl, "s_client", "-connect", "127.0.0.1:" + std::to_string(server->port()),
-                           "-servername", "localhost", "-verify_hostname", "localhost", "-CAfile", certs.ca(),
-                           "-verify_return_error", "-quiet", tls.openssl_flag},
-                          "hello\n");
+        Tool t = run_tool(
+            {kOpenSsl, "s_client", "-connect", "127.0.0.1:" + std::to_string(server->port()),
+             "-servername", "localhost", "-verify_hostname", "localhost", "-CAfile", certs.ca(),
+             "-verify_return_error", "-quiet", tls.openssl_flag},
+            "hello\n");
         EXPECT_EQ(t.status, 0) << t.err;
         EXPECT_EQ(t.out, std::string("echo hello ") + tls.name + "\n") << t.err;
         EXPECT_EQ(served, 1);
@@ -518,9 +544,17 @@ TEST_P(TlsOpenSslClient, ClientCertificateRequiredByWeftServer) {
         int served = 0;
         auto server = line_server(ctx, served);
         auto s_client = [&](std::vector<std::string> extra) {
-            std::vector<std::string> argv = {kOpenSsl, "s_client", "-connect", "127.0.0.1:" + std::to_string(server->port()),
-                                             "-servername", "localhost", "-CAfile", certs.ca(), "-verify_return_error",
-                                             "-quiet", tls.openssl_flag};
+            std::vector<std::string> argv = {kOpenSsl,
+                                             "s_client",
+                                             "-connect",
+                                             "127.0.0.1:" + std::to_string(server->port()),
+                                             "-servername",
+                                             "localhost",
+                                             "-CAfile",
+                                             certs.ca(),
+                                             "-verify_return_error",
+                                             "-quiet",
+                                             tls.openssl_flag};
             argv.insert(argv.end(), extra.begin(), extra.end());
             return run_tool(argv, "hello\n");
         };
@@ -559,15 +593,17 @@ TEST_P(TlsCurl, AgainstWeftServer) {
                 ++served;
                 std::string head = s.read_until("\r\n\r\n");
                 EXPECT_EQ(head.rfind("GET /hello HTTP/1.1\r\n", 0), 0u) << head;
-                std::string body = "hello over " + s.tls_version() + " alpn " + s.selected_alpn_protocol() + "\n";
-                s.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
-                        "\r\nConnection: close\r\n\r\n" + body);
+                std::string body =
+                    "hello over " + s.tls_version() + " alpn " + s.selected_alpn_protocol() + "\n";
+                s.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
                 s.close();
             },
             "127.0.0.1", 0, {.ssl = ctx});
         std::string port = std::to_string(server->port());
         // --resolve: "localhost" is the name curl checks, 127.0.0.1 (not ::1) where it goes.
-        std::vector<std::string> argv = {kCurl, "-sS", "--cacert", certs.ca(), "--resolve", "localhost:" + port + ":127.0.0.1"};
+        std::vector<std::string> argv = {
+            kCurl, "-sS", "--cacert", certs.ca(), "--resolve", "localhost:" + port + ":127.0.0.1"};
         argv.insert(argv.end(), tls.curl_flags.begin(), tls.curl_flags.end());
         argv.push_back("https://localhost:" + port + "/hello");
         Tool t = run_tool(argv);
@@ -591,9 +627,11 @@ TEST_P(TlsPython, ClientAgainstWeftServer) {
     weft::run([&] {
         int served = 0;
         auto server = line_server(server_context(), served, "pong ");
-        Tool t = run_tool({kPython, "-c", kPythonClient, certs.ca(), std::to_string(server->port()), tls.python});
+        Tool t = run_tool(
+            {kPython, "-c", kPythonClient, certs.ca(), std::to_string(server->port()), tls.python});
         EXPECT_EQ(t.status, 0) << t.err;
-        EXPECT_EQ(t.out, std::string(tls.name) + " pong ping from python " + tls.name + "\n") << t.err;
+        EXPECT_EQ(t.out, std::string(tls.name) + " pong ping from python " + tls.name + "\n")
+            << t.err;
         EXPECT_EQ(served, 1);
         server->close();
         server->wait_closed();
