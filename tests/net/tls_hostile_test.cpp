@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <utility>
@@ -852,5 +854,34 @@ TEST(TlsHostile, RecordsCutAtRandomPlaces) {
                 << "got " << back.size() << " bytes";
             s.close();
         }
+    });
+}
+
+// A server whose certificate chain is padded to about 83 KB (its CA, 408 bytes, 200 times
+// over: more than one 64 KiB read, under OpenSSL's 100 KiB limit for a peer's chain): the
+// handshake's big flight crosses many reads on the client and may outrun the socket's
+// buffer on the server, and both ends still finish and talk.
+TEST(TlsHostile, BigCertificateChain) {
+    const auto& certs = TestCerts::get();
+    std::string chain = certs.path("bigchain.pem");
+    {
+        std::ifstream leaf(certs.cert("server")), ca(certs.ca());
+        std::string leaf_pem((std::istreambuf_iterator<char>(leaf)), {});
+        std::string ca_pem((std::istreambuf_iterator<char>(ca)), {});
+        std::ofstream out(chain);
+        out << leaf_pem;
+        for (int i = 0; i < 200; ++i) out << ca_pem;
+    }
+    weft::run([&] {
+        auto ctx = ssl::Context::server();
+        ctx.load_cert_chain(chain, certs.key("server"));
+        TlsEcho echo(ctx);
+        for (ssl::Version v : {ssl::Version::tls1_2, ssl::Version::tls1_3}) {
+            auto client = client_context();
+            client.set_minimum_version(v);
+            client.set_maximum_version(v);
+            EXPECT_EQ(good_round_trip(echo.port(), client), "echo good\n");
+        }
+        EXPECT_EQ(echo.served, 2);
     });
 }
