@@ -390,6 +390,8 @@ TEST(TlsHostile, WrongHostName) {
             X509_V_ERR_HOSTNAME_MISMATCH, "hostname mismatch");
         EXPECT_EQ(good_round_trip(right.port(), client_context(), "127.0.0.1"),
                   "echo good\n");  // IP SAN
+        // Host names compare without regard to case (RFC 6125).
+        EXPECT_EQ(good_round_trip(right.port(), client_context(), "LocalHost"), "echo good\n");
     });
 }
 
