@@ -577,6 +577,61 @@ TEST_P(TlsOpenSslClient, ClientCertificateRequiredByWeftServer) {
 
 INSTANTIATE_TEST_SUITE_P(Peer, TlsOpenSslClient, testing::Values(kTls12, kTls13), case_name);
 
+// A TLS 1.2 client that asks to renegotiate (s_client's "R" command) is refused: weft
+// contexts set SSL_OP_NO_RENEGOTIATION (renegotiation is a known way to burn a server's CPU
+// and has had its own attacks). The client gives up on the connection, the handler sees an
+// SslError, and the server serves the next client.
+TEST(TlsOpenSslClient12, RenegotiationIsRefused) {
+    REQUIRE_PEER(kOpenSsl, "openssl");
+    const auto& certs = TestCerts::get();
+    weft::run([&] {
+        std::vector<std::string> errors;
+        auto server = weft::start_server(
+            [&](weft::Stream& s) {
+                try {
+                    for (std::string line; !(line = s.read_line()).empty() && line != "bye\n";)
+                        s.write("echo " + line);
+                } catch (const ssl::SslError& e) {
+                    errors.push_back(e.what());
+                }
+            },
+            "127.0.0.1", 0, {.ssl = server_context()});
+        std::vector<std::string> argv = {kOpenSsl,
+                                         "s_client",
+                                         "-connect",
+                                         "127.0.0.1:" + std::to_string(server->port()),
+                                         "-servername",
+                                         "localhost",
+                                         "-CAfile",
+                                         certs.ca(),
+                                         "-verify_return_error",
+                                         "-tls1_2"};
+        {
+            // Not -quiet: s_client takes commands only then, and only at the start of what
+            // one read of its stdin brings: "R" goes once "first" has been answered.
+            auto p = weft::create_subprocess_exec(
+                argv, {.pipe_stdin = true, .pipe_stdout = true, .pipe_stderr = true});
+            p.stdin_pipe()->write("first\n");
+            weft::timeout(10s, [&] {
+                for (std::string line; (line = p.stdout_pipe()->read_line()) != "echo first\n";)
+                    if (line.empty()) throw std::runtime_error("s_client ended before the echo");
+            });
+            p.stdin_pipe()->write("R\n");
+            p.stdin_pipe()->drain();
+            auto [out, err] = p.communicate({}, 10s);
+            EXPECT_TRUE(contains(err, "RENEGOTIATING")) << err;
+            EXPECT_FALSE(contains(out, "echo R")) << out;
+        }
+        EXPECT_TRUE(weft::testing::wait_until([&] { return !errors.empty(); }, 5s));
+        // s_client answers the refusal with a fatal handshake_failure alert.
+        for (const auto& e : errors)
+            EXPECT_TRUE(contains(e, "127.0.0.1:") && contains(e, "alert handshake failure")) << e;
+        argv.push_back("-quiet");
+        Tool again = run_tool(argv, "second\nbye\n");
+        EXPECT_EQ(again.out, "echo second\n") << again.err;
+    });
+}
+
 // curl, verifying against the test CA, fetches from a weft TLS server whose handler speaks
 // just enough HTTP/1.1; the server's ALPN list (http/1.1 only) is what it agrees with curl
 // (which offers h2 first).
