@@ -5,6 +5,8 @@
 # summary go to bench/results/<stamp>/, the chart to bench/results/latest.svg. Then the HTTP
 # benchmark (bench/http_bench.sh: wrk against the weft and libuv + llhttp servers), whose
 # lines go to bench/results/<stamp>/http.txt; skipped, saying so, without wrk.
+# The TLS rows (issue 16: handshakes with `openssl s_time`, TLS echo, OpenSSL's floor) run
+# inside bench_run.py (scripts/bench_tls.py); the Go peer's binary carries its TLS server.
 # QUICK=1: one short round. Usage: scripts/bench.sh BUILD_DIR (already compiled by meson).
 set -euo pipefail
 build=${1:-build-bench}
