@@ -254,7 +254,8 @@ def tls_goals(medians):
         lower = "CPU" in row
         best = min(peers, key=peers.get) if lower else max(peers, key=peers.get)
         r = peers[best] / weft if lower else weft / peers[best]
-        out.append({"goal": text, "measured": f"{r:.2f}x {best} ({weft:.3g} vs {peers[best]:.3g})", "met": test(r)})
+        out.append({"goal": text, "measured": f"{r:.2f}x {best} ({fmt(weft, row)} vs {fmt(peers[best], row)})",
+                    "met": test(r)})
 
     for bench in TLS_HANDSHAKES:
         versus(f"{bench} handshakes/s", f"{bench}: handshakes/s >= 0.95x the best peer", lambda r: r >= 0.95)
