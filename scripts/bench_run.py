@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs weft's benchmarks and the peers' same workloads, interleaved, for `make bench`.
 
-    bench_run.py BUILD OUTDIR [--quick]
+    bench_run.py BUILD OUTDIR [--quick] [--tls-only]
 
 Every round runs each job once — weft's Google Benchmark suites, the C++ peers' suites,
 the Go, Tokio and Python peers, and the echo servers — in an order that alternates between
@@ -10,7 +10,8 @@ medians over rounds. Echo runs pin the server to CPU 0 and the client to CPU 1 (
 and the client reads the server's CPU time over the measured window. A job whose program
 is missing is skipped with a printed note. Then, each round, the TLS rows (scripts/bench_tls.py):
 the TLS echo and s_time's handshakes against weft and its TLS peers, and OpenSSL's floor.
-Raw outputs go to OUTDIR/raw/, and OUTDIR/index.json lists them. Standard library only;
+--tls-only: those alone (the rest of the table stays empty). Raw outputs go to OUTDIR/raw/,
+and OUTDIR/index.json lists them. Standard library only;
 runs with /usr/bin/python3.
 """
 import atexit
@@ -154,17 +155,19 @@ def main():
     raw = os.path.join(outdir, "raw")
     os.makedirs(raw, exist_ok=True)
 
-    jobs = gbench_jobs(build, min_time)
-    peers = peer_programs(build)
+    tls_only = "--tls-only" in sys.argv[3:]
+    jobs = [] if tls_only else gbench_jobs(build, min_time)
+    peers = {} if tls_only else peer_programs(build)
     for peer, (bench_argv, _) in peers.items():
         jobs.append(("jsonl", peer, bench_argv + [str(min_time)]))
     client = os.path.join(build, "bench", "echo_client")
-    servers = echo_servers(build, peers) if os.access(client, os.X_OK) else {}
-    if not servers:
-        note("echo: bench/echo_client not built; echo runs skipped")
+    have_client = os.access(client, os.X_OK)
+    servers = echo_servers(build, peers) if have_client and not tls_only else {}
+    if not have_client:
+        note("echo: bench/echo_client not built; echo and TLS runs skipped")
     pin = pinning()
     certs = bench_tls.make_certs(note)
-    tls_servers = bench_tls.servers(build, certs, note) if certs and servers else {}
+    tls_servers = bench_tls.servers(build, certs, note) if certs and have_client else {}
     if certs and (job := bench_tls.floor_job(build, certs, min_time)):
         jobs.append(job)
     elif certs:
@@ -230,10 +233,10 @@ def run_tls_round(r, client, tls_servers, certs, echo_seconds, echo_warmup, hand
                     note(f"tls: {err}")
                 else:
                     f.write(json.dumps(result) + "\n")
-        for row, args in bench_tls.HANDSHAKES:
+        for row, args, clients in bench_tls.HANDSHAKES:
             for s in names:
-                result, err = bench_tls.run_handshakes(tls_servers[s], s, row, args, handshake_seconds, free_port(),
-                                                       pin, log)
+                result, err = bench_tls.run_handshakes(tls_servers[s], s, row, args, clients, handshake_seconds,
+                                                       free_port(), pin, log)
                 if err:
                     note(f"tls: {err}")
                 else:

@@ -42,18 +42,19 @@ ECHO_METRICS = [("req_per_s", "req/s", "higher"), ("server_cpu_ns_per_req", "ser
 # Issue 16's rows (scripts/bench_tls.py): weft's TLS server in the weft column, Asio's
 # ssl::stream and Go's crypto/tls in theirs; floor:openssl is tls_floor_bench (the server's
 # share of the same OpenSSL work, no loop), shown in the CPU rows only.
-TLS_HANDSHAKES = ["BM_TlsHandshakeFull/tls:13", "BM_TlsHandshakeFull/tls:12", "BM_TlsHandshakeResumed/tls:12"]
+TLS_HANDSHAKES = [f"{row}/clients:{n}" for n in (1, 4) for row in
+                  ["BM_TlsHandshakeFull/tls:13", "BM_TlsHandshakeFull/tls:12", "BM_TlsHandshakeResumed/tls:12"]]
 TLS_ECHO = ["BM_TlsEchoPingPong/conns:1/bytes:64", "BM_TlsEchoPingPong/conns:50/bytes:64",
             "BM_TlsEchoStream/conns:1/bytes:16384", "BM_TlsEchoStream/conns:50/bytes:16384"]
 TLS_METRICS = [("handshakes_per_s", "handshakes/s", "higher"),
                ("server_cpu_us_per_handshake", "server CPU us/handshake", "lower"),
                ("req_per_s", "req/s", "higher"), ("mb_per_s", "MB/s", "higher")] + ECHO_METRICS[1:]
 # tls_floor_bench's benchmarks -> the rows they are the floor of, and the unit's ns.
-TLS_FLOOR_ROWS = {"BM_TlsHandshakeFull_OpenSSL/tls:13": (["BM_TlsHandshakeFull/tls:13"], 1e3),
-                  "BM_TlsHandshakeFull_OpenSSL/tls:12": (["BM_TlsHandshakeFull/tls:12"], 1e3),
-                  "BM_TlsHandshakeResumed_OpenSSL/tls:12": (["BM_TlsHandshakeResumed/tls:12"], 1e3),
-                  "BM_TlsEcho_OpenSSL/bytes:64": (TLS_ECHO[:2], 1),
-                  "BM_TlsEcho_OpenSSL/bytes:16384": (TLS_ECHO[2:], 1)}
+TLS_FLOOR_ROWS = {f"{row}_OpenSSL/{v}": ([f"{row}/{v}/clients:{n}" for n in (1, 4)], 1e3) for row, v in
+                  [("BM_TlsHandshakeFull", "tls:13"), ("BM_TlsHandshakeFull", "tls:12"),
+                   ("BM_TlsHandshakeResumed", "tls:12")]}
+TLS_FLOOR_ROWS.update({"BM_TlsEcho_OpenSSL/bytes:64": (TLS_ECHO[:2], 1),
+                       "BM_TlsEcho_OpenSSL/bytes:16384": (TLS_ECHO[2:], 1)})
 
 
 def tls_rows():
@@ -338,7 +339,9 @@ def main():
               f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}, " \
               f"commit {index.get('commit', '?')}" + (" + uncommitted changes to " + ", ".join(index["uncommitted"])
                                                      if index.get("uncommitted") else "")
-    text = f"{machine}\n\n{markdown(columns, table)}\n\n{tls_suites(notes)}\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
+    text = f"{machine}\n\n{markdown(columns, table)}\n\n{tls_suites(notes)}"
+    if gs:
+        text += f"\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
     tgs = tls_goals(medians)
     if tgs:
         text += f"\nGoals (issue 16, TLS):\n\n{goals_markdown(tgs)}\n"

@@ -9,7 +9,10 @@ browsers' first choice; OpenSSL's own first is AES-256) and, for TLS 1.2,
 ECDHE-ECDSA-AES128-GCM-SHA256; the key exchange is X25519 everywhere (the clients' first).
 
 Handshakes: `openssl s_time` (one connection at a time, no verification) pinned to the
-client core; -new for full handshakes, -reuse for resumed ones. -reuse runs over TLS 1.2:
+client core; -new for full handshakes, -reuse for resumed ones. clients:1 is one s_time,
+so its rate is bound by the round trips and wake-ups of each handshake as much as by the
+server's work; clients:4 runs four at once (on the same client core), which keeps the
+server busy and so measures its throughput more than its latency. -reuse runs over TLS 1.2:
 s_time never reads TLS 1.3's post-handshake session tickets, so over 1.3 every one of its
 "reused" connections is a full handshake (checked: it prints '*' for each, not 'r').
 The server's CPU time over the run (its process CPU clock) gives CPU per handshake.
@@ -30,10 +33,11 @@ ECHO_CONFIGS = [("BM_TlsEchoPingPong/conns:1/bytes:64", 1, 64),
                 ("BM_TlsEchoPingPong/conns:50/bytes:64", 50, 64),
                 ("BM_TlsEchoStream/conns:1/bytes:16384", 1, 16384),
                 ("BM_TlsEchoStream/conns:50/bytes:16384", 50, 16384)]
-# (row, s_time arguments)
-HANDSHAKES = [("BM_TlsHandshakeFull/tls:13", ["-new", "-tls1_3", "-ciphersuites", SUITE13]),
-              ("BM_TlsHandshakeFull/tls:12", ["-new", "-tls1_2", "-cipher", CIPHER12]),
-              ("BM_TlsHandshakeResumed/tls:12", ["-reuse", "-tls1_2", "-cipher", CIPHER12])]
+# (row, s_time arguments, s_time processes at once)
+HANDSHAKES = [(f"{row}/clients:{n}", args, n) for n in (1, 4) for row, args in [
+    ("BM_TlsHandshakeFull/tls:13", ["-new", "-tls1_3", "-ciphersuites", SUITE13]),
+    ("BM_TlsHandshakeFull/tls:12", ["-new", "-tls1_2", "-cipher", CIPHER12]),
+    ("BM_TlsHandshakeResumed/tls:12", ["-reuse", "-tls1_2", "-cipher", CIPHER12])]]
 
 
 class _Timespec(ctypes.Structure):
@@ -113,29 +117,34 @@ def stop(server):
         server.wait()
 
 
-def run_handshakes(argv, name, row, s_time_args, seconds, port, pin, log):
-    """One s_time run against one server: a JSON-ready dict, or (None, error)."""
+def run_handshakes(argv, name, row, s_time_args, clients, seconds, port, pin, log):
+    """`clients` s_time runs at once against one server: a JSON-ready dict, or (None, error)."""
     server, err = start_server(argv, port, pin[0], log)
     if err:
         return None, f"{name} {row}: {err}"
     try:
         cpu0, t0 = process_cpu_s(server.pid), time.monotonic()
-        out = subprocess.run(pin[1] + ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-time", str(seconds)]
-                             + s_time_args, capture_output=True, text=True, timeout=seconds + 30)
+        runs = [subprocess.Popen(pin[1] + ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-time",
+                                           str(seconds)] + s_time_args,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for _ in range(clients)]
+        outs = [(r.communicate(timeout=seconds + 30)[0], r.returncode) for r in runs]
+        # s_time's wall time, its own start included (a few ms of a 1-3 s run).
         wall, cpu1 = time.monotonic() - t0, process_cpu_s(server.pid)
     finally:
         stop(server)
-    m = re.search(r"(\d+) connections in [\d.]+s", out.stdout)
-    if out.returncode != 0 or not m or int(m.group(1)) == 0:
-        return None, f"{name} {row}: s_time failed: {(out.stdout + out.stderr).strip()[-300:]}"
-    n = int(m.group(1))
+    n, marks = 0, ""
+    for text, rc in outs:
+        m = re.search(r"(\d+) connections in [\d.]+s", text)
+        if rc != 0 or not m or int(m.group(1)) == 0:
+            return None, f"{name} {row}: s_time failed: {text.strip()[-300:]}"
+        n += int(m.group(1))
+        # One mark per connection: 'r' resumed, '*' a full handshake (-reuse's first is).
+        marks += "".join(re.findall(r"^[r*]+$", text, re.M))
     rec = {"bench": row, "peer": name, "handshakes": n, "seconds": round(wall, 3),
-           # s_time's wall time includes its own start (a few ms of a 1-3 s run).
            "handshakes_per_s": round(n / wall, 1),
            "server_cpu_us_per_handshake": round((cpu1 - cpu0) * 1e6 / n, 2) if cpu0 >= 0 and cpu1 >= 0 else -1}
     if "-reuse" in s_time_args:
-        # One mark per connection: 'r' resumed, '*' a full handshake (the first always is).
-        marks = "".join(re.findall(r"^[r*]+$", out.stdout, re.M))
         rec["resumed_share"] = round(marks.count("r") / max(1, len(marks)), 3)
         if rec["resumed_share"] < 0.9:
             return None, f"{name} {row}: only {rec['resumed_share']:.0%} of the connections resumed"
