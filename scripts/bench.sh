@@ -7,7 +7,8 @@
 # lines go to bench/results/<stamp>/http.txt; skipped, saying so, without wrk.
 # The TLS rows (issue 16: handshakes with `openssl s_time`, TLS echo, OpenSSL's floor) run
 # inside bench_run.py (scripts/bench_tls.py); the Go peer's binary carries its TLS server.
-# QUICK=1: one short round; TLS_ONLY=1: the TLS rows alone (no HTTP benchmark either).
+# QUICK=1: one short round; TLS_ONLY=1: the TLS rows and the plain echo of the same servers
+# (no HTTP benchmark).
 # Usage: scripts/bench.sh BUILD_DIR (already compiled by meson).
 set -euo pipefail
 build=${1:-build-bench}

@@ -10,7 +10,8 @@ medians over rounds. Echo runs pin the server to CPU 0 and the client to CPU 1 (
 and the client reads the server's CPU time over the measured window. A job whose program
 is missing is skipped with a printed note. Then, each round, the TLS rows (scripts/bench_tls.py):
 the TLS echo and s_time's handshakes against weft and its TLS peers, and OpenSSL's floor.
---tls-only: those alone (the rest of the table stays empty). Raw outputs go to OUTDIR/raw/,
+--tls-only: those alone, with the plain echo of the same servers (and the epoll floor) beside
+them for what TLS adds. Raw outputs go to OUTDIR/raw/,
 and OUTDIR/index.json lists them. Standard library only;
 runs with /usr/bin/python3.
 """
@@ -157,12 +158,14 @@ def main():
 
     tls_only = "--tls-only" in sys.argv[3:]
     jobs = [] if tls_only else gbench_jobs(build, min_time)
-    peers = {} if tls_only else peer_programs(build)
-    for peer, (bench_argv, _) in peers.items():
+    peers = peer_programs(build)
+    for peer, (bench_argv, _) in ({} if tls_only else peers).items():
         jobs.append(("jsonl", peer, bench_argv + [str(min_time)]))
     client = os.path.join(build, "bench", "echo_client")
     have_client = os.access(client, os.X_OK)
-    servers = echo_servers(build, peers) if have_client and not tls_only else {}
+    servers = echo_servers(build, peers) if have_client else {}
+    if tls_only:  # the plain echo of the servers that also speak TLS, and the floor: TLS's cost
+        servers = {k: v for k, v in servers.items() if k in ("weft", "asio", "go", "floor:epoll")}
     if not have_client:
         note("echo: bench/echo_client not built; echo and TLS runs skipped")
     pin = pinning()
@@ -199,7 +202,7 @@ def main():
         echo_path = os.path.join(raw, f"echo.r{r + 1}.jsonl")
         names = list(servers) if r % 2 == 0 else list(reversed(servers))
         t0 = time.time()
-        with open(echo_path, "w") as f:
+        with open(echo_path if servers else os.devnull, "w") as f:
             for config in ECHO_CONFIGS:
                 for s in names:
                     result, err = run_echo(client, servers, s, config, echo_seconds, echo_warmup, pin)
