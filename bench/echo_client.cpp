@@ -160,8 +160,9 @@ int main(int argc, char** argv) {
         else if (k == "--cafile") cafile = v;
         else if (k == "--ciphersuites") ciphersuites = v;
         else {
-            std::fprintf(stderr, "usage: echo_client --port P [--conns N --size B --seconds S --warmup S --server-pid PID]\n"
-                                 "                   [--tls --cafile CA.pem [--ciphersuites LIST]]\n");
+            std::fprintf(stderr,
+                         "usage: echo_client --port P [--conns N --size B --seconds S --warmup S\n"
+                         "                   --server-pid PID --tls --cafile CA.pem --ciphersuites LIST]\n");
             return 2;
         }
     }
@@ -242,7 +243,10 @@ int main(int argc, char** argv) {
     double elapsed = now_s() - t_begin;
     double cpu_after = process_cpu_s(server);
     std::string agreed;  // "TLSv1.3 TLS_AES_128_GCM_SHA256": what the last connection agreed
-    if (tls) agreed = std::string(SSL_get_version(all.back().ssl)) + " " + SSL_get_cipher_name(all.back().ssl);
+    if (tls) {
+        SSL* last = all.back().ssl;
+        agreed = std::string(SSL_get_version(last)) + " " + SSL_get_cipher_name(last);
+    }
     for (auto& c : all) {
         if (c.ssl) SSL_shutdown(c.ssl);  // close_notify, so servers see a clean end
         ::close(c.fd);

@@ -23,7 +23,8 @@ struct Session : std::enable_shared_from_this<Session> {
         stream.next_layer().set_option(asio::ip::tcp::no_delay(true));
     }
     void start() {
-        stream.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](auto ec) {
+        auto self = shared_from_this();
+        stream.async_handshake(asio::ssl::stream_base::server, [self](auto ec) {
             if (!ec) self->read();
         });
     }

@@ -6,9 +6,9 @@
 // load generator out. The counters are CPU time, as the servers' figures are: `pair_ns` is
 // the thread's CPU time per iteration (both sides), `server_ns` the server's share of it
 // (its share of the wall time, which preemption on a shared machine inflates for both
-// sides alike; a CPU clock read around each call would cost more than a 64 B echo). Same certificate, key, suite
-// (TLS_AES_128_GCM_SHA256 / ECDHE-ECDSA-AES128-GCM-SHA256) and key exchange (X25519) as
-// the echo client and s_time offer the servers.
+// sides alike; a CPU clock read around each call would cost more than a 64 B echo).
+// Same certificate, key, suite (TLS_AES_128_GCM_SHA256 / ECDHE-ECDSA-AES128-GCM-SHA256)
+// and key exchange (X25519) as the echo client and s_time offer the servers.
 // Usage: tls_floor_bench CERT KEY [--benchmark_* flags]
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -97,7 +97,9 @@ struct Pair {
         bool c_done = false, s_done = false;
         while (!c_done || !s_done) {
             if (!c_done) c_done = step(client, SSL_do_handshake(client), "client handshake");
-            if (!s_done) s_done = step(server, server_call([&] { return SSL_do_handshake(server); }), "server handshake");
+            if (!s_done)
+                s_done = step(server, server_call([&] { return SSL_do_handshake(server); }),
+                              "server handshake");
         }
         char byte;
         if (SSL_read(client, &byte, 1) > 0) die("unexpected data");
@@ -121,7 +123,8 @@ double thread_cpu_ns() {
 // thread's CPU time over the loop.
 void report(benchmark::State& state, Clock::duration server, Clock::duration pair, double cpu_ns) {
     double share = pair.count() > 0 ? double(server.count()) / double(pair.count()) : 0;
-    state.counters["server_ns"] = benchmark::Counter(cpu_ns * share, benchmark::Counter::kAvgIterations);
+    state.counters["server_ns"] =
+        benchmark::Counter(cpu_ns * share, benchmark::Counter::kAvgIterations);
     state.counters["pair_ns"] = benchmark::Counter(cpu_ns, benchmark::Counter::kAvgIterations);
     state.counters["server_share"] = share;
 }
@@ -203,7 +206,8 @@ void BM_TlsEcho_OpenSSL(benchmark::State& state) {
         while (got < size) {
             int n = p.server_call([&] { return SSL_read(p.server, buf.data(), int(buf.size())); });
             if (n <= 0) die("server read");
-            if (p.server_call([&] { return SSL_write(p.server, buf.data(), n); }) != n) die("server write");
+            if (p.server_call([&] { return SSL_write(p.server, buf.data(), n); }) != n)
+                die("server write");
             got += size_t(n);
         }
         for (got = 0; got < size;) {
