@@ -175,7 +175,7 @@ struct Stream::State final : detail::Background {
     bool fill_tls() {
         for (;;) {
             size_t before = in.size();
-            detail::TlsSession::ReadResult r = tls->read(in, tls_who());
+            detail::TlsSession::ReadResult r = tls->read(in);
             if (!out.empty()) flush();  // reading may call for an answer (a key update)
             if (in.size() > before) return true;
             if (r == detail::TlsSession::ReadResult::closed) {
@@ -197,16 +197,19 @@ struct Stream::State final : detail::Background {
     }
 
     // "TLS with 127.0.0.1:443 (host 'localhost')": the start of every TLS error message.
-    std::string tls_who() const {
-        std::string who = "TLS with " + (socket ? peer.to_string() : std::string("pipe"));
-        if (tls && !tls->server_hostname().empty()) who += " (host '" + tls->server_hostname() + "')";
+    std::string tls_who() const { return "TLS with " + tls->peer_description(); }
+
+    // "127.0.0.1:443 (host 'localhost')": made once, used only in messages.
+    std::string describe_tls_peer() const {
+        std::string who = socket ? peer.to_string() : std::string("pipe");
+        if (!tls->server_hostname().empty()) who += " (host '" + tls->server_hostname() + "')";
         return who;
     }
 
     // The handshake, to its end or until `deadline`. On any failure the caller closes.
     void handshake(const TimePoint* deadline) {
         for (;;) {
-            bool done = tls->handshake("TLS handshake" + tls_who().substr(3));
+            bool done = tls->handshake();
             flush();  // a flight of ours, or an alert; what the fd does not take the loop sends
             if (write_error) fail(write_error, "send (TLS handshake)");
             if (done) return;
@@ -628,6 +631,7 @@ void Stream::start_tls(const ssl::Context& context, TlsOptions options) {
     auto keep = s_;
     flush_all(*this, s_->options);  // what was written in clear goes first, in clear
     s_->tls = std::make_unique<detail::TlsSession>(context, options.server_side, options.server_hostname, s_->out);
+    s_->tls->set_peer_description(s_->describe_tls_peer());
     const TimePoint deadline = deadline_after(options.handshake_timeout, s_->loop.time());
     try {
         s_->handshake(&deadline);

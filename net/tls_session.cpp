@@ -159,7 +159,8 @@ void TlsSession::keep_rest() {
     input_.window_size = 0;
 }
 
-void TlsSession::fail(const std::string& who, int ssl_error) {
+void TlsSession::fail(const char* what, int ssl_error) {
+    const std::string who = std::string(what) + " with " + peer_;
     failed_ = true;
     keep_rest();
     unsigned long code = ERR_peek_last_error();
@@ -180,7 +181,7 @@ void TlsSession::fail(const std::string& who, int ssl_error) {
     std::terminate();  // not reached: for [[noreturn]]
 }
 
-bool TlsSession::handshake(const std::string& who) {
+bool TlsSession::handshake() {
     if (done_) return true;
     ERR_clear_error();
     int r = SSL_do_handshake(ssl_);
@@ -194,10 +195,10 @@ bool TlsSession::handshake(const std::string& who) {
         keep_rest();
         return false;
     }
-    fail(who, err);
+    fail("TLS handshake", err);
 }
 
-TlsSession::ReadResult TlsSession::read(std::string& in, const std::string& who) {
+TlsSession::ReadResult TlsSession::read(std::string& in) {
     thread_local char plain[16 * 1024];  // one record at most per SSL_read
     rethrow_failure();
     for (;;) {
@@ -216,7 +217,7 @@ TlsSession::ReadResult TlsSession::read(std::string& in, const std::string& who)
             input_ = Input{};
             return ReadResult::closed;
         }
-        fail(who, err);
+        fail("TLS", err);
     }
 }
 

@@ -33,14 +33,19 @@ public:
     // take what they need and keep the rest.
     void feed(const char* data, size_t size) noexcept;
 
+    // Who is at the other end ("127.0.0.1:443 (host 'localhost')"), for the messages of
+    // the SslError / CertificateError the calls below throw. Set once, before the handshake.
+    void set_peer_description(std::string peer) { peer_ = std::move(peer); }
+    const std::string& peer_description() const noexcept { return peer_; }
+
     // Advances the handshake; true once it is complete, false while it needs more from
-    // the peer. `who` opens the message of the SslError / CertificateError it throws.
-    bool handshake(const std::string& who);
+    // the peer.
+    bool handshake();
     bool handshake_done() const noexcept { return done_; }
 
     enum class ReadResult { more, closed };  // needs more input / close_notify received
     // Appends all the plaintext that the input fed so far decrypts to. Throws SslError.
-    ReadResult read(std::string& in, const std::string& who);
+    ReadResult read(std::string& in);
     // Encrypts into records appended to `out`. Only after the handshake.
     void write(const char* data, size_t size);
     // Appends close_notify to `out`, once; nothing if the handshake did not complete or
@@ -71,12 +76,13 @@ public:
 
 private:
     void keep_rest();
-    [[noreturn]] void fail(const std::string& who, int ssl_error);
+    [[noreturn]] void fail(const char* what, int ssl_error);
 
     ssl::Context context_;  // keeps the SSL_CTX and the ALPN list alive
     ssl_st* ssl_ = nullptr;
     Input input_;
     std::string hostname_;
+    std::string peer_;
     bool done_ = false;
     bool failed_ = false;
     bool shutdown_sent_ = false;

@@ -132,9 +132,14 @@ public:
 
     // Upgrades the connection to TLS in place: runs the handshake (suspending) and from then
     // on every read and write goes through it. Call it with nothing buffered in either
-    // direction that belongs to the TLS stream (what was read before stays readable). On
-    // failure it throws SslError / CertificateError naming the peer and OpenSSL's reason,
-    // or TimeoutError after options.handshake_timeout, and the stream is closed. Over TLS:
+    // direction that belongs to the TLS stream (what was read before stays readable). If
+    // the handshake fails it throws SslError / CertificateError naming the peer and
+    // OpenSSL's reason, SystemError(ECONNRESET) if the peer closed the connection in the
+    // middle of it (asyncio's ConnectionResetError), or TimeoutError after
+    // options.handshake_timeout, and the stream is closed. Bad arguments (a client context
+    // that checks host names and no server_hostname; a server context on the client side)
+    // throw Error(invalid_argument) before anything is sent, leaving the stream as it was,
+    // as asyncio does. Over TLS:
     // close() sends close_notify first; write_eof() sends close_notify and shuts the
     // write side (reading goes on, as TLS 1.3 allows; a TLS 1.2 peer may close instead);
     // abort() sends nothing. A peer that closes the connection without close_notify makes
