@@ -88,6 +88,9 @@ struct ConnectionState {
     // byte is in, the request is in flight and gets its answer.
     bool idle() const {
         if (!between_requests || reader.started() || reader.has_buffered_input()) return false;
+        // Over TLS the socket holds records, not requests, and a record may be anything (a
+        // request, a close_notify, a key update): bytes there count as "not idle", which at
+        // worst keeps a closing client's connection until its close_notify is read.
         char byte;
         ssize_t n = ::recv(stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         return n <= 0;  // 0: the client has gone; < 0 (EAGAIN): nothing sent
@@ -445,6 +448,16 @@ void HttpServer::shutdown(Duration grace) {
     }
 }
 
+namespace {
+
+ServerOptions server_options(const HttpServerOptions& options) {
+    ServerOptions tcp = options.tcp;
+    if (options.ssl) tcp.ssl = options.ssl;
+    return tcp;
+}
+
+}  // namespace
+
 std::unique_ptr<HttpServer> start_http_server(Application app, const std::string& host, uint16_t port,
                                               HttpServerOptions options) {
     auto s = std::make_shared<HttpServer::State>();
@@ -455,7 +468,7 @@ std::unique_ptr<HttpServer> start_http_server(Application app, const std::string
     // cycle through s->server is broken by ~HttpServer dropping the server.
     s->server = start_server(
         [s](Stream& stream) { detail::ConnectionState(stream, s->app, s->options, &s->tracker).serve(); },
-        host, port, s->options.tcp);
+        host, port, server_options(s->options));
     return std::unique_ptr<HttpServer>(new HttpServer(std::move(s)));
 }
 
