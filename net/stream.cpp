@@ -15,8 +15,10 @@
 
 #include "detail/platform.hpp"
 #include "detail/runtime.hpp"
+#include "detail/tls_session.hpp"
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>
+#include <weft/deadline.hpp>
 #include <weft/sync.hpp>
 
 namespace weft {
@@ -61,6 +63,9 @@ struct Stream::State final : detail::Background {
     IoWatch linger_watch;
     TimerHandle linger_timer;        // options.linger from the close; drops the rest then
     std::weak_ptr<State> weak_self;  // set by close(), for abandon()
+    // After start_tls: `in` holds plaintext and `out` ciphertext (the session appends its
+    // records there). Declared last: it points at `out` and goes first.
+    std::unique_ptr<detail::TlsSession> tls;
 
     State(Loop& l, int f, StreamOptions o, const SocketAddress* accepted_peer)
         : loop(l), fd(f), options(o), io(l, f) {
@@ -102,39 +107,104 @@ struct Stream::State final : detail::Background {
     bool fill() {
         check_open("read");
         if (eof) return false;
-        // One buffer per thread, not per stream (10k idle streams would hold 640 MB) nor on
-        // the fiber's stack (small stacks): nothing suspends between the read and the copy.
-        thread_local char buf[64 * 1024];
+        if (tls) return fill_tls();
+        char* buf = recv_buffer();
+        size_t n = recv_some(buf, nullptr, "recv");
+        if (n == 0) {
+            eof = true;
+            return false;
+        }
+        in.append(buf, n);
+        return true;
+    }
+
+    // One buffer per thread, not per stream (10k idle streams would hold 640 MB) nor on
+    // the fiber's stack (small stacks): nothing suspends between the read and the copy.
+    static constexpr size_t kRecvBuffer = 64 * 1024;
+    static char* recv_buffer() {
+        thread_local char buf[kRecvBuffer];
+        return buf;
+    }
+
+    // One read from the fd into `buf` (kRecvBuffer bytes), suspending until something
+    // arrives; 0 at EOF. False from the wait is a timeout: TimeoutError.
+    size_t recv_some(char* buf, const TimePoint* deadline, const char* what) {
         if (emptied) {
             // A short read emptied the socket, and its readiness was forgotten then: wait
             // for news first instead of spending a recv on EAGAIN (one syscall less per
             // request-response). The wait returns at once if anything arrived since.
             emptied = false;
-            io.wait(kReadable);
-            check_open("read");
+            wait_readable(deadline, what);
         }
         for (;;) {
-            ssize_t n = socket ? ::recv(fd, buf, sizeof buf, 0) : ::read(fd, buf, sizeof buf);
+            ssize_t n = socket ? ::recv(fd, buf, kRecvBuffer, 0) : ::read(fd, buf, kRecvBuffer);
             if (n > 0) {
-                in.append(buf, size_t(n));
                 // Hang-up and error are reported once: with either pending, the next read
                 // must go to the socket to see them.
-                if (short_read_empties && size_t(n) < sizeof buf &&
-                    !(io.ready() & (kHangup | kError))) {
+                if (short_read_empties && size_t(n) < kRecvBuffer && !(io.ready() & (kHangup | kError))) {
                     io.clear(kReadable);
                     emptied = true;
                 }
-                return true;
+                return size_t(n);
             }
-            if (n == 0) {
+            if (n == 0) return 0;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) fail(errno, what);
+            io.clear(kReadable);
+            wait_readable(deadline, what);
+        }
+    }
+
+    void wait_readable(const TimePoint* deadline, const char* what) {
+        if (!io.wait(kReadable, deadline))
+            throw TimeoutError(std::string(what) + ": timed out (peer " + peer.to_string() + ")");
+        check_open("read");
+    }
+
+    // TLS: decrypts what was received; reads from the fd only when a whole record is not
+    // there yet. An EOF without close_notify is an error (see Stream::start_tls).
+    bool fill_tls() {
+        for (;;) {
+            size_t before = in.size();
+            detail::TlsSession::ReadResult r = tls->read(in, tls_who());
+            if (!out.empty()) flush();  // reading may call for an answer (a key update)
+            if (in.size() > before) return true;
+            if (r == detail::TlsSession::ReadResult::closed) {
                 eof = true;
                 return false;
             }
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) fail(errno, "recv");
-            io.clear(kReadable);
-            io.wait(kReadable);
-            check_open("read");
+            char* buf = recv_buffer();
+            size_t n = recv_some(buf, nullptr, "recv");
+            if (n == 0) {
+                eof = true;
+                throw ssl::SslError(tls_who() + ": the peer closed the connection without close_notify: "
+                                                "unexpected eof while reading",
+                                    "unexpected eof while reading");
+            }
+            tls->feed(buf, n);
+        }
+    }
+
+    // "TLS with 127.0.0.1:443 (host 'localhost')": the start of every TLS error message.
+    std::string tls_who() const {
+        std::string who = "TLS with " + (socket ? peer.to_string() : std::string("pipe"));
+        if (tls && !tls->server_hostname().empty()) who += " (host '" + tls->server_hostname() + "')";
+        return who;
+    }
+
+    // The handshake, to its end or until `deadline`. On any failure the caller closes.
+    void handshake(const TimePoint* deadline) {
+        for (;;) {
+            bool done = tls->handshake("TLS handshake" + tls_who().substr(3));
+            flush();  // a flight of ours, or an alert; what the fd does not take the loop sends
+            if (write_error) fail(write_error, "send (TLS handshake)");
+            if (done) return;
+            char* buf = recv_buffer();
+            size_t n = recv_some(buf, deadline, "TLS handshake");
+            if (n == 0)  // asyncio: ConnectionResetError
+                throw SystemError(ECONNRESET, "TLS handshake" + tls_who().substr(3) +
+                                                  ": the peer closed the connection");
+            tls->feed(buf, n);
         }
     }
 
@@ -208,6 +278,7 @@ struct Stream::State final : detail::Background {
         if (write_closed)
             throw InvalidStateError(std::string(what) + ": the write side is shut (write_eof)");
         if (write_error) fail(write_error, "send");
+        if (tls) return write_tls(what, parts, count);
         size_t skip = 0;  // bytes of the parts already sent
         bool blocked = false;
         if (out.empty()) {
@@ -231,6 +302,26 @@ struct Stream::State final : detail::Background {
         // After a partial send the fd may still have room (a pipe takes part of a large
         // write): flush() goes on until EAGAIN, so the loop is woken when room comes back.
         if (appended && !blocked) flush();
+        if (out.size() > options.high_water) drained.clear();
+    }
+
+    // TLS: the parts become records in `out` (small parts gathered into one record, as
+    // writev gathers them into one segment), which flush() sends.
+    void write_tls(const char* what, const std::string_view* parts, size_t count) {
+        if (!tls->handshake_done())
+            throw InvalidStateError(std::string(what) + ": the TLS handshake is still running");
+        thread_local std::string gather;
+        size_t total = 0;
+        for (size_t i = 0; i < count; ++i) total += parts[i].size();
+        if (count > 1 && total <= 16 * 1024) {
+            gather.clear();
+            for (size_t i = 0; i < count; ++i) gather.append(parts[i]);
+            if (!gather.empty()) tls->write(gather.data(), gather.size());
+        } else {
+            for (size_t i = 0; i < count; ++i)
+                if (!parts[i].empty()) tls->write(parts[i].data(), parts[i].size());
+        }
+        flush();
         if (out.size() > options.high_water) drained.clear();
     }
 
@@ -263,7 +354,10 @@ struct Stream::State final : detail::Background {
     // close(): flush in the background, then close (see the header). `self` is this
     // state: the loop keeps a copy of it until the flush ends.
     void close(const std::shared_ptr<State>& self) noexcept {
-        if (!begin_closing() || closed) return;
+        if (closed) return;
+        // close_notify goes behind what is buffered (write_eof may have sent it already).
+        if (tls && !closing) tls->shutdown();
+        if (!begin_closing()) return;
         weak_self = self;
         // The loop is gone (nothing would flush), or there is nothing (left) to send.
         if (!io.active() || write_error) return close_now();
@@ -489,6 +583,10 @@ void Stream::write_eof() {
     s_->check_open("write_eof");
     auto keep = s_;
     flush_all(*this, s_->options);  // everything goes out before the write side shuts
+    if (s_->tls) {  // TLS's half-close is close_notify, which must be sent before the FIN
+        s_->tls->shutdown();
+        flush_all(*this, s_->options);
+    }
     s_->write_closed = true;
     if (!s_->socket) {  // a pipe has one direction: its EOF is closing it
         s_->close_now();
@@ -510,6 +608,33 @@ void Stream::wait_closed() {
     s_->close(s_);
     s_->fd_closed.wait();  // the flush's end: sent, failed, timed out or abandoned
 }
+
+void Stream::start_tls(const ssl::Context& context, TlsOptions options) {
+    if (!s_) throw_moved_from("start_tls");
+    s_->check_open("start_tls");
+    if (s_->tls) throw InvalidStateError("start_tls: the stream is TLS already");
+    if (s_->write_closed) throw InvalidStateError("start_tls: the write side is shut (write_eof)");
+    auto keep = s_;
+    flush_all(*this, s_->options);  // what was written in clear goes first, in clear
+    s_->tls = std::make_unique<detail::TlsSession>(context, options.server_side, options.server_hostname, s_->out);
+    const TimePoint deadline = deadline_after(options.handshake_timeout, s_->loop.time());
+    try {
+        s_->handshake(&deadline);
+    } catch (...) {
+        // asyncio closes the transport when the handshake fails. The alert OpenSSL wrote
+        // (if any) is offered to the socket once; nothing more is sent.
+        s_->flush();
+        std::string().swap(s_->out);
+        s_->close_now();
+        throw;
+    }
+}
+
+bool Stream::is_tls() const noexcept { return s_ && s_->tls; }
+std::string Stream::tls_version() const { return is_tls() ? s_->tls->version() : std::string(); }
+std::string Stream::tls_cipher() const { return is_tls() ? s_->tls->cipher() : std::string(); }
+std::string Stream::selected_alpn_protocol() const { return is_tls() ? s_->tls->alpn_protocol() : std::string(); }
+bool Stream::tls_session_reused() const noexcept { return is_tls() && s_->tls->session_reused(); }
 
 bool Stream::is_closing() const noexcept { return !s_ || s_->closing || s_->write_closed; }
 size_t Stream::buffered() const noexcept { return s_ ? s_->out.size() : 0; }

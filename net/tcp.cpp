@@ -51,6 +51,22 @@ int try_connect(Loop& loop, const SocketAddress& addr, const TimePoint* deadline
     return -1;
 }
 
+// TLS over a connection just made (options.ssl), within what is left of the attempt's
+// deadline as well as the handshake's own limit.
+Stream with_tls(Stream stream, const ConnectOptions& options, const std::string& hostname,
+                const TimePoint* deadline) {
+    if (!options.ssl) return stream;
+    TlsOptions tls{.server_side = false,
+                   .server_hostname = options.server_hostname.empty() ? hostname : options.server_hostname,
+                   .handshake_timeout = options.ssl_handshake_timeout};
+    if (deadline) {
+        Duration left = *deadline - Loop::current().time();
+        tls.handshake_timeout = std::min(tls.handshake_timeout, std::max(left, Duration::zero()));
+    }
+    stream.start_tls(*options.ssl, std::move(tls));
+    return stream;
+}
+
 }  // namespace
 
 Stream open_connection(const SocketAddress& address, ConnectOptions options) {
@@ -60,7 +76,7 @@ Stream open_connection(const SocketAddress& address, ConnectOptions options) {
     int err = 0;
     int fd = try_connect(loop, address, deadline ? &*deadline : nullptr, err);
     if (fd < 0) throw SystemError(err, "connect to " + address.to_string());
-    return Stream(loop, fd, options.stream);
+    return with_tls(Stream(loop, fd, options.stream), options, {}, deadline ? &*deadline : nullptr);
 }
 
 namespace {
@@ -87,8 +103,9 @@ Stream open_connection(const std::string& host, uint16_t port, ConnectOptions op
     auto addresses = options.timeout
                          ? weft::timeout_at(*deadline, [&] { return resolve(host, port); })
                          : resolve(host, port);
-    return connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,
-                         host + ":" + std::to_string(port));
+    return with_tls(connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,
+                                  host + ":" + std::to_string(port)),
+                    options, host, deadline ? &*deadline : nullptr);
 }
 
 Stream open_connection(const std::vector<SocketAddress>& addresses, ConnectOptions options) {
@@ -97,8 +114,9 @@ Stream open_connection(const std::vector<SocketAddress>& addresses, ConnectOptio
     if (options.timeout) deadline = deadline_after(*options.timeout, loop.time());
     std::string what;
     for (const SocketAddress& a : addresses) what += (what.empty() ? "" : " / ") + a.to_string();
-    return connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,
-                         what.empty() ? "(no address)" : what);
+    return with_tls(connect_first(loop, addresses, deadline ? &*deadline : nullptr, options.stream,
+                                  what.empty() ? "(no address)" : what),
+                    options, {}, deadline ? &*deadline : nullptr);
 }
 
 // ---- Server ---------------------------------------------------------------------------
@@ -177,7 +195,23 @@ struct Server::State {
         }
         Handler h = handler;
         Loop* l = &loop;
-        connections.push_back(create_task(loop, [stream, h, l]() mutable {
+        std::optional<ssl::Context> tls = options.ssl;
+        Duration handshake_timeout = options.ssl_handshake_timeout;
+        connections.push_back(create_task(loop, [stream, h, l, tls, handshake_timeout]() mutable {
+            if (tls) {
+                try {
+                    stream->start_tls(*tls, {.server_side = true, .handshake_timeout = handshake_timeout});
+                } catch (const Cancelled&) {
+                    throw;  // start_tls closed the stream
+                } catch (...) {
+                    // A client that could not or would not complete the handshake: asyncio
+                    // logs it in debug mode only (a port scanner must not fill the log).
+                    if (l->get_debug())
+                        l->call_exception_handler({"TLS handshake failed", std::current_exception(),
+                                                   "peer " + stream->peer_address().to_string()});
+                    return;
+                }
+            }
             try {
                 h(*stream);
             } catch (const Cancelled&) {

@@ -66,7 +66,7 @@ struct TlsOptions {
     // host names (an IP address is checked against the certificate's IP entries and not
     // sent). Empty: open_connection(host, port) uses `host`; elsewhere it is an error for
     // a context that checks host names.
-    std::string server_hostname;
+    std::string server_hostname{};
     // The whole handshake (asyncio's ssl_handshake_timeout, 60 s as nginx and asyncio).
     Duration handshake_timeout = std::chrono::seconds(60);
 };

@@ -17,7 +17,7 @@
 namespace weft {
 
 struct ConnectOptions {
-    std::optional<Duration> timeout;  // for the whole attempt, over every address (TLS included)
+    std::optional<Duration> timeout{};  // for the whole attempt, over every address (TLS included)
     StreamOptions stream{};  // {}: designated initializers may leave it out without a warning
     // TLS over the connection (asyncio's ssl=): the handshake runs before open_connection
     // returns. server_hostname: see TlsOptions (open_connection(host, port) defaults it to host).
