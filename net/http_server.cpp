@@ -90,7 +90,12 @@ struct ConnectionState {
         if (!between_requests || reader.started() || reader.has_buffered_input()) return false;
         // Over TLS the socket holds records, not requests, and a record may be anything (a
         // request, a close_notify, a key update): bytes there count as "not idle", which at
-        // worst keeps a closing client's connection until its close_notify is read.
+        // worst keeps a closing client's connection until its close_notify is read (or
+        // until the grace period). The reverse is not seen from here: a record the Stream
+        // has taken off the socket but cannot decrypt yet (its end has not arrived) counts
+        // as nothing, so such a request is closed as if it had not begun, as one arriving
+        // just after the close would be (the client's retry of an idempotent request covers
+        // both). Telling it apart needs the Stream to say that it holds undecrypted input.
         char byte;
         ssize_t n = ::recv(stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         return n <= 0;  // 0: the client has gone; < 0 (EAGAIN): nothing sent

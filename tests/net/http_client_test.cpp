@@ -553,3 +553,27 @@ TEST(HttpClientTls, HttpAndHttpsAndTlsContextsArePooledApart) {
         server->close();
     });
 }
+
+TEST(HttpServerTls, GracefulShutdownClosesIdleTlsConnectionsAndAnswersBusyOnes) {
+    weft::run([] {
+        http::Application app = hello_app();
+        app.add_get("/slow", [](http::Request&) {
+            weft::sleep(100ms);
+            return http::Response::text("slow but answered");
+        });
+        auto server = http::start_http_server(app, "127.0.0.1", 0, https_options());
+        http::ClientSession idle({.ssl = trusting_context()}), busy({.ssl = trusting_context()});
+        EXPECT_EQ(idle.get(base(*server, "https") + "/hello").text(), "hello over tls");
+        EXPECT_EQ(idle.connections_idle(), 1u);  // kept alive, nothing more to say
+        auto slow = weft::spawn([&] { return busy.get(base(*server, "https") + "/slow").text(); });
+        weft::sleep(20ms);  // the slow request is in its handler
+        auto started = weft::Clock::now();
+        server->shutdown(5s);
+        // Not the 5 s grace: the idle TLS connection was closed at once, the busy one
+        // answered and closed after its response.
+        EXPECT_LT(weft::Clock::now() - started, 2s);
+        EXPECT_EQ(slow.get(), "slow but answered");
+        idle.close();
+        busy.close();
+    });
+}
