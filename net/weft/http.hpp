@@ -135,8 +135,10 @@ Url resolve_url(const Url& base, std::string_view location);
 // Query parameters (aiohttp's params=): pairs, in order, repeated names allowed.
 using Params = std::vector<std::pair<std::string, std::string>>;
 // "a=1&b=x+y": each name and value percent-encoded as yarl (aiohttp's URL library) does for
-// a query: letters, digits and -._~!$'()*,?/:@ as they are, a space as '+', every other
-// byte (& = + ; % # non-ASCII ...) as %XX.
+// a query: RFC 3986's unreserved characters, the sub-delimiters that mean nothing in a form
+// and the four a query may hold (question mark, slash, colon, at sign) as they are; a space
+// as '+'; every other byte (the ampersand, the equals and plus signs, the semicolon, the
+// percent sign, non-ASCII, ...) percent-encoded.
 std::string encode_query(const Params& params);
 // The URL with `params` appended to the query it already has ('?' or '&' as needed).
 Url with_params(Url url, const Params& params);
