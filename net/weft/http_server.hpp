@@ -56,6 +56,7 @@ struct HttpServerOptions {
     // Serve https: a Context::server() with load_cert_chain done. Each connection's TLS
     // handshake runs before its first request, bounded by tcp.ssl_handshake_timeout (a
     // failed one closes the connection and the server goes on). Set here or in tcp.ssl.
+    // serve_connection serves the stream it is given: start_tls it first for https.
     std::optional<ssl::Context> ssl{};
 };
 
