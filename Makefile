@@ -76,14 +76,15 @@ fuzz:
 	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 # make bench: a release tree of its own (build-bench unless BUILD= names another), the
-# peers, interleaved runs and one table; QUICK=1 for a short run. See scripts/bench.sh.
+# peers, interleaved runs and one table; QUICK=1 for a short run, TLS_ONLY=1 for the TLS
+# rows alone (issue 16). See scripts/bench.sh.
 BENCH_BUILD ?= $(if $(filter build,$(BUILD)),build-bench,$(BUILD))
 bench:
 	@scripts/install-deps.sh --bench || echo "bench: peers missing; their benchmarks are skipped"
 	@[ -f $(BENCH_BUILD)/build.ninja ] || meson setup $(BENCH_BUILD) -Dbuildtype=release -Dtests=false $(MESON_OPTS)
 	meson setup --reconfigure $(BENCH_BUILD) >/dev/null  # picks up peers installed just now
 	meson compile -C $(BENCH_BUILD) -j $(JOBS)
-	QUICK=$(QUICK) JOBS=$(JOBS) scripts/bench.sh $(BENCH_BUILD)
+	QUICK=$(QUICK) TLS_ONLY=$(TLS_ONLY) JOBS=$(JOBS) scripts/bench.sh $(BENCH_BUILD)
 
 # Compile every source for macOS (x86_64, arm64) with zig's clang, and run meson's configure
 # step for both against a Homebrew-like prefix (scripts/port-configure.sh); needs npm.

@@ -5,7 +5,11 @@
 # summary go to bench/results/<stamp>/, the chart to bench/results/latest.svg. Then the HTTP
 # benchmark (bench/http_bench.sh: wrk against the weft and libuv + llhttp servers), whose
 # lines go to bench/results/<stamp>/http.txt; skipped, saying so, without wrk.
-# QUICK=1: one short round. Usage: scripts/bench.sh BUILD_DIR (already compiled by meson).
+# The TLS rows (issue 16: handshakes with `openssl s_time`, TLS echo, OpenSSL's floor) run
+# inside bench_run.py (scripts/bench_tls.py); the Go peer's binary carries its TLS server.
+# QUICK=1: one short round; TLS_ONLY=1: the TLS rows and the plain echo of the same servers
+# (no HTTP benchmark).
+# Usage: scripts/bench.sh BUILD_DIR (already compiled by meson).
 set -euo pipefail
 build=${1:-build-bench}
 abs=$(cd "$build" && pwd)
@@ -23,7 +27,9 @@ fi
 
 # Tokio from Debian's librust-tokio-dev, offline (bench/peers/tokio/.cargo/config.toml).
 cargo=$(command -v /usr/bin/cargo || command -v cargo || true)
-if [ -n "$cargo" ] && ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1; then
+if [ "${TLS_ONLY:-0}" = 1 ]; then
+  :  # no TLS peer in Rust here
+elif [ -n "$cargo" ] && ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1; then
   rustc=rustc
   [ "$cargo" = /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && rustc=/usr/bin/rustc
   (cd bench/peers/tokio && RUSTC=$rustc "$cargo" build --release -q -j "${JOBS:-2}" --target-dir "$abs/cargo") \
@@ -34,14 +40,20 @@ fi
 
 quick=
 [ "${QUICK:-0}" = 1 ] && quick=--quick
-"$python" scripts/bench_run.py "$build" "$out" $quick
+only=
+[ "${TLS_ONLY:-0}" = 1 ] && only=--tls-only
+"$python" scripts/bench_run.py "$build" "$out" $quick $only
 "$python" scripts/bench_table.py "$out" --chart bench/results/latest.svg
 # README shows docs/bench.svg: a full run (not QUICK) renews it; commit it with the figures.
-if [ -z "$quick" ] && [ -s bench/results/latest.svg ]; then
+if [ -z "$quick$only" ] && [ -s bench/results/latest.svg ]; then
   cp bench/results/latest.svg docs/bench.svg && echo "chart: docs/bench.svg (README's) renewed"
 fi
 
 # Four servers, each loaded for this long after a 1 s warm-up: about 25 s in all (QUICK: 12).
+if [ -n "$only" ]; then
+  echo "raw results: $out/"
+  exit 0
+fi
 http_duration=5
 [ "${QUICK:-0}" = 1 ] && http_duration=2
 if command -v wrk >/dev/null; then

@@ -1,16 +1,21 @@
 #!/usr/bin/python3
 """Runs weft's benchmarks and the peers' same workloads, interleaved, for `make bench`.
 
-    bench_run.py BUILD OUTDIR [--quick]
+    bench_run.py BUILD OUTDIR [--quick] [--tls-only]
 
 Every round runs each job once — weft's Google Benchmark suites, the C++ peers' suites,
 the Go, Tokio and Python peers, and the echo servers — in an order that alternates between
 rounds, so drift on a shared machine hits weft and the peers alike; bench_table.py quotes
 medians over rounds. Echo runs pin the server to CPU 0 and the client to CPU 1 (taskset)
 and the client reads the server's CPU time over the measured window. A job whose program
-is missing is skipped with a printed note. Raw outputs go to OUTDIR/raw/, and OUTDIR/index.json
-lists them. Standard library only; runs with /usr/bin/python3.
+is missing is skipped with a printed note. Then, each round, the TLS rows (scripts/bench_tls.py):
+the TLS echo and s_time's handshakes against weft and its TLS peers, and OpenSSL's floor.
+--tls-only: those alone, with the plain echo of the same servers (and the epoll floor) beside
+them for what TLS adds. Raw outputs go to OUTDIR/raw/,
+and OUTDIR/index.json lists them. Standard library only;
+runs with /usr/bin/python3.
 """
+import atexit
 import json
 import os
 import select
@@ -19,6 +24,8 @@ import socket
 import subprocess
 import sys
 import time
+
+import bench_tls
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"
@@ -109,7 +116,7 @@ def echo_servers(build, peers):
     return servers
 
 
-def run_echo(client, servers, server_name, config, seconds, warmup, pin):
+def run_echo(client, servers, server_name, config, seconds, warmup, pin, client_args=()):
     bench, conns, size = config
     port = free_port()
     server = subprocess.Popen(pin[0] + servers[server_name] + [str(port)], stdout=subprocess.PIPE,
@@ -122,7 +129,7 @@ def run_echo(client, servers, server_name, config, seconds, warmup, pin):
             return None, f"{server_name} server did not start: {line.strip()} {err.strip()}"
         out = subprocess.run(pin[1] + [client, "--port", str(port), "--conns", str(conns), "--size", str(size),
                                        "--seconds", str(seconds), "--warmup", str(warmup),
-                                       "--server-pid", str(server.pid)],
+                                       "--server-pid", str(server.pid)] + list(client_args),
                              capture_output=True, text=True, timeout=seconds + warmup + 30)
         if out.returncode != 0:
             return None, f"{server_name} {bench}: client failed: {out.stderr.strip()}"
@@ -149,15 +156,27 @@ def main():
     raw = os.path.join(outdir, "raw")
     os.makedirs(raw, exist_ok=True)
 
-    jobs = gbench_jobs(build, min_time)
+    tls_only = "--tls-only" in sys.argv[3:]
+    jobs = [] if tls_only else gbench_jobs(build, min_time)
     peers = peer_programs(build)
-    for peer, (bench_argv, _) in peers.items():
+    for peer, (bench_argv, _) in ({} if tls_only else peers).items():
         jobs.append(("jsonl", peer, bench_argv + [str(min_time)]))
     client = os.path.join(build, "bench", "echo_client")
-    servers = echo_servers(build, peers) if os.access(client, os.X_OK) else {}
-    if not servers:
-        note("echo: bench/echo_client not built; echo runs skipped")
+    have_client = os.access(client, os.X_OK)
+    servers = echo_servers(build, peers) if have_client else {}
+    if tls_only:  # the plain echo of the servers that also speak TLS, and the floor: TLS's cost
+        servers = {k: v for k, v in servers.items() if k in ("weft", "asio", "go", "floor:epoll")}
+    if not have_client:
+        note("echo: bench/echo_client not built; echo and TLS runs skipped")
     pin = pinning()
+    certs = bench_tls.make_certs(note)
+    tls_servers = bench_tls.servers(build, certs, note) if certs and have_client else {}
+    if certs and (job := bench_tls.floor_job(build, certs, min_time)):
+        jobs.append(job)
+    elif certs:
+        note("floor:openssl: bench/tls_floor_bench not built (libbenchmark-dev missing?); skipped")
+    if certs:
+        atexit.register(shutil.rmtree, certs, True)  # the keys live only as long as the run
 
     index = {"quick": quick, "rounds": rounds, "min_time": min_time, "echo_seconds": echo_seconds,
              "pinned": bool(pin[0]), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -183,7 +202,7 @@ def main():
         echo_path = os.path.join(raw, f"echo.r{r + 1}.jsonl")
         names = list(servers) if r % 2 == 0 else list(reversed(servers))
         t0 = time.time()
-        with open(echo_path, "w") as f:
+        with open(echo_path if servers else os.devnull, "w") as f:
             for config in ECHO_CONFIGS:
                 for s in names:
                     result, err = run_echo(client, servers, s, config, echo_seconds, echo_warmup, pin)
@@ -194,9 +213,40 @@ def main():
         if servers:
             index["files"].append({"kind": "echo", "job": "echo", "round": r + 1, "path": os.path.relpath(echo_path, outdir)})
             note(f"round {r + 1}/{rounds}: echo, {len(servers)} servers x {len(ECHO_CONFIGS)} ({time.time() - t0:.1f} s)")
+        if tls_servers:
+            run_tls_round(r, client, tls_servers, certs, echo_seconds, echo_warmup, 1 if quick else 2, pin, raw,
+                          outdir, index)
     index["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with open(os.path.join(outdir, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
+
+
+def run_tls_round(r, client, tls_servers, certs, echo_seconds, echo_warmup, handshake_seconds, pin, raw,
+                  outdir, index):
+    """One round of the TLS echo and handshake runs, every server in turn, order alternating."""
+    path = os.path.join(raw, f"tls.r{r + 1}.jsonl")
+    names = list(tls_servers) if r % 2 == 0 else list(reversed(tls_servers))
+    t0 = time.time()
+    with open(path, "w") as f, open(os.path.join(raw, f"tls-servers.r{r + 1}.log"), "w") as log:
+        for config in bench_tls.ECHO_CONFIGS:
+            for s in names:
+                result, err = run_echo(client, tls_servers, s, config, echo_seconds, echo_warmup, pin,
+                                       bench_tls.client_args(certs))
+                if err:
+                    note(f"tls: {err}")
+                else:
+                    f.write(json.dumps(result) + "\n")
+        for row, args, clients in bench_tls.HANDSHAKES:
+            for s in names:
+                result, err = bench_tls.run_handshakes(tls_servers[s], s, row, args, clients, handshake_seconds,
+                                                       free_port(), pin, log)
+                if err:
+                    note(f"tls: {err}")
+                else:
+                    f.write(json.dumps(result) + "\n")
+    index["files"].append({"kind": "tls", "job": "tls", "round": r + 1, "path": os.path.relpath(path, outdir)})
+    note(f"round {r + 1}: TLS, {len(tls_servers)} servers x {len(bench_tls.ECHO_CONFIGS)} echo + "
+         f"{len(bench_tls.HANDSHAKES)} handshake runs ({time.time() - t0:.1f} s)")
 
 
 def git(*args):

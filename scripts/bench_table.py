@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 PEERS = ["asio", "boost_fiber", "libuv", "go", "tokio", "asyncio", "uvloop"]
-FLOORS = ["floor:epoll", "floor:mutex+deque", "floor:moodycamel"]
+FLOORS = ["floor:epoll", "floor:mutex+deque", "floor:moodycamel", "floor:openssl"]
 SUFFIX = {"Asio": "asio", "BoostFiber": "boost_fiber", "Libuv": "libuv", "PlainEpoll": "floor:epoll",
           "MutexDeque": "floor:mutex+deque", "Moodycamel": "floor:moodycamel"}
 # Rows in table order: (row, what one unit is, better).
@@ -39,6 +39,33 @@ MICRO = [
 ECHO = ["BM_EchoPingPong/conns:1/bytes:64", "BM_EchoPingPong/conns:50/bytes:64", "BM_EchoStream/conns:1/bytes:16384"]
 ECHO_METRICS = [("req_per_s", "req/s", "higher"), ("server_cpu_ns_per_req", "server CPU ns/req", "lower"),
                 ("p99_us", "p99 us", "lower")]
+# Issue 16's rows (scripts/bench_tls.py): weft's TLS server in the weft column, Asio's
+# ssl::stream and Go's crypto/tls in theirs; floor:openssl is tls_floor_bench (the server's
+# share of the same OpenSSL work, no loop), shown in the CPU rows only.
+TLS_HANDSHAKES = [f"{row}/clients:{n}" for n in (1, 4) for row in
+                  ["BM_TlsHandshakeFull/tls:13", "BM_TlsHandshakeFull/tls:12", "BM_TlsHandshakeResumed/tls:12"]]
+TLS_ECHO = ["BM_TlsEchoPingPong/conns:1/bytes:64", "BM_TlsEchoPingPong/conns:50/bytes:64",
+            "BM_TlsEchoStream/conns:1/bytes:16384", "BM_TlsEchoStream/conns:50/bytes:16384"]
+TLS_METRICS = [("handshakes_per_s", "handshakes/s", "higher"),
+               ("server_cpu_us_per_handshake", "server CPU us/handshake", "lower"),
+               ("req_per_s", "req/s", "higher"), ("mb_per_s", "MB/s", "higher")] + ECHO_METRICS[1:]
+# tls_floor_bench's benchmarks -> the rows they are the floor of, and the unit's ns.
+TLS_FLOOR_ROWS = {f"{row}_OpenSSL/{v}": ([f"{row}/{v}/clients:{n}" for n in (1, 4)], 1e3) for row, v in
+                  [("BM_TlsHandshakeFull", "tls:13"), ("BM_TlsHandshakeFull", "tls:12"),
+                   ("BM_TlsHandshakeResumed", "tls:12")]}
+TLS_FLOOR_ROWS.update({"BM_TlsEcho_OpenSSL/bytes:64": (TLS_ECHO[:2], 1),
+                       "BM_TlsEcho_OpenSSL/bytes:16384": (TLS_ECHO[2:], 1)})
+
+
+def tls_rows():
+    """(row, label, better) of the TLS rows, in table order."""
+    for bench in TLS_HANDSHAKES:
+        for _, label, better in TLS_METRICS[:2]:
+            yield f"{bench} {label}", label, better
+    for bench in TLS_ECHO:
+        for _, label, better in TLS_METRICS[2:]:
+            if label != ("req/s" if "Stream" in bench else "MB/s"):  # bulk rows: MB/s; the others: req/s
+                yield f"{bench} {label}", label, better
 
 
 def gbench_records(path, job):
@@ -48,7 +75,13 @@ def gbench_records(path, job):
     for b in data.get("benchmarks", []):
         if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
             continue
-        name = re.sub(r"/(real_time|iterations:\d+)", "", b["name"])
+        name = re.sub(r"/(real_time|manual_time|iterations:\d+)", "", b["name"])
+        if name in TLS_FLOOR_ROWS and "server_ns" in b:
+            targets, unit_ns = TLS_FLOOR_ROWS[name]
+            for bench in targets:
+                label = "server CPU us/handshake" if unit_ns > 1 else "server CPU ns/req"
+                yield f"{bench} {label}", "floor:openssl", float(b["server_ns"]) / unit_ns
+            continue
         base, _, args = name.partition("/")
         column = "weft"
         if base == "BM_AsioPostCrossThread":
@@ -80,8 +113,10 @@ def load(outdir):
                 if not line.strip().startswith("{"):
                     continue
                 rec = json.loads(line)
-                if entry["kind"] == "echo":
-                    for key, label, _ in ECHO_METRICS:
+                if entry["kind"] in ("echo", "tls"):
+                    if rec.get("tls"):
+                        notes.setdefault(("tls", rec["peer"]), set()).add(rec["tls"])
+                    for key, label, _ in (ECHO_METRICS if entry["kind"] == "echo" else TLS_METRICS):
                         if rec.get(key, -1) >= 0:
                             samples.setdefault((f"{rec['bench']} {label}", rec["peer"]), []).append(rec[key])
                 else:
@@ -89,6 +124,7 @@ def load(outdir):
                     if rec.get("note"):
                         notes[(rec["bench"], rec["peer"])] = rec["note"]
     medians = {k: statistics.median(v) for k, v in samples.items()}
+    notes = {k: ", ".join(sorted(v)) if isinstance(v, set) else v for k, v in notes.items()}
     return index, samples, medians, notes
 
 
@@ -98,6 +134,7 @@ def rows():
     for bench in ECHO:
         for _, label, better in ECHO_METRICS:
             yield f"{bench} {label}", label, better
+    yield from tls_rows()
 
 
 def fmt(value, row):
@@ -205,6 +242,43 @@ def goals(medians):
     return out
 
 
+def tls_goals(medians):
+    """Issue 16's goals, each against the best TLS peer of the same run."""
+    out = []
+    tls_peers = ["asio", "go"]
+
+    def versus(row, text, test):
+        weft = medians.get((row, "weft"))
+        peers = {c: v for c in tls_peers if (v := medians.get((row, c))) is not None}
+        if weft is None or not peers:
+            return
+        lower = "CPU" in row
+        best = min(peers, key=peers.get) if lower else max(peers, key=peers.get)
+        r = peers[best] / weft if lower else weft / peers[best]
+        out.append({"goal": text, "measured": f"{r:.2f}x {best} ({fmt(weft, row)} vs {fmt(peers[best], row)})",
+                    "met": test(r)})
+
+    for bench in TLS_HANDSHAKES:
+        versus(f"{bench} handshakes/s", f"{bench}: handshakes/s >= 0.95x the best peer", lambda r: r >= 0.95)
+    for bench in TLS_ECHO:
+        versus(f"{bench} server CPU ns/req", f"{bench}: server CPU/req <= the best peer's", lambda r: r >= 1)
+    for bench in TLS_ECHO[2:]:
+        versus(f"{bench} MB/s", f"{bench}: bulk throughput >= the best peer", lambda r: r >= 1)
+    return out
+
+
+def tls_suites(notes):
+    """What each server agreed with the echo client, e.g. weft: TLSv1.3 TLS_AES_128_GCM_SHA256."""
+    agreed = {k[1]: v for k, v in notes.items() if k[0] == "tls"}
+    if not agreed:
+        return ""
+    same = len(set(agreed.values())) == 1
+    return ("TLS echo: " + ("every server agreed " + next(iter(agreed.values())) if same else
+                            "servers agreed DIFFERENT suites: " + "; ".join(f"{p}: {v}" for p, v in agreed.items()))
+            + ". Handshake rows: s_time offering that one TLS 1.3 suite, or ECDHE-ECDSA-AES128-GCM-SHA256"
+            " over TLS 1.2 (-reuse resumes only over 1.2); X25519, an EC P-256 certificate.\n")
+
+
 def goals_markdown(gs):
     lines = ["| goal | weft | met |", "|---|---|---|"]
     for g in gs:
@@ -222,7 +296,8 @@ def chart(outdir, table, index):
     with open(data, "w") as f:
         for i, t in enumerate(x for x in table if x["ratio"]):
             label = t["row"].replace("BM_", "").replace("/bytes:", " ").replace("conns:", "c") \
-                .replace("producers:", "p").replace("/1000000", "").replace("server CPU ns/req", "CPU/req")
+                .replace("producers:", "p").replace("/1000000", "").replace("server CPU ns/req", "CPU/req") \
+                .replace("server CPU us/handshake", "CPU/hs")
             f.write(f'{i} {t["ratio"]:.4f} "{label} vs {t["best_peer"]}" {1 if t["ratio"] >= 1 else 2}\n')
     svg = os.path.join(outdir, "chart.svg")
     script = f"""
@@ -264,7 +339,13 @@ def main():
               f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}, " \
               f"commit {index.get('commit', '?')}" + (" + uncommitted changes to " + ", ".join(index["uncommitted"])
                                                      if index.get("uncommitted") else "")
-    text = f"{machine}\n\n{markdown(columns, table)}\n\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
+    text = f"{machine}\n\n{markdown(columns, table)}\n\n{tls_suites(notes)}"
+    if gs:
+        text += f"\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
+    tgs = tls_goals(medians)
+    if tgs:
+        text += f"\nGoals (issue 16, TLS):\n\n{goals_markdown(tgs)}\n"
+        gs = gs + tgs
     print(text)
     with open(os.path.join(outdir, "table.md"), "w") as f:
         f.write(text)

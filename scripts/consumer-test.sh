@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the built library into a scratch prefix, then builds and runs a small outside
-# program (tests/install/consumer.cpp) against it three ways, as its users would: with
+# program (tests/install/consumer.cpp, which makes a TLS context too, so OpenSSL must be
+# on each link line) against it three ways, as its users would: with
 # nothing but `pkg-config --cflags --libs weft`, with CMake's find_package(weft) and the
 # weft::weft target, and with meson's dependency('weft'); then one whose fiber overflows
 # its stack with a frame far bigger than the guard (the flags must carry
@@ -9,7 +10,7 @@ set -euo pipefail
 build=${1:-build}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-expected="consumer ok: 3 callbacks, 1 timer, 1 cross-thread, 2 fibers"
+expected="consumer ok: 3 callbacks, 1 timer, 1 cross-thread, 2 fibers, 1 TLS client"
 
 meson install -C "$build" --no-rebuild --destdir "$scratch/root" >/dev/null
 pcdir=$(dirname "$(find "$scratch/root" -name weft.pc | head -n1)")

@@ -6,7 +6,9 @@ case "$(uname -s)" in
   Darwin)
     prefix=$(brew --prefix 2>/dev/null || true)
     command -v meson >/dev/null && [ -d "$prefix/include/boost/context" ] && [ -f "$prefix/include/llhttp.h" ] && exit 0
-    echo "weft needs: brew install meson ninja pkg-config cmake openssl@3 zlib boost mimalloc llhttp googletest google-benchmark" >&2
+    echo "weft needs: brew install meson ninja pkg-config cmake openssl@3 boost mimalloc llhttp googletest google-benchmark" >&2
+    # openssl@3 is keg-only: meson finds it through its .pc files once they are on the path.
+    echo "and then:   export PKG_CONFIG_PATH=\"\$(brew --prefix openssl@3)/lib/pkgconfig:\$PKG_CONFIG_PATH\"" >&2
     exit 1 ;;
   FreeBSD)
     command -v meson >/dev/null && [ -d /usr/local/include/boost/context ] && [ -f /usr/local/include/llhttp.h ] && exit 0
@@ -15,10 +17,10 @@ case "$(uname -s)" in
 esac
 
 # libssl-dev: OpenSSL 3 for TLS; the openssl tool makes the test certificates and is a TLS
-# peer in the tests, as are curl and python3. zlib1g-dev: the HTTP client's gzip / deflate.
+# peer in the tests, as are curl and python3. zlib1g-dev: gzip for the HTTP client.
 # curl and python3: the third-party peers of the HTTP tests (tests/net/http_peer_test.cpp
 # skips, loudly, without them). gdb: the test of gdb/weft-gdb.py (tests/gdb).
-packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp libssl-dev openssl zlib1g-dev curl python3 gdb"
+packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev node-llhttp libssl-dev zlib1g-dev openssl curl python3 gdb"
 # --bench: also the peers the benchmarks compare against (optional for make test), and wrk
 # for the HTTP benchmark (bench/http_bench.sh).
 [ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev libboost-fiber-dev libboost-coroutine-dev \

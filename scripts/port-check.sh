@@ -42,13 +42,28 @@ if [ ! -x "$zig" ]; then
     exit $status
   fi
 fi
-# Third-party headers for the cross build: Boost, mimalloc and llhttp, not the host's libc.
+# Third-party headers for the cross build: Boost, mimalloc, llhttp and OpenSSL, not the host's
+# libc.
 inc=$(mktemp -d)
 trap 'rm -rf "$inc"' EXIT
 ln -s /usr/include/boost "$inc/boost"
 ln -s /usr/include/mimalloc.h "$inc/mimalloc.h"
 [ -e /usr/include/mimalloc-types.h ] && ln -s /usr/include/mimalloc-types.h "$inc/"
 ln -s /usr/share/include/llhttp/llhttp.h "$inc/llhttp.h"  # Debian's node-llhttp
+# zlib is not among them: <zlib.h> is part of the macOS SDK, and zig's macOS headers have it
+# (zlib 1.2.11), ahead of any -isystem directory, as on a Mac.
+# OpenSSL (libssl-dev): Debian splits <openssl/...> between /usr/include/openssl and the
+# multiarch directory, which holds configuration.h and opensslconf.h. One openssl/ dir
+# joins them as a Homebrew keg has it. The host's configuration is the one used: a 64-bit
+# host's (SIXTY_FOUR_BIT_LONG) holds for both macOS targets, which are LP64 too.
+mkdir "$inc/openssl"
+ln -s /usr/include/openssl/*.h "$inc/openssl/"
+ssl_conf=$(ls /usr/include/*-linux-gnu*/openssl/configuration.h 2>/dev/null | head -n1)
+if [ -z "$ssl_conf" ] || ! grep -qE '^ *# *define SIXTY_FOUR_BIT_LONG' "$ssl_conf"; then
+  echo "port-check: no LP64 <openssl/configuration.h> under /usr/include/*-linux-gnu (libssl-dev on a 64-bit host)" >&2
+  exit 1
+fi
+ln -s "$(dirname "$ssl_conf")"/*.h "$inc/openssl/"
 
 compile_for_macos() {
   sources=$(ls core/*.cpp fiber/*.cpp net/*.cpp | grep -v reactor_epoll.cpp | grep -v reactor_poll.cpp)

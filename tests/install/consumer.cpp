@@ -1,5 +1,7 @@
 // An outside program: it sees weft only through the installed headers and weft.pc. It
-// uses both layers, so the link line must carry Boost.Context and mimalloc too.
+// uses both layers, so the link line must carry Boost.Context and mimalloc too, and makes
+// a TLS context, so it must carry OpenSSL's -lssl -lcrypto (libweft.a's TLS code needs them).
+#include <weft/ssl.hpp>
 #include <weft/weft.hpp>
 
 #include <chrono>
@@ -29,7 +31,10 @@ int main() {
         auto [x, y] = weft::gather(a, [] { return 1; });
         return x + y;
     });
-    std::printf("consumer ok: %d callbacks, %d timer, %d cross-thread, %d fibers\n", callbacks,
-                timers, cross, fibers);
-    return callbacks == 3 && timers == 1 && cross == 1 && fibers == 2 ? 0 : 1;
+    // ssl.create_default_context(): OpenSSL's context and the system's CA store.
+    auto tls = weft::ssl::Context::client();
+    int tls_clients = !tls.is_server() && tls.native_handle() != nullptr ? 1 : 0;
+    std::printf("consumer ok: %d callbacks, %d timer, %d cross-thread, %d fibers, %d TLS client\n",
+                callbacks, timers, cross, fibers, tls_clients);
+    return callbacks == 3 && timers == 1 && cross == 1 && fibers == 2 && tls_clients == 1 ? 0 : 1;
 }

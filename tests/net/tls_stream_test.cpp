@@ -333,3 +333,72 @@ TEST(Tls, ServerHandshakeTimeoutFreesAStalledClient) {
         server->wait_closed();
     });
 }
+
+TEST(Tls, FailedServerHandshakesAreReportedInDebugModeOnly) {
+    weft::run([] {
+        weft::Loop& loop = weft::Loop::current();
+        std::vector<std::string> reports;
+        loop.set_exception_handler([&](weft::Loop&, const weft::ExceptionContext& c) {
+            std::string what;
+            try {
+                if (c.exception) std::rethrow_exception(c.exception);
+            } catch (const std::exception& e) {
+                what = e.what();
+            }
+            reports.push_back(c.message + " | " + what);
+        });
+        auto server = tls_server([](weft::Stream& s) { s.write("served"); });
+        auto plain_text_client = [&] {
+            auto c = weft::open_connection("127.0.0.1", server->port());
+            c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            c.read_all();  // the server closes on us (after its alert)
+        };
+        plain_text_client();
+        auto good = weft::open_connection("127.0.0.1", server->port(), tls_to_localhost());
+        EXPECT_EQ(good.read_all(), "served");
+        EXPECT_TRUE(reports.empty()) << reports[0];
+        loop.set_debug(true);
+        plain_text_client();
+        weft::sleep(20ms);  // the connection's task reports after the client saw the close
+        ASSERT_EQ(reports.size(), 1u);
+        EXPECT_NE(reports[0].find("TLS handshake failed"), std::string::npos) << reports[0];
+        EXPECT_NE(reports[0].find("http request"), std::string::npos) << reports[0];  // OpenSSL's reason
+        loop.set_debug(false);
+        server->close();
+        server->wait_closed();
+    });
+}
+
+TEST(Tls, CancelledReadAndDrainLeaveTheStreamUsable) {
+    weft::run([] {
+        weft::Event go;
+        auto server = tls_server([&](weft::Stream& s) {
+            go.wait();  // not reading: the client's drain blocks
+            std::string all = s.read_exactly(4 * 1024 * 1024 + 6);
+            s.write("sum " + std::to_string(fnv1a(all)) + "\n");
+            s.write(s.read_line());
+        });
+        auto c = weft::open_connection("127.0.0.1", server->port(), tls_to_localhost());
+        auto reader = weft::create_task(weft::Loop::current(), [&] { return c.read(); });
+        weft::sleep(20ms);
+        reader.cancel();
+        EXPECT_THROW(reader.get(), weft::Cancelled);
+        std::string big(4 * 1024 * 1024, 'z');
+        auto writer = weft::create_task(weft::Loop::current(), [&] {
+            c.write(big);
+            c.drain();
+        });
+        weft::sleep(20ms);
+        EXPECT_FALSE(writer.done());  // held by drain
+        writer.cancel();
+        EXPECT_THROW(writer.get(), weft::Cancelled);
+        go.set();
+        c.write("+tail!");
+        c.drain();  // what was buffered goes out, then the rest
+        EXPECT_EQ(c.read_line(), "sum " + std::to_string(fnv1a(big + "+tail!")) + "\n");
+        c.write("still works\n");
+        EXPECT_EQ(c.read_line(), "still works\n");
+        server->close();
+        server->wait_closed();
+    });
+}

@@ -1,5 +1,6 @@
 // Go running weft's benchmark workloads for the `make bench` table.
-// `bench [min_seconds]` prints one JSON line per workload; `echo PORT` serves echo.
+// `bench [min_seconds]` prints one JSON line per workload; `echo PORT` serves echo;
+// `tlsecho CERT KEY PORT` serves the same echo over crypto/tls (tls.go).
 // Single-loop workloads run with GOMAXPROCS=1, the way weft's loop owns one thread; the
 // cross-thread channel runs with the default GOMAXPROCS (one per core). The echo server
 // keeps the default, which is 1 under `taskset -c` to one core.
@@ -7,7 +8,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -166,6 +166,11 @@ func echo(port string) {
 		panic(err)
 	}
 	fmt.Printf("listening %s (GOMAXPROCS %d)\n", port, runtime.GOMAXPROCS(0))
+	serveEcho(listener)
+}
+
+// serveEcho runs one goroutine per connection: read up to 64 KiB, write it back.
+func serveEcho(listener net.Listener) {
 	for {
 		conn, err := listener.Accept()
 		if err != nil {
@@ -182,9 +187,6 @@ func echo(port string) {
 					}
 				}
 				if err != nil {
-					if err != io.EOF {
-						return
-					}
 					return
 				}
 			}
@@ -195,6 +197,10 @@ func echo(port string) {
 func main() {
 	if len(os.Args) > 2 && os.Args[1] == "echo" {
 		echo(os.Args[2])
+		return
+	}
+	if len(os.Args) > 4 && os.Args[1] == "tlsecho" {
+		tlsEcho(os.Args[2], os.Args[3], os.Args[4])
 		return
 	}
 	min := 0.5
