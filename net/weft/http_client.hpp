@@ -84,7 +84,8 @@ struct RequestOptions {
     // POST) becomes a GET without a body; Authorization and a Cookie header of your own
     // are dropped when the redirect leaves the origin (the jar's cookies follow their own
     // rules). max_redirects responses in a row are TooManyRedirects (aiohttp counts the
-    // same way: the 10th redirect is the error).
+    // same way: the 10th redirect is the error). 1 or less: the first one is. (aiohttp's 0
+    // means no limit; weft has none such: a redirect loop would run to the total timeout.)
     bool allow_redirects = true;
     int max_redirects = 10;
     // A redirect from https:// to http:// would send the rest of the exchange in clear:
