@@ -2,9 +2,10 @@
 // ClientSession, their sizes printed, then how long it all took. With no URLs it starts a
 // small weft HTTP server of its own on a free port, whose pages each take --delay ms
 // (10 by default) to serve, and fetches five pages from that: fetched one after another
-// they would take five delays, concurrently about one.
+// they would take five delays, concurrently about one. https:// URLs are verified against
+// the system's CAs, plus --cafile's; --insecure verifies nothing (aiohttp's ssl=False).
 //
-//     fetch_urls [--delay MS] [http://url...]
+//     fetch_urls [--delay MS] [--cafile PEM] [--insecure] [http[s]://url...]
 #include <weft/weft.hpp>
 #include "args.hpp"
 
@@ -24,14 +25,24 @@ std::string fetch(http::ClientSession& session, const std::string& url) {
 }
 
 int main(int argc, char** argv) {
+    constexpr const char* kUsage = "fetch_urls [--delay MS] [--cafile PEM] [--insecure] [url...]";
     std::vector<std::string> urls;
     std::chrono::milliseconds delay{10};
+    std::string cafile;
+    bool insecure = false;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--delay") == 0 && i + 1 < argc)
-            delay = std::chrono::milliseconds(
-                examples::number_arg(argv[++i], 3'600'000, "fetch_urls [--delay MS] [url...]"));
-        else
+        if (std::strcmp(argv[i], "--delay") == 0 && i + 1 < argc) {
+            delay = std::chrono::milliseconds(examples::number_arg(argv[++i], 3'600'000, kUsage));
+        } else if (std::strcmp(argv[i], "--cafile") == 0 && i + 1 < argc) {
+            cafile = argv[++i];
+        } else if (std::strcmp(argv[i], "--insecure") == 0) {
+            insecure = true;
+        } else if (argv[i][0] == '-') {
+            std::fprintf(stderr, "unknown option '%s'\nusage: %s\n", argv[i], kUsage);
+            return 2;
+        } else {
             urls.emplace_back(argv[i]);
+        }
     }
     try {
         weft::run([&] {
@@ -49,6 +60,13 @@ int main(int argc, char** argv) {
             }
             http::ClientSessionOptions options;
             options.timeout.total = std::chrono::seconds(30);
+            if (insecure) {
+                options.ssl = false;
+            } else if (!cafile.empty()) {  // the system's CAs and this one
+                auto ctx = weft::ssl::Context::client();
+                ctx.load_verify_locations(cafile);
+                options.ssl = ctx;
+            }
             http::ClientSession session(options);
             auto started = weft::Clock::now();
             std::vector<weft::Task<std::string>> tasks;  // tasks = [fetch(session, url) ...]

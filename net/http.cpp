@@ -1,4 +1,4 @@
-// Headers, http:// URLs and status phrases: the small shared pieces of weft::http.
+// Headers, URLs, query strings and status phrases: the small shared pieces of weft::http.
 #include <weft/http.hpp>
 
 #include <algorithm>
@@ -106,19 +106,26 @@ size_t Headers::remove(std::string_view name) noexcept {
 
 std::string Url::authority() const {
     std::string h = host.find(':') != host.npos ? "[" + host + "]" : host;
-    return port == 80 ? h : h + ":" + std::to_string(port);
+    return port == default_port() ? h : h + ":" + std::to_string(port);
 }
 
-std::string Url::to_string() const { return "http://" + authority() + target; }
+std::string Url::origin() const { return scheme + "://" + authority(); }
+
+std::string Url::to_string() const { return origin() + target; }
 
 Url parse_url(std::string_view url) {
     auto fail = [&](const std::string& why) -> Url {
         throw InvalidUrl("invalid URL '" + std::string(url) + "': " + why);
     };
     size_t colon = url.find("://");
-    if (colon == url.npos) return fail("expected http://host/...");
-    if (!iequals(url.substr(0, colon), "http"))
-        return fail("only http:// is supported (weft has no TLS)");
+    if (colon == url.npos) return fail("expected http://host/... or https://host/...");
+    Url out;
+    if (iequals(url.substr(0, colon), "https")) {
+        out.scheme = "https";
+        out.port = 443;
+    } else if (!iequals(url.substr(0, colon), "http")) {
+        return fail("only http:// and https:// are supported");
+    }
     std::string_view rest = url.substr(colon + 3);
     size_t end = rest.find_first_of("/?#");
     std::string_view authority = rest.substr(0, end);
@@ -126,7 +133,6 @@ Url parse_url(std::string_view url) {
     if (size_t hash = target.find('#'); hash != target.npos) target = target.substr(0, hash);
     if (authority.find('@') != authority.npos) return fail("user info is not supported");
 
-    Url out;
     std::string_view port;
     if (!authority.empty() && authority[0] == '[') {  // [v6]:port
         size_t close = authority.find(']');
@@ -160,7 +166,7 @@ Url parse_url(std::string_view url) {
 
 Url resolve_url(const Url& base, std::string_view location) {
     if (location.find("://") != location.npos) return parse_url(location);
-    if (location.substr(0, 2) == "//") return parse_url("http:" + std::string(location));
+    if (location.substr(0, 2) == "//") return parse_url(base.scheme + ":" + std::string(location));
     Url out = base;
     if (location.empty()) return out;
     if (location[0] == '/') {
@@ -172,6 +178,47 @@ Url resolve_url(const Url& base, std::string_view location) {
                                         : dir + std::string(location);
     }
     return parse_url(out.to_string());  // the same checks as any URL
+}
+
+std::string encode_query(const Params& params) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    // yarl's _QUERY_PART_QUOTER: RFC 3986's unreserved characters, the sub-delimiters that
+    // mean nothing in a form ("!$'()*,"), and "?/:@"; '&', '=', '+' and ';' would.
+    auto quote = [](std::string& out, std::string_view s) {
+        for (char c : s) {
+            auto b = (unsigned char)c;
+            if ((b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                std::string_view("-._~!$'()*,?/:@").find(c) != std::string_view::npos) {
+                out += c;
+            } else if (c == ' ') {
+                out += '+';
+            } else {
+                out += '%';
+                out += kHex[b >> 4];
+                out += kHex[b & 0xf];
+            }
+        }
+    };
+    std::string out;
+    for (const auto& [name, value] : params) {
+        if (!out.empty()) out += '&';
+        quote(out, name);
+        out += '=';
+        quote(out, value);
+    }
+    return out;
+}
+
+Url with_params(Url url, const Params& params) {
+    if (params.empty()) return url;
+    std::string query = encode_query(params);
+    size_t q = url.target.find('?');
+    if (q == url.target.npos)
+        url.target += '?';
+    else if (q + 1 != url.target.size() && url.target.back() != '&')
+        url.target += '&';
+    url.target += query;
+    return url;
 }
 
 std::string_view reason_phrase(int status) noexcept {

@@ -2,18 +2,38 @@
 // request, read the response head; the body is read later through the response, which
 // hands the connection back when the body ends. Every step after the pool runs under the
 // total deadline; any failure midway resets the connection (abort), since its state is unknown.
+// request() is the loop over redirects; send_once() one hop of it.
 #include <weft/http_client.hpp>
 
 #include <cstdio>
 
+#include "detail/content_decoder.hpp"
 #include "detail/http_pool.hpp"
 #include <weft/combinators.hpp>
 
 namespace weft::http {
 
+namespace detail {
+
+// What one hop of a request sends, besides the method and the caller's options.
+struct Hop {
+    const Url& url;
+    const ssl::Context* context;  // https only
+    bool decompress;
+    // The redirects have left the first URL's origin: Authorization and the caller's own
+    // Cookie header stay behind (the jar's cookies go where their domain allows).
+    bool left_origin;
+    std::string jar_cookies;  // the Cookie header value the jar gives url
+};
+
+}  // namespace detail
+
+using detail::Hop;
+
 namespace {
 
 constexpr int kMaxInterimResponses = 5;  // Go's limit on 1xx answers to one request
+constexpr size_t kMaxDecodedPiece = 64 * 1024;  // what read_chunk decodes at most per call
 
 bool is_redirect(int status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
@@ -35,8 +55,9 @@ decltype(auto) within(std::optional<TimePoint> deadline, const std::string& what
     }
 }
 
-std::string serialize_head(const std::string& method, const Url& url, const Headers& session,
+std::string serialize_head(const std::string& method, const Hop& hop, const Headers& session,
                            const RequestOptions& options) {
+    const Url& url = hop.url;
     std::string out = method + " " + url.target + " HTTP/1.1\r\n";
     const Headers& mine = options.headers;
     auto field = [&](std::string_view name, std::string_view value) {
@@ -50,13 +71,28 @@ std::string serialize_head(const std::string& method, const Url& url, const Head
     auto framing = [](std::string_view n) {
         return iequals(n, "Content-Length") || iequals(n, "Transfer-Encoding");
     };
+    // Cookie is written once below: the caller's (or the session's) joined with the jar's.
+    auto skipped = [&](std::string_view n) {
+        return framing(n) || iequals(n, "Cookie") || (hop.left_origin && iequals(n, "Authorization"));
+    };
     if (!mine.contains("Host")) field("Host", url.authority());
     for (const auto& [n, v] : session)
-        if (!mine.contains(n) && !iequals(n, "Host") && !framing(n)) field(n, v);
+        if (!mine.contains(n) && !iequals(n, "Host") && !skipped(n)) field(n, v);
     for (const auto& [n, v] : mine)
-        if (!framing(n)) field(n, v);
+        if (!skipped(n)) field(n, v);
     if (!mine.contains("User-Agent") && !session.contains("User-Agent")) field("User-Agent", "weft/0.1");
     if (!mine.contains("Accept") && !session.contains("Accept")) field("Accept", "*/*");
+    // As aiohttp: offered whatever auto_decompress says (with it off, the body comes raw).
+    if (!mine.contains("Accept-Encoding") && !session.contains("Accept-Encoding"))
+        field("Accept-Encoding", "gzip, deflate");
+    std::string cookie;
+    if (!hop.left_origin) {
+        auto own = mine.get_all("Cookie");
+        if (own.empty()) own = session.get_all("Cookie");
+        for (std::string_view v : own) cookie += cookie.empty() ? std::string(v) : "; " + std::string(v);
+    }
+    if (!hop.jar_cookies.empty()) cookie += cookie.empty() ? hop.jar_cookies : "; " + hop.jar_cookies;
+    if (!cookie.empty()) field("Cookie", cookie);
     if (options.chunked_body)
         field("Transfer-Encoding", "chunked");
     else if (!options.body.empty() || method == "POST" || method == "PUT" || method == "PATCH")
@@ -93,6 +129,12 @@ struct ClientResponse::State {
     std::string method;
     std::optional<TimePoint> deadline;
     std::string early_body;  // a body that ended before the caller asked for it
+    // Undoes Content-Encoding; null for a body left as it came. Reset once finished.
+    std::unique_ptr<detail::ContentDecoder> decoder;
+
+    std::string what() const { return method + " " + url.to_string(); }
+    // The next piece of the body as it came off the wire; empty at its end.
+    std::string read_raw_chunk();
 
     ~State() { drop(); }
     // The exchange broke off (an error, a timeout, a body nobody will read): the
@@ -130,19 +172,38 @@ void ClientResponse::raise_for_status() const {
                                                 std::to_string(status()) + " " + reason());
 }
 
-std::string ClientResponse::read_chunk() {
-    if (!s_->early_body.empty()) return std::exchange(s_->early_body, {});
-    if (!s_->conn) return {};
+std::string ClientResponse::State::read_raw_chunk() {
+    if (!early_body.empty()) return std::exchange(early_body, {});
+    if (!conn) return {};
     try {
-        std::string piece = within(s_->deadline, s_->method + " " + s_->url.to_string(),
-                                   [&] { return s_->conn->reader.read_body(); });
-        if (s_->conn->reader.message_done()) {
-            s_->finish();
-            if (piece.empty()) return piece;
-        }
+        std::string piece = within(deadline, what(), [&] { return conn->reader.read_body(); });
+        if (conn->reader.message_done()) finish();
         return piece;
     } catch (...) {
-        s_->drop();
+        drop();
+        throw;
+    }
+}
+
+std::string ClientResponse::read_chunk() {
+    State& s = *s_;
+    if (!s.decoder) return s.read_raw_chunk();
+    try {
+        for (;;) {
+            // What was fed may hold more than one piece's worth: decode before reading on.
+            std::string out = s.decoder->decode(kMaxDecodedPiece);
+            if (!out.empty()) return out;
+            std::string raw = s.read_raw_chunk();
+            if (raw.empty()) {  // the body ended
+                s.decoder->finish();
+                s.decoder.reset();
+                return {};
+            }
+            s.decoder->feed(std::move(raw));
+        }
+    } catch (const ContentEncodingError&) {
+        s.decoder.reset();  // the rest of the body cannot be decoded either
+        s.drop();
         throw;
     }
 }
@@ -170,10 +231,23 @@ bool ClientSession::closed() const noexcept { return pool_->closed(); }
 size_t ClientSession::connections_open() const noexcept { return pool_->open(); }
 size_t ClientSession::connections_idle() const noexcept { return pool_->idle(); }
 
-ClientResponse ClientSession::send_once(const std::string& method, const Url& url, const RequestOptions& options,
+const ssl::Context& ClientSession::ssl_context(const SslOption& option) {
+    if (const auto* given = std::get_if<ssl::Context>(&option)) return *given;
+    // Made on first use, once: client() reads the system's CA store, not a thing to do
+    // per request (nor for a session that never sees an https URL).
+    if (std::get<bool>(option)) {
+        if (!verified_) verified_ = ssl::Context::client();
+        return *verified_;
+    }
+    if (!unverified_) unverified_ = ssl::Context::unverified_client();
+    return *unverified_;
+}
+
+ClientResponse ClientSession::send_once(const std::string& method, const detail::Hop& hop, const RequestOptions& options,
                                         const ClientTimeout& timeout, std::optional<TimePoint> deadline) {
+    const Url& url = hop.url;
     std::string what = method + " " + url.to_string();
-    std::string head = serialize_head(method, url, options_.headers, options);
+    std::string head = serialize_head(method, hop, options_.headers, options);
     // A reused connection may have been closed by the server just as we picked it: one
     // retry on a fresh one, when nothing came back and the request may be sent twice.
     bool may_retry = idempotent(method) && !options.chunked_body;
@@ -186,12 +260,12 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
         std::unique_ptr<detail::PooledConnection> conn;
         if (connect_deadline) {
             try {
-                conn = weft::timeout_at(*connect_deadline, [&] { return pool_->acquire(url.host, url.port); });
+                conn = weft::timeout_at(*connect_deadline, [&] { return pool_->acquire(url, hop.context); });
             } catch (const TimeoutError&) {
                 throw TimeoutError(what + ": connect timeout exceeded");
             }
         } else {
-            conn = pool_->acquire(url.host, url.port);
+            conn = pool_->acquire(url, hop.context);
         }
         auto state = std::make_unique<ClientResponse::State>();
         state->pool = pool_;
@@ -245,6 +319,11 @@ ClientResponse ClientSession::send_once(const std::string& method, const Url& ur
             throw;
         }
         state->head = std::move(c.reader.head());
+        options_.cookie_jar.update_cookies(state->head.headers, url);  // every hop's, redirects too
+        int status = state->head.status;
+        auto encoding = state->head.headers.get("Content-Encoding");
+        if (hop.decompress && encoding && method != "HEAD" && status != 204 && status != 304)
+            state->decoder = detail::ContentDecoder::for_encoding(*encoding, options_.max_decompressed_size, what);
         if (c.reader.message_done()) {  // the whole body came with the head (or there is none)
             state->early_body = c.reader.read_body();
             state->finish();
@@ -258,26 +337,41 @@ ClientResponse ClientSession::request(std::string_view method_in, std::string_vi
     std::string method(method_in);
     for (char c : method)
         if (c <= ' ' || c >= 0x7f) throw HttpError(std::errc::invalid_argument, "invalid HTTP method '" + method + "'");
-    Url url = parse_url(url_in);
+    Url url = with_params(parse_url(url_in), options.params);
     ClientTimeout timeout = options.timeout.value_or(options_.timeout);
     std::optional<TimePoint> deadline;
     if (timeout.total) deadline = deadline_after(*timeout.total);
+    const SslOption ssl = options.ssl.value_or(options_.ssl);
+    bool decompress = options.auto_decompress.value_or(options_.auto_decompress);
+    std::string first_origin = url.origin();
+    bool left_origin = false;
 
     for (int redirects = 0;; ++redirects) {
-        ClientResponse response = send_once(method, url, options, timeout, deadline);
+        Hop hop{url, url.is_https() ? &ssl_context(ssl) : nullptr, decompress, left_origin,
+                options_.cookie_jar.cookie_header(url)};
+        ClientResponse response = send_once(method, hop, options, timeout, deadline);
         auto location = response.headers().get("Location");
         if (!options.allow_redirects || !is_redirect(response.status()) || !location) return response;
-        if (redirects >= options.max_redirects)
-            throw TooManyRedirects(method + " " + std::string(url_in) + ": more than " +
-                                   std::to_string(options.max_redirects) + " redirects");
+        // As aiohttp: the max_redirects-th redirect in a row is the error.
+        if (redirects + 1 >= options.max_redirects)
+            throw TooManyRedirects(method + " " + std::string(url_in) + ": too many redirects (" +
+                                   std::to_string(redirects + 1) + ", max_redirects " +
+                                   std::to_string(options.max_redirects) + ")");
         int status = response.status();
         if (options.chunked_body && (status == 307 || status == 308))
             return response;  // a streamed body cannot be sent again
         Url next = resolve_url(url, *location);
+        if (url.is_https() && !next.is_https() && !options.allow_https_downgrade)
+            throw HttpError(std::errc::permission_denied,
+                            method + " " + url.to_string() + ": redirect to " + next.to_string() +
+                                " refused: it leaves https for clear text (RequestOptions::allow_https_downgrade)");
         // The body of a redirect is of no interest; a short one is read so the connection
-        // can be reused, a long one is not worth waiting for.
+        // can be reused, a long one is not worth waiting for. Read raw: a redirect's body
+        // is not worth decoding (nor failing over).
         auto length = response.s_->head.content_length;
-        if (length && *length <= 64 * 1024) response.read();
+        if (length && *length <= 64 * 1024)
+            while (!response.s_->read_raw_chunk().empty()) {
+            }
         response.close();
         if (status == 303 || ((status == 301 || status == 302) && method == "POST")) {
             if (method != "HEAD") method = "GET";
@@ -285,10 +379,7 @@ ClientResponse ClientSession::request(std::string_view method_in, std::string_vi
             options.chunked_body = nullptr;
             options.headers.remove("Content-Type");
         }
-        if (next.authority() != url.authority()) {  // credentials stay with their origin
-            options.headers.remove("Authorization");
-            options.headers.remove("Cookie");
-        }
+        if (next.origin() != first_origin) left_origin = true;  // credentials stay with their origin
         url = std::move(next);
     }
 }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include <weft/tcp.hpp>
 
@@ -28,6 +29,9 @@ bool ConnectionPool::usable(PooledConnection& c) const {
     char byte;
     ssize_t n = ::recv(c.stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     // 0: the server closed it; > 0: it sent something unasked; only "nothing yet" is fine.
+    // Over TLS the peek sees records, not HTTP: > 0 there is most likely a close_notify
+    // (or a late session ticket), and a connection is never trusted on a guess, so it is
+    // not reused either; what the TLS layer itself has buffered is caught by the retry.
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -42,8 +46,19 @@ void ConnectionPool::wake() noexcept {
     fired->set();
 }
 
-std::unique_ptr<PooledConnection> ConnectionPool::acquire(const std::string& host, uint16_t port) {
-    std::string key = host + ":" + std::to_string(port);
+std::string ConnectionPool::key(const Url& url, const ssl::Context* context) {
+    std::string k = url.scheme + "://" + url.host + ":" + std::to_string(url.port);
+    if (url.is_https() && context) {
+        char ctx[32];
+        std::snprintf(ctx, sizeof ctx, "/%p", static_cast<void*>(context->native_handle()));
+        k += ctx;
+    }
+    return k;
+}
+
+std::unique_ptr<PooledConnection> ConnectionPool::acquire(const Url& url, const ssl::Context* context) {
+    if (url.is_https() && !context) throw InvalidStateError("an https:// connection needs a TLS context");
+    std::string key = ConnectionPool::key(url, context);
     for (;;) {
         if (closed_) throw InvalidStateError("ClientSession is closed");
         // Most recently used first: the likeliest to be still alive.
@@ -56,7 +71,7 @@ std::unique_ptr<PooledConnection> ConnectionPool::acquire(const std::string& hos
                 return c;
             }
             forget(c->key);
-            return acquire(host, port);  // the scan's iterators are gone; start over
+            return acquire(url, context);  // the scan's iterators are gone; start over
         }
         // At the total limit with idle connections to other hosts: close the oldest.
         if (!room_for(key) && !idle_.empty() && limit_ && open_ >= limit_) {
@@ -75,8 +90,15 @@ std::unique_ptr<PooledConnection> ConnectionPool::acquire(const std::string& hos
             ++open_;
             ++per_host_[key];
             try {
-                Stream s = open_connection(host, port);
-                return std::make_unique<PooledConnection>(key, std::move(s), limits_);
+                ConnectOptions connect;
+                if (url.is_https()) {
+                    connect.ssl = *context;
+                    connect.server_hostname = url.host;  // SNI and the certificate's name
+                }
+                Stream s = open_connection(url.host, url.port, std::move(connect));
+                auto c = std::make_unique<PooledConnection>(key, std::move(s), limits_);
+                if (url.is_https()) c->context = *context;
+                return c;
             } catch (...) {
                 forget(key);
                 wake();

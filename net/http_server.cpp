@@ -88,6 +88,14 @@ struct ConnectionState {
     // byte is in, the request is in flight and gets its answer.
     bool idle() const {
         if (!between_requests || reader.started() || reader.has_buffered_input()) return false;
+        // Over TLS the socket holds records, not requests, and a record may be anything (a
+        // request, a close_notify, a key update): bytes there count as "not idle", which at
+        // worst keeps a closing client's connection until its close_notify is read (or
+        // until the grace period). The reverse is not seen from here: a record the Stream
+        // has taken off the socket but cannot decrypt yet (its end has not arrived) counts
+        // as nothing, so such a request is closed as if it had not begun, as one arriving
+        // just after the close would be (the client's retry of an idempotent request covers
+        // both). Telling it apart needs the Stream to say that it holds undecrypted input.
         char byte;
         ssize_t n = ::recv(stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         return n <= 0;  // 0: the client has gone; < 0 (EAGAIN): nothing sent
@@ -445,6 +453,16 @@ void HttpServer::shutdown(Duration grace) {
     }
 }
 
+namespace {
+
+ServerOptions server_options(const HttpServerOptions& options) {
+    ServerOptions tcp = options.tcp;
+    if (options.ssl) tcp.ssl = options.ssl;
+    return tcp;
+}
+
+}  // namespace
+
 std::unique_ptr<HttpServer> start_http_server(Application app, const std::string& host, uint16_t port,
                                               HttpServerOptions options) {
     auto s = std::make_shared<HttpServer::State>();
@@ -455,7 +473,7 @@ std::unique_ptr<HttpServer> start_http_server(Application app, const std::string
     // cycle through s->server is broken by ~HttpServer dropping the server.
     s->server = start_server(
         [s](Stream& stream) { detail::ConnectionState(stream, s->app, s->options, &s->tracker).serve(); },
-        host, port, s->options.tcp);
+        host, port, server_options(s->options));
     return std::unique_ptr<HttpServer>(new HttpServer(std::move(s)));
 }
 

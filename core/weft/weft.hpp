@@ -28,6 +28,7 @@
 #include <weft/task_group.hpp>
 
 #include <weft/address.hpp>
+#include <weft/cookie_jar.hpp>
 #include <weft/http.hpp>
 #include <weft/http_client.hpp>
 #include <weft/http_server.hpp>

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tour.hpp"
+#include "tour_tls.hpp"
 
 namespace http = weft::http;
 
@@ -59,10 +60,11 @@ std::string fetch_url(const std::string& url) {
     return response.text();       // the response releases its connection when it goes
 }
 
-void aiohttp_form(uint16_t port) {
+void aiohttp_form(const std::string& scheme, uint16_t port) {
     tour::section("aiohttp: async with ClientSession() / session.get(url)");
-    std::string context = fetch_url("http://127.0.0.1:" + std::to_string(port) + "/article/147751411");
+    std::string context = fetch_url(scheme + "://127.0.0.1:" + std::to_string(port) + "/article/147751411");
     std::printf("%s\n", context.c_str());
+    std::printf("fetched over %s\n", scheme.c_str());
 }
 
 // @asynccontextmanager over a Generator: the body runs to its yield on the way in, and
@@ -240,8 +242,9 @@ int main() {
             app.add_get("/article/*", [](http::Request& r) {
                 return http::Response::text("<html><body>article " + r.path().substr(9) + "</body></html>");
             });
-            auto web = http::start_http_server(std::move(app), "127.0.0.1", 0);
-            aiohttp_form(web->port());
+            tour::Web https = tour::web();  // https, as the seed's URL (tour_tls.hpp)
+            auto web = http::start_http_server(std::move(app), "127.0.0.1", 0, https.server_options);
+            aiohttp_form(https.scheme, web->port());
             web->shutdown();
 
             generator_form();

@@ -3,7 +3,8 @@
 // (aiofiles): three files read concurrently, combined, written.
 //
 // The seed fetches python.org, github.com and stackoverflow.com; here the pages come
-// from an HTTP server this program starts on 127.0.0.1, so the run needs no network.
+// from an HTTP server this program starts on 127.0.0.1, so the run needs no network: over
+// https, with a certificate made for the run (tour_tls.hpp).
 #include <weft/weft.hpp>
 
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "tour.hpp"
+#include "tour_tls.hpp"
 
 namespace http = weft::http;
 
@@ -30,8 +32,9 @@ void network_requests() {
         weft::sleep(tour::seconds(1));  // each page takes a (seed) second to produce
         return http::Response::text(std::string(1000 * r.path().size(), '.'));
     });
-    auto server = http::start_http_server(std::move(app), "127.0.0.1", 0);
-    std::string base = "http://127.0.0.1:" + std::to_string(server->port());
+    tour::Web web = tour::web();
+    auto server = http::start_http_server(std::move(app), "127.0.0.1", 0, web.server_options);
+    std::string base = web.scheme + "://127.0.0.1:" + std::to_string(server->port());
     tour::varying("serving %s", base.c_str());
 
     std::vector<std::string> paths = {"/python.org", "/github.com", "/stackoverflow.com"};
@@ -42,7 +45,8 @@ void network_requests() {
         for (const auto& p : paths) tasks.push_back(weft::spawn(fetch, std::ref(session), base + p));
         auto results = weft::gather(tasks);  // results = await asyncio.gather(*tasks)
         for (size_t i = 0; i < paths.size(); ++i)  // print(f"{url}: {len(html)} characters")
-            std::printf("http://127.0.0.1:PORT%s: %zu characters\n", paths[i].c_str(), results[i].size());
+            std::printf("%s://127.0.0.1:PORT%s: %zu characters\n", web.scheme.c_str(), paths[i].c_str(),
+                        results[i].size());
         std::printf("connections the session opened: %zu (one per concurrent request)\n", session.connections_open());
     }
     double took = tour::since(started);

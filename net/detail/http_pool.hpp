@@ -1,7 +1,10 @@
 // ConnectionPool: the client's kept-alive connections (aiohttp's TCPConnector). Counts
 // every open connection — lent out or idle — against a total and a per-host limit; a
-// request that finds no room waits for one to be released. Loop thread only. Private
-// to libweft.
+// request that finds no room waits for one to be released. Connections are told apart
+// by scheme, host, port and, for https, the TLS context they were made with: a request is
+// never sent over a connection its own settings would not have made (clear text for an
+// https URL, or a TLS session verified less strictly than it asks). Loop thread only.
+// Private to libweft.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +15,9 @@
 #include <unordered_map>
 
 #include "detail/http_parser.hpp"
+#include <weft/http.hpp>
 #include <weft/loop.hpp>
+#include <weft/ssl.hpp>
 #include <weft/stream.hpp>
 #include <weft/sync.hpp>
 
@@ -26,7 +31,8 @@ struct PooledConnection {
     PooledConnection(const PooledConnection&) = delete;
     PooledConnection& operator=(const PooledConnection&) = delete;
 
-    std::string key;  // "host:port"
+    std::string key;  // see ConnectionPool::key
+    std::optional<ssl::Context> context;  // an https connection's: kept alive with it
     Stream stream;
     MessageReader reader;  // reads `stream`: the two never move apart
     TimePoint idle_since{};
@@ -39,9 +45,16 @@ public:
         : limit_(limit), per_host_limit_(limit_per_host), keepalive_(keepalive), limits_(limits) {}
     ~ConnectionPool();
 
-    // An idle connection to host:port, or a new one once the limits allow. The caller
-    // bounds the wait (and the connect) with a timeout scope. InvalidStateError once closed.
-    std::unique_ptr<PooledConnection> acquire(const std::string& host, uint16_t port);
+    // "http://host:port", or "https://host:port/<SSL_CTX address>": what a connection may
+    // be reused for. (A pooled TLS connection holds a reference to its SSL_CTX, so the
+    // address cannot be reused by another context while the connection is in the pool.)
+    static std::string key(const Url& url, const ssl::Context* context);
+    // An idle connection for url's scheme, host and port (and `context`, which an https
+    // URL needs), or a new one once the limits allow: over TLS, with the handshake done
+    // and the certificate checked against url.host. The caller bounds the wait (and the
+    // connect) with a timeout scope. InvalidStateError once closed; SystemError,
+    // ssl::SslError, ssl::CertificateError from connecting.
+    std::unique_ptr<PooledConnection> acquire(const Url& url, const ssl::Context* context);
     // Back to the idle list (or closed, if the pool is closed).
     void release(std::unique_ptr<PooledConnection> c) noexcept;
     // Closed (Stream::close): the server asked for it. A caller that does not know the

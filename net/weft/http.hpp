@@ -1,7 +1,7 @@
 // HTTP/1.1 vocabulary shared by the client (http_client.hpp) and the server
-// (http_server.hpp): header lists, http:// URLs, status phrases and the errors. Messages
-// are parsed by llhttp (Node's parser, compiled into libweft); nothing here parses HTTP.
-// Only plain http:// is supported: there is no TLS in weft.
+// (http_server.hpp): header lists, http:// and https:// URLs, query strings, status phrases
+// and the errors. Messages are parsed by llhttp (Node's parser, compiled into libweft);
+// nothing here parses HTTP.
 #pragma once
 
 #include <cstdint>
@@ -42,10 +42,18 @@ public:
         : HttpError(std::errc::connection_reset, what) {}
 };
 
-// Not an http:// URL we can use (https://, no host, bad port, ...).
+// Not an http:// or https:// URL we can use (another scheme, no host, bad port, ...).
 class InvalidUrl : public HttpError {
 public:
     explicit InvalidUrl(const std::string& what) : HttpError(std::errc::invalid_argument, what) {}
+};
+
+// A body whose Content-Encoding (gzip, deflate) could not be undone: corrupt or cut short,
+// or decoding to more than the session's max_decompressed_size (aiohttp's
+// ContentEncodingError).
+class ContentEncodingError : public HttpError {
+public:
+    ContentEncodingError(std::errc code, const std::string& what) : HttpError(code, what) {}
 };
 
 // More redirects than ClientSession allows for one request.
@@ -100,23 +108,40 @@ private:
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
-// An absolute http:// URL split into what a request needs.
+// An absolute http:// or https:// URL split into what a request needs.
 struct Url {
+    std::string scheme = "http";  // "http" or "https", in lower case
     std::string host;    // without brackets for IPv6 literals
     uint16_t port = 80;
     std::string target;  // path and query, at least "/"
 
-    // "host:port" as it goes into a Host header (port omitted when 80).
+    bool is_https() const noexcept { return scheme == "https"; }
+    uint16_t default_port() const noexcept { return is_https() ? 443 : 80; }
+    // "host:port" as it goes into a Host header (port omitted when it is the scheme's).
     std::string authority() const;
-    std::string to_string() const;  // "http://" + authority() + target
+    // scheme://authority: what "the same site" means for redirects (credentials stay there).
+    std::string origin() const;
+    std::string to_string() const;  // origin() + target
 };
 
-// Parses "http://host[:port][/path][?query]" (a fragment is dropped). Bytes beyond ASCII
-// in the path and query are percent-encoded; spaces and control characters are refused.
-// Throws InvalidUrl, saying why, for anything else — https:// included.
+// Parses "http[s]://host[:port][/path][?query]" (a fragment is dropped; the port defaults to
+// 80 or 443). Bytes beyond ASCII in the path and query are percent-encoded; spaces and
+// control characters are refused. Throws InvalidUrl, saying why, for anything else.
 Url parse_url(std::string_view url);
-// Resolves a Location header against the URL it came from (absolute, "/path" or relative).
+// Resolves a Location header against the URL it came from (absolute, "//host/path",
+// "/path" or relative).
 Url resolve_url(const Url& base, std::string_view location);
+
+// Query parameters (aiohttp's params=): pairs, in order, repeated names allowed.
+using Params = std::vector<std::pair<std::string, std::string>>;
+// "a=1&b=x+y": each name and value percent-encoded as yarl (aiohttp's URL library) does for
+// a query: RFC 3986's unreserved characters, the sub-delimiters that mean nothing in a form
+// and the four a query may hold (question mark, slash, colon, at sign) as they are; a space
+// as '+'; every other byte (the ampersand, the equals and plus signs, the semicolon, the
+// percent sign, non-ASCII, ...) percent-encoded.
+std::string encode_query(const Params& params);
+// The URL with `params` appended to the query it already has ('?' or '&' as needed).
+Url with_params(Url url, const Params& params);
 
 // "OK" for 200, "Not Found" for 404, ...; "Unknown" for codes it does not know.
 std::string_view reason_phrase(int status) noexcept;

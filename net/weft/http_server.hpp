@@ -4,13 +4,14 @@
 // order (one at a time, so a handler may suspend freely). Header and body sizes are
 // limited; a malformed or over-limit request gets 400 / 413 / 431 and its connection is
 // closed while the server keeps running. shutdown() is graceful: it stops accepting,
-// closes idle connections and lets requests in flight finish. http:// only.
+// closes idle connections and lets requests in flight finish. https with options.ssl.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,12 @@ struct HttpServerOptions {
     // (it must be drained before the next request), or to take in a response or an
     // answer (100 Continue, an error); past it the connection is closed.
     Duration io_timeout = std::chrono::seconds(60);
-    weft::ServerOptions tcp;             // backlog, SO_REUSEPORT, stream buffers
+    weft::ServerOptions tcp{};           // backlog, SO_REUSEPORT, stream buffers
+    // Serve https: a Context::server() with load_cert_chain done. Each connection's TLS
+    // handshake runs before its first request, bounded by tcp.ssl_handshake_timeout (a
+    // failed one closes the connection and the server goes on). Set here or in tcp.ssl.
+    // serve_connection serves the stream it is given: start_tls it first for https.
+    std::optional<ssl::Context> ssl{};
 };
 
 // One request, valid during its handler. The body is read on demand (aiohttp's

@@ -2,11 +2,14 @@
 # Runs examples/http_server (one loop, then two) and examples/fetch_urls against it, and
 # fetch_urls on its own (it then starts a server of its own); checks what they print, that
 # fetch_urls' fetches overlap, and http_server's POST /echo and /json over raw requests.
+# Then the two over https, with a CA made for the run by tests/common/make_test_certs.sh:
+# trusted with --cafile, ignored with --insecure, refused without either.
 set -euo pipefail
 server=$1 fetch=$2
 out=$(mktemp)
+certs=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -f "$out"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -f "$out"; rm -rf "$certs"' EXIT
 
 # No URLs: five pages of known sizes from fetch_urls' own server.
 got=$("$fetch" | grep -v '^fetched ' | sed 's/^.*\/page\///')
@@ -65,4 +68,26 @@ $base/json: 44 bytes"
   pid=
   grep -q "shut down after 5 requests" "$out" || { echo "no clean shutdown:"; cat "$out"; exit 1; }
 done
+# https: one loop, the test CA's localhost certificate.
+"$(dirname "$0")/../common/make_test_certs.sh" "$certs" >/dev/null 2>&1
+"$server" 0 --cert "$certs/server.pem" --key "$certs/server.key" > "$out" &
+pid=$!
+for _ in $(seq 600); do grep -q "listening on" "$out" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\) (1 loop, https)$/\1/p' "$out")
+[ -n "$port" ] || { echo "https server did not start"; cat "$out"; exit 1; }
+got=$("$fetch" --cafile "$certs/ca.pem" "https://127.0.0.1:$port/" "https://localhost:$port/json" | grep -v '^fetched ')
+expected="https://127.0.0.1:$port/: 14 bytes
+https://localhost:$port/json: 44 bytes"
+[ "$got" = "$expected" ] || { echo "unexpected fetch_urls --cafile output: $got"; exit 1; }
+got=$("$fetch" --insecure "https://127.0.0.1:$port/" | grep -v '^fetched ')
+[ "$got" = "https://127.0.0.1:$port/: 14 bytes" ] || { echo "unexpected fetch_urls --insecure output: $got"; exit 1; }
+# Not trusted without --cafile: a certificate error, exit status 1.
+if err=$("$fetch" "https://127.0.0.1:$port/" 2>&1); then
+  echo "fetch_urls trusted the test CA without --cafile: $err"; exit 1
+fi
+check "fetch_urls without --cafile" "$err" "certificate verify failed"
+kill -TERM $pid
+wait $pid
+pid=
+grep -q "shut down after 3 requests" "$out" || { echo "no clean https shutdown:"; cat "$out"; exit 1; }
 echo "http examples ok"

@@ -10,6 +10,10 @@
 #     tour_test.sh [--show] EXPECTED_DIR BINDIR    (runs BINDIR/<name> for every <name>.expected)
 #     --show   also print each program's whole output (make examples)
 #     UPDATE=1 rewrites the .expected files from this run instead of comparing.
+# The fetch examples serve https (examples/tour/tour_tls.hpp) with a CA and a localhost
+# certificate made here for the run: WEFT_TOUR_CERTS names their directory, SSL_CERT_FILE
+# makes the CA the one OpenSSL's default store trusts (so the seeds' plain ClientSession()
+# verifies it). No key outlives the run.
 set -uo pipefail
 show=0
 [ "${1:-}" = "--show" ] && { show=1; shift; }
@@ -22,6 +26,9 @@ if [ $# = 1 ] && [ -d "$1" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+"$(dirname "$0")/../common/make_test_certs.sh" "$work/certs" >/dev/null 2>&1 ||
+  { echo "tour: could not make the test certificates (is the openssl tool installed?)"; exit 1; }
+export WEFT_TOUR_CERTS="$work/certs" SSL_CERT_FILE="$work/certs/ca.pem"
 failed=0 total_start=$EPOCHREALTIME
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
 run_one() {  # run_one PROGRAM NAME: sets problem and took; leaves the diff in $work/diff

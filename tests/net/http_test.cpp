@@ -131,15 +131,24 @@ TEST(Http, GetPostAndRouting) {
 TEST(Http, InvalidUrlsAreRejected) {
     weft::run([] {
         http::ClientSession session;
-        EXPECT_THROW(session.get("https://example.com/"), http::InvalidUrl);
+        EXPECT_THROW(session.get("ftp://example.com/"), http::InvalidUrl);
+        EXPECT_THROW(session.get("https:///path"), http::InvalidUrl);
         EXPECT_THROW(session.get("http:///path"), http::InvalidUrl);
         EXPECT_THROW(session.get("http://host:99999/"), http::InvalidUrl);
         EXPECT_THROW(session.get("example.com"), http::InvalidUrl);
         try {
-            session.get("https://example.com/");
+            session.get("ftp://example.com/");
+            ADD_FAILURE() << "ftp:// accepted";
         } catch (const http::InvalidUrl& e) {
-            EXPECT_NE(std::string(e.what()).find("only http://"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("only http:// and https://"), std::string::npos) << e.what();
         }
+        auto s = http::parse_url("HTTPS://Example.com/x");  // https: port 443, omitted from Host
+        EXPECT_EQ(s.scheme, "https");
+        EXPECT_EQ(s.port, 443);
+        EXPECT_EQ(s.authority(), "Example.com");
+        EXPECT_EQ(http::parse_url("https://h:8443/").authority(), "h:8443");
+        EXPECT_EQ(http::parse_url("https://h:80/").to_string(), "https://h:80/");
+        EXPECT_EQ(http::resolve_url(s, "//other/y").to_string(), "https://other/y");  // keeps the scheme
         auto u = http::parse_url("http://[::1]:8080/a?b=c#frag");
         EXPECT_EQ(u.host, "::1");
         EXPECT_EQ(u.port, 8080);
@@ -477,7 +486,7 @@ TEST(Http, TotalAndConnectTimeouts) {
     });
 }
 
-TEST(Http, RedirectsOnlyWhenAskedFor) {
+TEST(Http, RedirectsFollowedUnlessTurnedOff) {
     weft::run([] {
         http::Application app = test_app();
         app.add_get("/old", [](http::Request&) {
@@ -498,12 +507,11 @@ TEST(Http, RedirectsOnlyWhenAskedFor) {
         });
         auto server = http::start_http_server(app, "127.0.0.1", 0);
         http::ClientSession session;
-        auto plain = session.get(url(*server, "/old"));
+        auto plain = session.get(url(*server, "/old"), {.allow_redirects = false});
         EXPECT_EQ(plain.status(), 302);
         EXPECT_EQ(plain.text(), "moved");
 
-        http::RequestOptions follow;
-        follow.allow_redirects = true;
+        http::RequestOptions follow;  // aiohttp's default: allow_redirects=True
         auto r = session.get(url(*server, "/old"), follow);
         EXPECT_EQ(r.status(), 200);
         EXPECT_EQ(r.text(), "hello");
