@@ -190,6 +190,7 @@ struct ConnectionState {
                     discarded += junk.size();
             });
         } catch (const SystemError&) {  // the client has gone: nothing to tell it
+        } catch (const ssl::SslError&) {  // or its TLS broke (ended without close_notify)
         } catch (const TimeoutError&) {
         }
     }
@@ -200,6 +201,10 @@ struct ConnectionState {
         } catch (const SystemError&) {
             // Reset or broken pipe: the client left mid-exchange; nobody is left to tell,
             // and nothing still buffered for it is worth sending.
+            stream.abort();
+        } catch (const ssl::SslError&) {
+            // Its TLS ended without close_notify (browsers leave kept-alive connections so)
+            // or broke: the same, over TLS.
             stream.abort();
         }
     }

@@ -577,3 +577,32 @@ TEST(HttpServerTls, GracefulShutdownClosesIdleTlsConnectionsAndAnswersBusyOnes) 
         busy.close();
     });
 }
+
+// Browsers and many clients close a kept-alive https connection without close_notify: for
+// the server that is an ordinary end between requests, not an error to report.
+TEST(HttpServerTls, ClientLeavingWithoutCloseNotifyIsNoError) {
+    weft::run([] {
+        int reported = 0;
+        std::string last;
+        weft::Loop::current().set_exception_handler([&](weft::Loop&, const weft::ExceptionContext& c) {
+            ++reported;
+            last = c.message;
+        });
+        auto server = http::start_http_server(hello_app(), "127.0.0.1", 0, https_options());
+        for (bool mid_request : {false, true}) {
+            auto c = weft::open_connection("127.0.0.1", server->port(),
+                                           {.ssl = trusting_context(), .server_hostname = "localhost"});
+            c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            EXPECT_NE(c.read_until("hello over tls").find("200 OK"), std::string::npos);
+            if (mid_request) c.write("GET /hello HTTP/1.1\r\nHo");
+            c.drain();
+            ::shutdown(c.fd(), SHUT_WR);  // a FIN under TLS's feet
+            weft::sleep(50ms);
+        }
+        EXPECT_EQ(reported, 0) << last;
+        http::ClientSession session({.ssl = trusting_context()});
+        EXPECT_EQ(session.get(base(*server, "https") + "/hello").text(), "hello over tls");
+        session.close();
+        server->shutdown();
+    });
+}
