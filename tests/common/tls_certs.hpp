@@ -1,6 +1,6 @@
 // The TLS tests' certificates, made once per test process by make_test_certs.sh (the
-// openssl tool) in a temporary directory that is removed at exit. Paths only: each test
-// builds the weft::ssl::Context it needs from them.
+// openssl tool) in a temporary directory that is removed at exit, and the two contexts
+// most tests want; a test that needs another builds its weft::ssl::Context from the paths.
 #pragma once
 
 #include <unistd.h>
@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+
+#include <weft/ssl.hpp>
 
 #ifndef WEFT_TEST_CERTS_SCRIPT
 #define WEFT_TEST_CERTS_SCRIPT "tests/common/make_test_certs.sh"
@@ -46,5 +48,19 @@ private:
     std::string dir_;
     pid_t owner_;
 };
+
+// A server context with certificate `name` (server.pem / server.key by default).
+inline ssl::Context server_context(const std::string& name = "server") {
+    ssl::Context ctx = ssl::Context::server();
+    ctx.load_cert_chain(TestCerts::get().cert(name), TestCerts::get().key(name));
+    return ctx;
+}
+
+// A client context as Python's default one, trusting the test CA too.
+inline ssl::Context client_context() {
+    ssl::Context ctx = ssl::Context::client();
+    ctx.load_verify_locations(TestCerts::get().ca());
+    return ctx;
+}
 
 }  // namespace weft::test

@@ -405,20 +405,9 @@ TEST(HttpClient, CookieJarFollowsDomainPathSecureAndExpiry) {
 
 namespace {
 
-const weft::test::TestCerts& certs() { return weft::test::TestCerts::get(); }
-
-ssl::Context server_context(const std::string& name = "server") {
-    ssl::Context ctx = ssl::Context::server();
-    ctx.load_cert_chain(certs().cert(name), certs().key(name));
-    return ctx;
-}
-
+using weft::test::server_context;
 // A client context that trusts the test CA (and the system's).
-ssl::Context trusting_context() {
-    ssl::Context ctx = ssl::Context::client();
-    ctx.load_verify_locations(certs().ca());
-    return ctx;
-}
+ssl::Context trusting_context() { return weft::test::client_context(); }
 
 // HttpServerOptions{.ssl = ...} as a user writes it reads fine, but GCC 12 warns about
 // the nested optional it leaves empty (a known false maybe-uninitialized): built by assignment.

@@ -37,17 +37,8 @@ bool contains(const std::string& s, const std::string& part) {
     return s.find(part) != std::string::npos;
 }
 
-ssl::Context client_context() {
-    auto ctx = ssl::Context::client();
-    ctx.load_verify_locations(TestCerts::get().ca());
-    return ctx;
-}
-
-ssl::Context server_context(const std::string& name = "server") {
-    auto ctx = ssl::Context::server();
-    ctx.load_cert_chain(TestCerts::get().cert(name), TestCerts::get().key(name));
-    return ctx;
-}
+using weft::test::client_context;
+using weft::test::server_context;
 
 // What the loop's exception handler was given: the server reports each failed handshake
 // there in debug mode (tcp.hpp, ServerOptions::ssl). Installed on the running loop.

@@ -85,17 +85,8 @@ std::string case_name(const testing::TestParamInfo<TlsCase>& info) {
     return info.param.version == ssl::Version::tls1_2 ? "Tls12" : "Tls13";
 }
 
-ssl::Context client_context() {
-    auto ctx = ssl::Context::client();
-    ctx.load_verify_locations(TestCerts::get().ca());
-    return ctx;
-}
-
-ssl::Context server_context(const std::string& name = "server") {
-    auto ctx = ssl::Context::server();
-    ctx.load_cert_chain(TestCerts::get().cert(name), TestCerts::get().key(name));
-    return ctx;
-}
+using weft::test::client_context;
+using weft::test::server_context;
 
 weft::ConnectOptions tls_to(const ssl::Context& ctx) {
     return {.timeout = 10s, .ssl = ctx};

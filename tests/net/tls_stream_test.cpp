@@ -24,17 +24,12 @@ namespace {
 const weft::test::TestCerts& certs() { return weft::test::TestCerts::get(); }
 
 Context server_context(Version max = Version::tls1_3) {
-    Context ctx = Context::server();
-    ctx.load_cert_chain(certs().cert("server"), certs().key("server"));
+    Context ctx = weft::test::server_context();
     ctx.set_maximum_version(max);
     return ctx;
 }
 
-Context client_context() {
-    Context ctx = Context::client();
-    ctx.load_verify_locations(certs().ca());
-    return ctx;
-}
+using weft::test::client_context;
 
 weft::ConnectOptions tls_to_localhost() {
     return {.ssl = client_context(), .server_hostname = "localhost"};
