@@ -546,7 +546,9 @@ TEST(HttpClientTls, HttpAndHttpsAndTlsContextsArePooledApart) {
 TEST(HttpServerTls, GracefulShutdownClosesIdleTlsConnectionsAndAnswersBusyOnes) {
     weft::run([] {
         http::Application app = hello_app();
-        app.add_get("/slow", [](http::Request&) {
+        weft::Event in_handler;
+        app.add_get("/slow", [&](http::Request&) {
+            in_handler.set();
             weft::sleep(100ms);
             return http::Response::text("slow but answered");
         });
@@ -555,7 +557,9 @@ TEST(HttpServerTls, GracefulShutdownClosesIdleTlsConnectionsAndAnswersBusyOnes) 
         EXPECT_EQ(idle.get(base(*server, "https") + "/hello").text(), "hello over tls");
         EXPECT_EQ(idle.connections_idle(), 1u);  // kept alive, nothing more to say
         auto slow = weft::spawn([&] { return busy.get(base(*server, "https") + "/slow").text(); });
-        weft::sleep(20ms);  // the slow request is in its handler
+        // The slow request is in its handler (a fixed sleep here was too short under ASan
+        // on a loaded machine: the handshake had not finished).
+        weft::timeout(10s, [&] { in_handler.wait(); });
         auto started = weft::Clock::now();
         server->shutdown(5s);
         // Not the 5 s grace: the idle TLS connection was closed at once, the busy one
