@@ -30,18 +30,7 @@ struct Context::State {
 
 namespace {
 
-// OpenSSL's reason for the last failure on this thread's error queue, which it clears.
-std::string take_reason() {
-    unsigned long code = ERR_peek_last_error();
-    std::string reason = code ? detail::openssl_reason(code) : "unknown error";
-    ERR_clear_error();
-    return reason;
-}
-
-[[noreturn]] void fail(const std::string& what) {
-    std::string reason = take_reason();
-    throw SslError(what + ": " + reason, reason);
-}
+using detail::throw_ssl;
 
 int version_number(Version v) { return v == Version::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION; }
 
@@ -56,7 +45,7 @@ std::shared_ptr<Context::State> make_state(bool server) {
     auto s = std::make_shared<Context::State>();
     s->server = server;
     s->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-    if (!s->ctx) fail("SSL_CTX_new");
+    if (!s->ctx) throw_ssl("SSL_CTX_new");
     // Python's defaults: TLS 1.2 at least, no compression (CRIME), no renegotiation (a
     // peer-driven handshake in the middle of the data).
     SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
@@ -109,21 +98,21 @@ void Context::load_verify_locations(const std::string& cafile, const std::string
         throw Error(std::errc::invalid_argument, "load_verify_locations: cafile or capath needed");
     if (SSL_CTX_load_verify_locations(s_->ctx, cafile.empty() ? nullptr : cafile.c_str(),
                                       capath.empty() ? nullptr : capath.c_str()) != 1)
-        fail("load_verify_locations('" + cafile + "', '" + capath + "')");
+        throw_ssl("load_verify_locations('" + cafile + "', '" + capath + "')");
 }
 
 void Context::load_default_certs() {
-    if (SSL_CTX_set_default_verify_paths(s_->ctx) != 1) fail("load_default_certs");
+    if (SSL_CTX_set_default_verify_paths(s_->ctx) != 1) throw_ssl("load_default_certs");
 }
 
 void Context::load_cert_chain(const std::string& certfile, const std::string& keyfile) {
     const std::string& key = keyfile.empty() ? certfile : keyfile;
     if (SSL_CTX_use_certificate_chain_file(s_->ctx, certfile.c_str()) != 1)
-        fail("load_cert_chain: certificate '" + certfile + "'");
+        throw_ssl("load_cert_chain: certificate '" + certfile + "'");
     if (SSL_CTX_use_PrivateKey_file(s_->ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
-        fail("load_cert_chain: private key '" + key + "'");
+        throw_ssl("load_cert_chain: private key '" + key + "'");
     if (SSL_CTX_check_private_key(s_->ctx) != 1)
-        fail("load_cert_chain: the key '" + key + "' does not match the certificate '" + certfile + "'");
+        throw_ssl("load_cert_chain: the key '" + key + "' does not match the certificate '" + certfile + "'");
 }
 
 void Context::set_alpn_protocols(const std::vector<std::string>& protocols) {
@@ -138,7 +127,7 @@ void Context::set_alpn_protocols(const std::vector<std::string>& protocols) {
         s_->alpn = std::move(wire);
         SSL_CTX_set_alpn_select_cb(s_->ctx, select_alpn, &s_->alpn);
     } else if (SSL_CTX_set_alpn_protos(s_->ctx, wire.data(), unsigned(wire.size())) != 0) {
-        fail("set_alpn_protocols");
+        throw_ssl("set_alpn_protocols");
     }
 }
 

@@ -216,7 +216,7 @@ struct Stream::State final : detail::Background {
             char* buf = recv_buffer();
             size_t n = recv_some(buf, deadline, "TLS handshake");
             if (n == 0)  // asyncio: ConnectionResetError
-                throw SystemError(ECONNRESET, "TLS handshake" + tls_who().substr(3) +
+                throw SystemError(ECONNRESET, "TLS handshake with " + tls->peer_description() +
                                                   ": the peer closed the connection");
             tls->feed(buf, n);
         }

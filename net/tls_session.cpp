@@ -18,6 +18,13 @@ std::string openssl_reason(unsigned long code) {
     return reason ? reason : "unknown error (" + std::to_string(code) + ")";
 }
 
+void throw_ssl(const std::string& what) {
+    unsigned long code = ERR_peek_last_error();
+    std::string reason = code ? openssl_reason(code) : "unknown error";
+    ERR_clear_error();
+    throw ssl::SslError(what + ": " + reason, reason);
+}
+
 namespace {
 
 int out_write(BIO* bio, const char* data, int size) {
@@ -83,12 +90,6 @@ bool is_ip_literal(const std::string& host) {
     return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
-[[noreturn]] void throw_ssl(const std::string& what) {
-    unsigned long code = ERR_peek_last_error();
-    std::string reason = code ? openssl_reason(code) : "unknown error";
-    ERR_clear_error();
-    throw ssl::SslError(what + ": " + reason, reason);
-}
 
 }  // namespace
 

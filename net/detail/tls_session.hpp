@@ -17,6 +17,9 @@ namespace weft::detail {
 
 // OpenSSL's reason string for an error code, "unknown error" if it has none.
 std::string openssl_reason(unsigned long code);
+// SslError "what: reason" for the last failure on this thread's OpenSSL error queue, which
+// it clears.
+[[noreturn]] void throw_ssl(const std::string& what);
 
 class TlsSession {
 public:
