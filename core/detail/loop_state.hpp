@@ -1,0 +1,152 @@
+// Loop::State: everything a Loop owns, shared by the files that each do one of its jobs —
+// loop.cpp (the turn and scheduling), io_watch.cpp (the I/O slots and IoWatch),
+// loop_reports.cpp (close-time reporting, debug timing, the exception handler).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <weft/error.hpp>
+#include <weft/io_watch.hpp>
+#include <weft/loop.hpp>
+
+#include "detail/inbox.hpp"
+#include "detail/reactor.hpp"
+#include "detail/ready_queue.hpp"
+#include "detail/timer_heap.hpp"
+
+namespace weft::detail {
+
+// Bumped in a fork() child (loop.cpp registers the handler). A loop remembers the value it
+// was made under; a different one means it is a copy inherited from the parent.
+inline std::atomic<uint64_t> g_fork_generation{0};
+uint64_t fork_generation() noexcept;  // registers the atfork handler on first use
+
+// One watched fd: its IoWatch's callback and the readiness bookkeeping of its directions.
+struct IoSlot {
+    int fd = -1;
+    uint32_t gen = 1;  // bumped on free: tokens of earlier owners stop matching
+    uint32_t interest = 0;
+    uint32_t ready = 0;    // reported, not yet cleared by the owner
+    uint32_t pending = 0;  // arrived from the reactor, not yet dispatched
+    uint32_t missed = 0;   // arrived while already ready: owed a report after clear_ready
+    bool in_use = false;
+    bool queued = false;  // a dispatch entry is in the ready queue
+    IoWatch* owner = nullptr;
+    IoWatch::Callback callback;
+
+    uint64_t token(uint32_t index) const { return uint64_t(gen) << 32 | index; }
+};
+
+constexpr uint32_t kNoSlot = UINT32_MAX;
+constexpr size_t kMaxSubmissionsPerTurn = 4096;
+// While work stays ready, the zero-timeout poll is made after this many turns or this
+// many ready entries run, whichever comes first (each syscall costs ~0.3 µs here, about
+// ten trivial turns; Tokio looks every 61 tasks).
+constexpr unsigned kMaxTurnsWithoutPoll = 128;
+constexpr size_t kMaxEntriesWithoutPoll = 512;
+
+}  // namespace weft::detail
+
+namespace weft {
+
+struct Loop::State {
+    Loop* loop;
+    std::unique_ptr<detail::Reactor> reactor = std::make_unique<detail::Reactor>();
+    std::shared_ptr<detail::Inbox> inbox;
+    detail::TimerHeap timers;
+    detail::ReadyQueue ready;
+    std::deque<detail::IoSlot> slots;          // deque: stable while a callback adds watches
+    std::vector<uint32_t> free_slots;
+    std::vector<uint32_t> slot_of_fd;  // fd -> slot index, kNoSlot if unwatched
+    uint32_t dispatching = detail::kNoSlot;    // slot whose callback is running
+    bool free_after_dispatch = false;  // that slot was reset by its own callback
+    std::map<int, std::function<void()>> signal_handlers;
+    ExceptionHandler exception_handler;
+    std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
+    bool running = false;
+    bool stopping = false;
+    bool debug = false;
+    Duration slow_callback = std::chrono::milliseconds(100);
+    std::thread::id owner = std::this_thread::get_id();  // the thread that runs the loop
+    bool inbox_backlog = false;  // the last drain left submissions queued
+    unsigned turns_without_poll = 0;
+    size_t entries_without_poll = 0;
+    size_t step_remaining = 0;  // entries of the ready step in progress not yet run
+    bool forever = false;       // inside run_forever: turns may begin without the loop
+    bool closed = false;
+    // The loop's own reports (no exception handler set): at most kReportBurst per
+    // kReportWindow reach stderr; the rest are counted and summarised with the next one
+    // printed, or at close. Loop thread only.
+    std::chrono::steady_clock::time_point report_window{};
+    unsigned reports_in_window = 0;
+    uint64_t reports_suppressed = 0;
+    const uint64_t born_in = detail::fork_generation();
+    detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
+
+    bool inherited() const noexcept {
+        return born_in != detail::g_fork_generation.load(std::memory_order_relaxed);
+    }
+    void check_not_inherited(const char* what) const {
+        if (inherited())
+            throw InvalidStateError(std::string(what) +
+                                    ": this event loop was inherited across fork(); the "
+                                    "child process must create its own Loop");
+    }
+
+    explicit State(Loop* l) : loop(l) {
+        inbox = std::make_shared<detail::Inbox>(l, reactor.get());
+    }
+
+    void report(const char* message, const std::string& source) {
+        loop->call_exception_handler({message, std::current_exception(), source});
+    }
+    void report_limited(const ExceptionContext& context) noexcept;
+    void report_suppressed() noexcept;
+
+    void turn(bool may_block);
+    bool begin_step_early() noexcept;
+    // post(), take_next_ready() and their sum (a yield) share these, inlined: every fiber
+    // wake-up and hand-off comes through here.
+    [[gnu::always_inline]] void post(ReadyFn fn, void* self, uintptr_t arg) {
+        if (closed || debug) [[unlikely]] {
+            loop->check_open("post");
+            loop->check_thread("post");
+        }
+        ready.push({fn, self, arg});
+    }
+    [[gnu::always_inline]] void* take_next(ReadyFn fn) noexcept {
+        if (step_remaining == 0 && !begin_step_early()) return nullptr;
+        // debug mode never starts a step early, but may be switched on inside one
+        if (debug || ready.empty() || ready.front().fn != fn) return nullptr;
+        --step_remaining;
+        return ready.pop().self;
+    }
+    void run_due_timers();
+    void run_ready();
+    void run_timed(const detail::ReadyEntry& e);
+    std::string describe_entry(const detail::ReadyEntry& e);
+    void poll(bool may_block);
+    void drain_inbox();
+    void on_io_event(uint64_t token, uint32_t events);
+    uint32_t allocate_slot(int fd);
+    void free_slot(uint32_t index) noexcept;
+    void release_slot(uint32_t index) noexcept;
+
+    static void run_callback(void* node, uintptr_t state);
+    static void run_submission(void* node, uintptr_t state);
+    static void dispatch_io(void* state, uintptr_t token);
+    static void dispatch_signal(void* state, uintptr_t signo);
+    static void fire_timer_callback(detail::TimerNode* timer);
+};
+
+}  // namespace weft

@@ -1,0 +1,49 @@
+// The loop's ready queue: a FIFO ring of entries fn(self, arg), grown by doubling and never
+// shrunk. Every callback, I/O dispatch, signal, submission and fiber wake-up passes through
+// it, so push() must stay a store and an increment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace weft::detail {
+
+using ReadyFn = void (*)(void* self, uintptr_t arg);
+
+struct ReadyEntry {
+    ReadyFn fn;
+    void* self;
+    uintptr_t arg;
+};
+
+class ReadyQueue {
+public:
+    bool empty() const noexcept { return head_ == tail_; }
+    size_t size() const noexcept { return size_t(tail_ - head_); }
+    void push(ReadyEntry e) {
+        if (size() == capacity_) [[unlikely]] grow();
+        ring_[tail_++ & mask_] = e;
+    }
+    ReadyEntry pop() noexcept { return ring_[head_++ & mask_]; }
+    const ReadyEntry& front() const noexcept { return ring_[head_ & mask_]; }
+
+private:
+    // Out of line: it runs once per doubling, and every fiber wake-up goes through push().
+    [[gnu::noinline]] void grow() {
+        std::vector<ReadyEntry> bigger(ring_.empty() ? 64 : ring_.size() * 2);
+        size_t n = size();
+        for (size_t i = 0; i < n; ++i) bigger[i] = ring_[(head_ + i) & mask_];
+        ring_.swap(bigger);
+        capacity_ = ring_.size();
+        mask_ = capacity_ - 1;
+        head_ = 0;
+        tail_ = n;
+    }
+    std::vector<ReadyEntry> ring_;
+    size_t capacity_ = 0;  // ring_.size(), kept apart to spare push() a division
+    size_t mask_ = 0;
+    uint64_t head_ = 0, tail_ = 0;
+};
+
+}  // namespace weft::detail
