@@ -21,35 +21,43 @@ void Loop::State::on_io_event(uint64_t token, uint32_t events) {
     slot.pending |= events;
     if (!slot.queued) {
         slot.queued = true;
-        ready.push({&dispatch_io, this, uintptr_t(token)});
+        ready.push({&io_entry, this, uintptr_t(token)});
     }
 }
 
-void Loop::State::dispatch_io(void* p, uintptr_t token) {
-    auto* s = static_cast<State*>(p);
-    uint32_t index = uint32_t(token);
-    IoSlot& slot = s->slots[index];
-    if (!slot.in_use || slot.gen != uint32_t(uint64_t(token) >> 32)) return;
-    slot.queued = false;
-    uint32_t fresh = slot.pending & ~slot.ready & (slot.interest | kHangup | kError);
-    // An edge for a direction still marked ready is not reported now; an edge-triggered
-    // backend will not repeat it, so clear_ready() reports it then.
-    slot.missed |= slot.pending & slot.ready & (kReadable | kWritable);
-    slot.ready |= slot.pending;
-    slot.pending = 0;
-    if (fresh == 0) return;
-    s->dispatching = index;
-    try {
-        slot.callback(fresh);
-    } catch (...) {
-        s->report("Exception in I/O callback", "fd " + std::to_string(slot.fd));
-    }
-    s->dispatching = kNoSlot;
-    if (s->free_after_dispatch) {
-        s->free_after_dispatch = false;
-        s->release_slot(index);
-    }
-}
+// An fd's readiness: self is the State, arg the slot's token (index and generation).
+const detail::ReadyKind Loop::State::io_entry = {
+    .run = [](void* p, uintptr_t token) {
+        auto* s = static_cast<State*>(p);
+        uint32_t index = uint32_t(token);
+        IoSlot& slot = s->slots[index];
+        if (!slot.in_use || slot.gen != uint32_t(uint64_t(token) >> 32)) return;
+        slot.queued = false;
+        uint32_t fresh = slot.pending & ~slot.ready & (slot.interest | kHangup | kError);
+        // An edge for a direction still marked ready is not reported now; an edge-triggered
+        // backend will not repeat it, so clear_ready() reports it then.
+        slot.missed |= slot.pending & slot.ready & (kReadable | kWritable);
+        slot.ready |= slot.pending;
+        slot.pending = 0;
+        if (fresh == 0) return;
+        s->dispatching = index;
+        try {
+            slot.callback(fresh);
+        } catch (...) {
+            s->report("Exception in I/O callback", "fd " + std::to_string(slot.fd));
+        }
+        s->dispatching = kNoSlot;
+        if (s->free_after_dispatch) {
+            s->free_after_dispatch = false;
+            s->release_slot(index);
+        }
+    },
+    .describe = [](void* p, uintptr_t token) {
+        return "I/O callback (fd " + std::to_string(static_cast<State*>(p)->slots[uint32_t(token)].fd) + ")";
+    },
+    .locate = nullptr,
+    .discard = [](void*, uintptr_t) { return std::string(); },  // the watch is detached anyway
+};
 
 uint32_t Loop::State::allocate_slot(int fd) {
     if (fd < 0) throw SystemError(EBADF, "IoWatch(fd=" + std::to_string(fd) + ")");

@@ -90,7 +90,7 @@ void Loop::State::run_ready() {
             continue;
         }
         try {
-            e.fn(e.self, e.arg);
+            e.kind->run(e.self, e.arg);
         } catch (...) {
             report("Exception in ready entry", "");
         }
@@ -118,7 +118,7 @@ void Loop::State::poll(bool may_block) {
     int n = reactor->poll(timeout_ms, events, detail::Reactor::kMinPollCapacity);
     for (int i = 0; i < n; ++i) {
         if (events[i].events & detail::kSignal)
-            ready.push({&dispatch_signal, this, uintptr_t(events[i].token)});
+            ready.push({&signal_entry, this, uintptr_t(events[i].token)});
         else
             on_io_event(events[i].token, events[i].events);
     }
@@ -128,24 +128,82 @@ void Loop::State::poll(bool may_block) {
 void Loop::State::drain_inbox() {
     // Bounded, so producers that never pause cannot keep the loop from running callbacks.
     inbox_backlog = inbox->drain(
-        [this](detail::SubmitNode* node) { ready.push({&run_submission, node, uintptr_t(this)}); },
+        [this](detail::SubmitNode* node) { ready.push({&submission_entry, node, uintptr_t(this)}); },
         kMaxSubmissionsPerTurn);
 }
 
 // ---- ready entries ------------------------------------------------------------------
 
-void Loop::State::run_callback(void* p, uintptr_t state) {
-    auto* node = static_cast<detail::CallbackNode*>(p);
-    if (!node->cancelled_) {
+// call_soon's callbacks: self is the node (the queue's reference), arg the State.
+const detail::ReadyKind Loop::State::callback_entry = {
+    .run = [](void* p, uintptr_t state) {
+        auto* node = static_cast<detail::CallbackNode*>(p);
+        if (!node->cancelled_) {
+            try {
+                node->invoke();
+            } catch (...) {
+                reinterpret_cast<State*>(state)->report("Exception in callback", describe(node->where()));
+            }
+        }
+        node->unref();
+    },
+    .describe = [](void* p, uintptr_t) {
+        return "callback " + describe(static_cast<detail::CallbackNode*>(p)->where());
+    },
+    .locate = nullptr,
+    .discard = [](void* p, uintptr_t) {
+        auto* node = static_cast<detail::CallbackNode*>(p);
+        std::string what = node->cancelled_ ? "" : describe(node->where());
+        node->unref();
+        return what;
+    },
+};
+
+// call_soon_threadsafe's callbacks, taken from the inbox: self is the node, arg the State.
+const detail::ReadyKind Loop::State::submission_entry = {
+    .run = [](void* p, uintptr_t state) {
+        auto* node = static_cast<detail::SubmitNode*>(p);
+        struct Release {
+            detail::SubmitNode* node;
+            ~Release() { node->release(); }
+        } release{node};
+        if (node->cancelled()) return;
         try {
             node->invoke();
         } catch (...) {
-            reinterpret_cast<State*>(state)->report("Exception in callback",
+            reinterpret_cast<State*>(state)->report("Exception in call_soon_threadsafe callback",
                                                     describe(node->where()));
         }
-    }
-    node->unref();
-}
+    },
+    .describe = [](void* p, uintptr_t) {
+        return "callback " + describe(static_cast<detail::SubmitNode*>(p)->where());
+    },
+    .locate = nullptr,
+    .discard = [](void* p, uintptr_t) {
+        auto* node = static_cast<detail::SubmitNode*>(p);
+        std::string what = node->worth_reporting() ? describe(node->where()) : "";
+        node->release();
+        return what;
+    },
+};
+
+// A signal that arrived: self is the State, arg the signal number.
+const detail::ReadyKind Loop::State::signal_entry = {
+    .run = [](void* p, uintptr_t signo) {
+        auto* s = static_cast<State*>(p);
+        auto it = s->signal_handlers.find(int(signo));
+        if (it == s->signal_handlers.end()) return;  // removed since it arrived
+        std::function<void()> fn = it->second;        // the handler may remove itself
+        try {
+            fn();
+        } catch (...) {
+            s->report("Exception in signal handler", "signal " + std::to_string(signo));
+        }
+    },
+    .describe = [](void*, uintptr_t signo) { return "signal handler " + std::to_string(signo); },
+    .locate = nullptr,
+    .discard = [](void*, uintptr_t) { return std::string(); },
+};
 
 void Loop::State::fire_timer_callback(detail::TimerNode* timer) {
     auto* node = static_cast<detail::CallbackNode*>(timer);
@@ -159,33 +217,6 @@ void Loop::State::fire_timer_callback(detail::TimerNode* timer) {
         }
     }
     node->unref();
-}
-
-void Loop::State::run_submission(void* p, uintptr_t state) {
-    auto* node = static_cast<detail::SubmitNode*>(p);
-    struct Release {
-        detail::SubmitNode* node;
-        ~Release() { node->release(); }
-    } release{node};
-    if (node->cancelled()) return;
-    try {
-        node->invoke();
-    } catch (...) {
-        reinterpret_cast<State*>(state)->report("Exception in call_soon_threadsafe callback",
-                                                describe(node->where()));
-    }
-}
-
-void Loop::State::dispatch_signal(void* p, uintptr_t signo) {
-    auto* s = static_cast<State*>(p);
-    auto it = s->signal_handlers.find(int(signo));
-    if (it == s->signal_handlers.end()) return;  // removed since it arrived
-    std::function<void()> fn = it->second;        // the handler may remove itself
-    try {
-        fn();
-    } catch (...) {
-        s->report("Exception in signal handler", "signal " + std::to_string(signo));
-    }
 }
 
 // ---- Loop ---------------------------------------------------------------------------
@@ -264,11 +295,6 @@ void Loop::run_once(bool may_block) {
 
 void Loop::stop() noexcept { s_->stopping = true; }
 
-detail::LoopExtension* Loop::extension() const noexcept { return s_->extension.get(); }
-void Loop::set_extension(std::unique_ptr<detail::LoopExtension> extension) {
-    s_->extension = std::move(extension);
-}
-
 void Loop::set_debug(bool on) noexcept { s_->debug = on; }
 bool Loop::get_debug() const noexcept { return s_->debug; }
 void Loop::set_slow_callback_duration(Duration d) noexcept { s_->slow_callback = d; }
@@ -295,7 +321,7 @@ void Loop::check_accepts(detail::CallbackNode* node, const char* what) const {
 
 void Loop::schedule_soon(detail::CallbackNode* node) {
     check_accepts(node, "call_soon");
-    s_->ready.push({&State::run_callback, node, uintptr_t(s_.get())});
+    s_->ready.push({&State::callback_entry, node, uintptr_t(s_.get())});
 }
 
 void Loop::schedule_timer(detail::CallbackNode* node) {
@@ -314,21 +340,44 @@ void Loop::submit_threadsafe(detail::SubmitNode* node) {
 
 LoopHandle Loop::handle() const { return LoopHandle(s_->inbox); }
 
-void Loop::post(ReadyFn fn, void* self, uintptr_t arg) { s_->post(fn, self, arg); }
-void* Loop::take_next_ready(ReadyFn fn) noexcept { return s_->take_next(fn); }
-void* Loop::post_and_take_next(ReadyFn fn, void* self) {
-    State& s = *s_;
-    s.post(fn, self, 0);
-    return s.take_next(fn);
+// ---- the fiber layer's seam ---------------------------------------------------------
+
+namespace detail {
+
+void LoopSeam::post(Loop& loop, const ReadyKind& kind, void* self, uintptr_t arg) {
+    loop.s_->post(&kind, self, arg);
 }
 
-void Loop::add_timer(detail::TimerNode* node) {
-    check_open("add_timer");
-    s_->timers.push(node);
+void* LoopSeam::take_next_ready(Loop& loop, const ReadyKind& kind) noexcept {
+    return loop.s_->take_next(&kind);
 }
-void Loop::remove_timer(detail::TimerNode* node) noexcept {
-    if (node->queued()) s_->timers.remove(node);
+
+void* LoopSeam::post_and_take_next(Loop& loop, const ReadyKind& kind, void* self) {
+    Loop::State& s = *loop.s_;
+    s.post(&kind, self, 0);
+    return s.take_next(&kind);
 }
+
+void LoopSeam::add_timer(Loop& loop, TimerNode* node) {
+    loop.check_open("add_timer");
+    loop.s_->timers.push(node);
+}
+
+void LoopSeam::remove_timer(Loop& loop, TimerNode* node) noexcept {
+    if (node->queued()) loop.s_->timers.remove(node);
+}
+
+LoopExtension* LoopSeam::extension_slot(Loop& loop, const void* key) noexcept {
+    return loop.s_->extension_key == key ? loop.s_->extension.get() : nullptr;
+}
+
+void LoopSeam::set_extension_slot(Loop& loop, const void* key, std::unique_ptr<LoopExtension> extension) {
+    if (loop.s_->extension) throw InvalidStateError("LoopSeam::set_extension: the slot is taken");
+    loop.s_->extension = std::move(extension);
+    loop.s_->extension_key = key;
+}
+
+}  // namespace detail
 
 void Loop::add_signal_handler(int signo, std::function<void()> fn) {
     check_open("add_signal_handler");

@@ -18,7 +18,6 @@
 
 namespace weft {
 
-using detail::IoSlot;
 using detail::ReadyEntry;
 
 std::string describe(const std::source_location& where) {
@@ -31,106 +30,96 @@ std::string describe(const std::source_location& where) {
 
 // Debug mode: run one entry and report it if it held the loop too long.
 void Loop::State::run_timed(const ReadyEntry& e) {
-    std::string what = describe_entry(e);
+    std::string what = e.kind->describe(e.self, e.arg);
     TimePoint start = Clock::now();
     try {
-        e.fn(e.self, e.arg);
+        e.kind->run(e.self, e.arg);
     } catch (...) {
         report("Exception in ready entry", what);
     }
     Duration took = Clock::now() - start;
     if (took < slow_callback) return;
-    std::string where;
-    if (extension && e.fn != &run_callback && e.fn != &run_submission && e.fn != &dispatch_io &&
-        e.fn != &dispatch_signal)
-        where = extension->locate_entry(e.fn, e.self);
+    std::string where = e.kind->locate ? e.kind->locate(*loop, e.self, e.arg) : std::string();
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.3f", std::chrono::duration<double>(took).count());
     loop->call_exception_handler({"Executing " + what + " took " + secs + " seconds", nullptr,
                                   where.empty() ? what : where});
 }
 
-std::string Loop::State::describe_entry(const ReadyEntry& e) {
-    if (e.fn == &run_callback)
-        return "callback " + describe(static_cast<detail::CallbackNode*>(e.self)->where());
-    if (e.fn == &run_submission)
-        return "callback " + describe(static_cast<detail::SubmitNode*>(e.self)->where());
-    if (e.fn == &dispatch_io) return "I/O callback (fd " + std::to_string(slots[uint32_t(e.arg)].fd) + ")";
-    if (e.fn == &dispatch_signal) return "signal handler " + std::to_string(e.arg);
-    return extension ? extension->describe_entry(e.fn, e.self) : "ready entry";
-}
+// Work that will never run, counted, with the first few named: reported once at close.
+struct Loop::State::NeverRan {
+    size_t count = 0;
+    std::string sources;
+
+    void note(const std::string& where) {
+        if (++count <= 5) sources += (sources.empty() ? "" : "; ") + where;
+    }
+    void report(Loop& loop) const {
+        if (count == 0) return;
+        loop.call_exception_handler({"Loop closed with " + std::to_string(count) +
+                                         " scheduled callback(s) that never ran",
+                                     nullptr, sources + (count > 5 ? "; ..." : "")});
+    }
+};
 
 void Loop::close() {
-    if (s_->closed) return;
     State& s = *s_;
-    if (s.inherited()) {
-        // A fork() child's copy: the poller's registrations and the executor's threads
-        // belong to the parent, so nothing is unregistered, unwound or joined. The tasks
-        // and the fiber runtime are abandoned (the child's memory only).
-        s.closed = true;
-        s.running = false;
-        for (IoSlot& slot : s.slots)
-            if (slot.in_use && slot.owner) slot.owner->loop_ = nullptr;
-        (void)s.extension.release();
-        // Not even closed: a kqueue is not inherited at all, so its number may already
-        // name another fd of the child's (its new loop's kqueue, say).
-        (void)s.reactor.release();
-        return;
-    }
-    if (s_->running) throw InvalidStateError("close: cannot close a running event loop");
+    if (s.closed) return;
+    if (s.inherited()) return s.abandon_inherited();
+    if (s.running) throw InvalidStateError("close: cannot close a running event loop");
     if (s.extension) s.extension->on_close(*this);  // may still run fibers to unwind them
     s.closed = true;
-
-    // Work that will never run: count it and name the first few, then report once.
-    size_t never_ran = 0;
-    std::string sources;
-    auto note = [&](const std::string& where) {
-        if (++never_ran <= 5) sources += (sources.empty() ? "" : "; ") + where;
-    };
-    s.inbox->close();  // no producer is in flight after this: busy states resolve quickly
-    while (s.inbox->drain([&](detail::SubmitNode* node) {
-        if (node->worth_reporting()) note(describe(node->where()));
-        node->release();
-    }))
-        std::this_thread::yield();
-    while (!s.ready.empty()) {
-        ReadyEntry e = s.ready.pop();
-        if (e.fn == &State::run_callback) {
-            auto* node = static_cast<detail::CallbackNode*>(e.self);
-            if (!node->cancelled_) note(describe(node->where()));
-            node->unref();
-        } else if (e.fn == &State::run_submission) {
-            auto* node = static_cast<detail::SubmitNode*>(e.self);
-            if (node->worth_reporting()) note(describe(node->where()));
-            node->release();
-        } else if (e.fn != &State::dispatch_io && e.fn != &State::dispatch_signal) {
-            note("a low-level ready entry");
-        }
-    }
-    while (!s.timers.empty()) {
-        detail::TimerNode* t = s.timers.pop();
-        if (t->fire == &State::fire_timer_callback) {
-            auto* node = static_cast<detail::CallbackNode*>(t);
-            node->loop_ = nullptr;
-            note(describe(node->where()));
-            node->unref();
-        } else {
-            note("a low-level timer");
-        }
-    }
+    State::NeverRan never_ran;
+    s.discard_unrun(never_ran);
     for (uint32_t i = 0; i < s.slots.size(); ++i) {
         if (!s.slots[i].in_use) continue;
-        if (s.slots[i].owner) s.slots[i].owner->loop_ = nullptr;
+        if (s.slots[i].owner) s.slots[i].owner->loop_ = nullptr;  // the watch is detached
         s.free_slot(i);
     }
     for (auto& [signo, fn] : s.signal_handlers) s.reactor->remove_signal(signo);
     s.signal_handlers.clear();
     s.reactor.reset();
-    if (never_ran > 0)
-        call_exception_handler({"Loop closed with " + std::to_string(never_ran) +
-                                    " scheduled callback(s) that never ran",
-                                nullptr, sources + (never_ran > 5 ? "; ..." : "")});
+    never_ran.report(*this);
     s.report_suppressed();
+}
+
+// A fork() child's copy: the poller's registrations and the executor's threads belong to
+// the parent, so nothing is unregistered, unwound or joined. The tasks and the fiber
+// runtime are abandoned (the child's memory only).
+void Loop::State::abandon_inherited() noexcept {
+    closed = true;
+    running = false;
+    for (detail::IoSlot& slot : slots)
+        if (slot.in_use && slot.owner) slot.owner->loop_ = nullptr;
+    (void)extension.release();
+    // Not even closed: a kqueue is not inherited at all, so its number may already name
+    // another fd of the child's (its new loop's kqueue, say).
+    (void)reactor.release();
+}
+
+// Frees every submission, ready entry and timer left, noting those worth a report.
+void Loop::State::discard_unrun(NeverRan& never_ran) {
+    inbox->close();  // no producer is in flight after this: busy states resolve quickly
+    while (inbox->drain([&](detail::SubmitNode* node) {
+        if (node->worth_reporting()) never_ran.note(describe(node->where()));
+        node->release();
+    }))
+        std::this_thread::yield();
+    while (!ready.empty()) {
+        ReadyEntry e = ready.pop();
+        if (std::string what = e.kind->discard(e.self, e.arg); !what.empty()) never_ran.note(what);
+    }
+    while (!timers.empty()) {
+        detail::TimerNode* t = timers.pop();
+        if (t->fire != &fire_timer_callback) {
+            never_ran.note("a low-level timer");
+            continue;
+        }
+        auto* node = static_cast<detail::CallbackNode*>(t);
+        node->loop_ = nullptr;
+        never_ran.note(describe(node->where()));
+        node->unref();
+    }
 }
 
 namespace {

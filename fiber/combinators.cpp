@@ -6,6 +6,7 @@
 #include <string>
 
 #include "detail/fiber.hpp"
+#include "detail/loop_seam.hpp"
 #include <weft/task.hpp>
 
 namespace weft::detail {
@@ -160,19 +161,19 @@ TimeoutScope::TimeoutScope(std::optional<TimePoint> deadline)
     timer_.fire = &on_deadline;
     if (deadline_) {
         timer_.deadline = *deadline_;
-        fiber_->loop->add_timer(&timer_);
+        detail::LoopSeam::add_timer(*fiber_->loop, &timer_);
         armed_ = true;
     }
 }
 
 void TimeoutScope::reschedule(std::optional<TimePoint> deadline) {
     if (expired_) throw InvalidStateError("Timeout::reschedule: the timeout has already expired");
-    if (armed_) fiber_->loop->remove_timer(&timer_);
+    if (armed_) detail::LoopSeam::remove_timer(*fiber_->loop, &timer_);
     armed_ = false;
     deadline_ = deadline;
     if (deadline_) {
         timer_.deadline = *deadline_;
-        fiber_->loop->add_timer(&timer_);
+        detail::LoopSeam::add_timer(*fiber_->loop, &timer_);
         armed_ = true;
     }
 }
@@ -191,7 +192,7 @@ bool TimeoutScope::owns_cancellation() noexcept {
 }
 
 TimeoutScope::~TimeoutScope() {
-    if (armed_) fiber_->loop->remove_timer(&timer_);
+    if (armed_) detail::LoopSeam::remove_timer(*fiber_->loop, &timer_);
     // Expired, but fn finished before the cancel landed: take the request back, and the
     // pending cancel with it unless someone else asked for one too.
     if (expired_ && !settled_ && task_->uncancel() <= cancelling_at_entry_)

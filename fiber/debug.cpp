@@ -134,15 +134,13 @@ void FiberRuntime::delist() noexcept {
     }
 }
 
-std::string FiberRuntime::describe_entry(void (*fn)(void*, uintptr_t), void* self) {
-    if (is_fiber_entry(fn)) return "Task '" + static_cast<Fiber*>(self)->task->name() + "'";
-    return "ready entry";
+std::string describe_fiber_entry(void* fiber, uintptr_t) {
+    return "Task '" + static_cast<Fiber*>(fiber)->task->name() + "'";
 }
 
-std::string FiberRuntime::locate_entry(void (*fn)(void*, uintptr_t), void* self) {
-    if (!is_fiber_entry(fn)) return {};
-    for (TaskBase* t = tasks_; t; t = t->next_task) {  // is the fiber still alive?
-        if (t->fiber != self) continue;
+std::string locate_fiber_entry(Loop& loop, void* fiber, uintptr_t) {
+    for (TaskBase* t = FiberRuntime::of(loop).tasks(); t; t = t->next_task) {  // still alive?
+        if (t->fiber != fiber) continue;
         std::string where = "Task '" + t->name() + "', now waiting at:";
         for (const std::string& frame : stack_of(t->fiber)) where += "\n    " + frame;
         return where;

@@ -85,7 +85,14 @@ void resume_entry(void* fiber, uintptr_t) {
 
 void fiber_main(Fiber* f) noexcept { f->task->run_body(); }
 
-bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
+// A fiber's resumption in the loop's ready queue: self is the Fiber. Its descriptions for
+// debug mode are in debug.cpp; one still queued at close was not unwound by on_close.
+const ReadyKind fiber_entry = {
+    .run = &resume_entry,
+    .describe = &describe_fiber_entry,
+    .locate = &locate_fiber_entry,
+    .discard = [](void*, uintptr_t) { return std::string("a low-level ready entry"); },
+};
 
 // A finished fiber's last rites: its stack back to the pool, its block freed, the task's
 // reference dropped (which may report an exception nobody retrieved).
@@ -120,7 +127,7 @@ void retire_fiber(Fiber* f) noexcept {
 }
 
 Fiber* take_next_fiber(Fiber* f) noexcept {
-    return runnable_next(f, f->loop->take_next_ready(&resume_entry));
+    return runnable_next(f, LoopSeam::take_next_ready(*f->loop, fiber_entry));
 }
 
 namespace {
@@ -149,7 +156,7 @@ void yield(Fiber* f) {
     ++f->suspensions;
     // Queued behind everything ready; if nothing else is (and the loop has nothing to do
     // before this step), f's own entry comes straight back and it runs on.
-    switch_away(f, runnable_next(f, f->loop->post_and_take_next(&resume_entry, f)));
+    switch_away(f, runnable_next(f, LoopSeam::post_and_take_next(*f->loop, fiber_entry, f)));
     f->state = Fiber::State::running;
     throw_if_cancel_pending(f);
 }
@@ -157,7 +164,7 @@ void yield(Fiber* f) {
 void wake(Fiber* f) noexcept {
     if (f->state != Fiber::State::suspended) return;
     f->state = Fiber::State::scheduled;
-    f->loop->post(&resume_entry, f, 0);
+    LoopSeam::post(*f->loop, fiber_entry, f, 0);
 }
 
 WakeTimer::WakeTimer(Fiber* f, TimePoint when) : fiber_(f) {
@@ -167,10 +174,10 @@ WakeTimer::WakeTimer(Fiber* f, TimePoint when) : fiber_(f) {
         self->fired_ = true;
         wake(self->fiber_);
     };
-    f->loop->add_timer(this);
+    LoopSeam::add_timer(*f->loop, this);
 }
 
-WakeTimer::~WakeTimer() { fiber_->loop->remove_timer(this); }
+WakeTimer::~WakeTimer() { LoopSeam::remove_timer(*fiber_->loop, this); }
 
 void start_task(TaskBase* task, size_t stack_size) {
     FiberRuntime& rt = FiberRuntime::of(task->loop());
@@ -186,7 +193,7 @@ void start_task(TaskBase* task, size_t stack_size) {
     task->fiber = f;
     task->ref();  // the fiber's reference, dropped when it finishes
     rt.add(task);
-    f->loop->post(&resume_entry, f, 0);
+    LoopSeam::post(*f->loop, fiber_entry, f, 0);
 }
 
 TaskBase::~TaskBase() = default;

@@ -20,6 +20,7 @@
 #include <weft/loop.hpp>
 
 #include "detail/inbox.hpp"
+#include "detail/loop_seam.hpp"
 #include "detail/reactor.hpp"
 #include "detail/ready_queue.hpp"
 #include "detail/timer_heap.hpp"
@@ -65,14 +66,15 @@ struct Loop::State {
     std::shared_ptr<detail::Inbox> inbox;
     detail::TimerHeap timers;
     detail::ReadyQueue ready;
-    std::deque<detail::IoSlot> slots;          // deque: stable while a callback adds watches
+    std::deque<detail::IoSlot> slots;        // deque: stable while a callback adds watches
     std::vector<uint32_t> free_slots;
-    std::vector<uint32_t> slot_of_fd;  // fd -> slot index, kNoSlot if unwatched
-    uint32_t dispatching = detail::kNoSlot;    // slot whose callback is running
-    bool free_after_dispatch = false;  // that slot was reset by its own callback
+    std::vector<uint32_t> slot_of_fd;        // fd -> slot index, kNoSlot if unwatched
+    uint32_t dispatching = detail::kNoSlot;  // slot whose callback is running
+    bool free_after_dispatch = false;        // that slot was reset by its own callback
     std::map<int, std::function<void()>> signal_handlers;
     ExceptionHandler exception_handler;
     std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
+    const void* extension_key = nullptr;               // its type (LoopSeam::extension<T>)
     bool running = false;
     bool stopping = false;
     bool debug = false;
@@ -113,28 +115,32 @@ struct Loop::State {
     void report_limited(const ExceptionContext& context) noexcept;
     void report_suppressed() noexcept;
 
+    // close(), in loop_reports.cpp.
+    struct NeverRan;
+    void abandon_inherited() noexcept;
+    void discard_unrun(NeverRan& never_ran);
+
     void turn(bool may_block);
     bool begin_step_early() noexcept;
-    // post(), take_next_ready() and their sum (a yield) share these, inlined: every fiber
-    // wake-up and hand-off comes through here.
-    [[gnu::always_inline]] void post(ReadyFn fn, void* self, uintptr_t arg) {
+    // LoopSeam's post(), take_next_ready() and their sum (a yield) share these, inlined:
+    // every fiber wake-up and hand-off comes through here.
+    [[gnu::always_inline]] void post(const detail::ReadyKind* kind, void* self, uintptr_t arg) {
         if (closed || debug) [[unlikely]] {
             loop->check_open("post");
             loop->check_thread("post");
         }
-        ready.push({fn, self, arg});
+        ready.push({kind, self, arg});
     }
-    [[gnu::always_inline]] void* take_next(ReadyFn fn) noexcept {
+    [[gnu::always_inline]] void* take_next(const detail::ReadyKind* kind) noexcept {
         if (step_remaining == 0 && !begin_step_early()) return nullptr;
         // debug mode never starts a step early, but may be switched on inside one
-        if (debug || ready.empty() || ready.front().fn != fn) return nullptr;
+        if (debug || ready.empty() || ready.front().kind != kind) return nullptr;
         --step_remaining;
         return ready.pop().self;
     }
     void run_due_timers();
     void run_ready();
     void run_timed(const detail::ReadyEntry& e);
-    std::string describe_entry(const detail::ReadyEntry& e);
     void poll(bool may_block);
     void drain_inbox();
     void on_io_event(uint64_t token, uint32_t events);
@@ -142,10 +148,12 @@ struct Loop::State {
     void free_slot(uint32_t index) noexcept;
     void release_slot(uint32_t index) noexcept;
 
-    static void run_callback(void* node, uintptr_t state);
-    static void run_submission(void* node, uintptr_t state);
-    static void dispatch_io(void* state, uintptr_t token);
-    static void dispatch_signal(void* state, uintptr_t signo);
+    // The loop's own kinds of ready entry: self is the node, or this State for I/O and
+    // signals; arg is this State, the slot's token, or the signal number.
+    static const detail::ReadyKind callback_entry;    // loop.cpp
+    static const detail::ReadyKind submission_entry;  // loop.cpp
+    static const detail::ReadyKind signal_entry;      // loop.cpp
+    static const detail::ReadyKind io_entry;          // io_watch.cpp
     static void fire_timer_callback(detail::TimerNode* timer);
 };
 

@@ -1,18 +1,37 @@
-// The loop's ready queue: a FIFO ring of entries fn(self, arg), grown by doubling and never
-// shrunk. Every callback, I/O dispatch, signal, submission and fiber wake-up passes through
-// it, so push() must stay a store and an increment.
+// The loop's ready queue: a FIFO ring of entries (kind, self, arg), grown by doubling and
+// never shrunk. Every callback, I/O dispatch, signal, submission and fiber wake-up passes
+// through it, so push() must stay a store and an increment.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
+
+namespace weft {
+class Loop;
+}
 
 namespace weft::detail {
 
-using ReadyFn = void (*)(void* self, uintptr_t arg);
+// What a kind of ready entry does, in one constant table per kind (a callback, a
+// submission from another thread, an I/O dispatch, a signal, a fiber's resumption):
+// adding a kind is writing one of these, and the loop never asks an entry what it is.
+struct ReadyKind {
+    // Runs the entry (the ready step, or a fiber handing the thread over).
+    void (*run)(void* self, uintptr_t arg);
+    // Debug mode, before it runs: what it is ("callback file:line (function)").
+    std::string (*describe)(void* self, uintptr_t arg);
+    // Debug mode, after a slow run: where it is now, or "" when describe() said it all.
+    // May be null. self may have been freed by the run: check before touching it.
+    std::string (*locate)(Loop& loop, void* self, uintptr_t arg);
+    // Loop close: frees it without running it; returns what to report as never run, or ""
+    // when its loss needs no report (an I/O dispatch whose watch is gone anyway).
+    std::string (*discard)(void* self, uintptr_t arg);
+};
 
 struct ReadyEntry {
-    ReadyFn fn;
+    const ReadyKind* kind;
     void* self;
     uintptr_t arg;
 };

@@ -40,18 +40,7 @@ class Loop;
 
 namespace detail {
 class Inbox;
-
-// Per-loop state owned by a higher layer (the fiber runtime): the loop keeps it, calls
-// on_close() first thing in close(), and destroys it with itself.
-class LoopExtension {
-public:
-    virtual ~LoopExtension() = default;
-    virtual void on_close(Loop& loop) = 0;
-    // Debug mode: names a ready entry this layer posted (before it runs), and says where
-    // it is now (after a slow run), e.g. a task's name and its suspended call stack.
-    virtual std::string describe_entry(void (*fn)(void*, uintptr_t), void* self) = 0;
-    virtual std::string locate_entry(void (*fn)(void*, uintptr_t), void* self) = 0;
-};
+class LoopSeam;  // the fiber layer's way in (core/detail/loop_seam.hpp)
 }  // namespace detail
 
 // What went wrong, for the loop's exception handler (asyncio's context dict).
@@ -212,35 +201,11 @@ public:
     void call_exception_handler(const ExceptionContext& context) noexcept;
     static void default_exception_handler(const ExceptionContext& context) noexcept;
 
-    // Low level, for the fiber layer: queue fn(self, arg) as a ready entry (no allocation
-    // beyond the queue's growth) and add/remove intrusive timers. Loop thread only.
-    using ReadyFn = void (*)(void* self, uintptr_t arg);
-    void post(ReadyFn fn, void* self, uintptr_t arg);
-    // The next entry of the ready step in progress, if it is fn's: removes it and returns
-    // its self, else null (always null in debug mode, which times every entry on its own).
-    // At the end of a step, inside run_forever, it starts the next turn's step itself when
-    // that turn would only run ready entries (no poll due, no timer due, nothing from
-    // other threads). The caller then runs the entry. This lets a suspending fiber hand
-    // the thread straight to the next one, in exactly the order the loop would have used.
-    void* take_next_ready(ReadyFn fn) noexcept;
-    // post(fn, self, 0), then take_next_ready(fn), in one call (a fiber's yield).
-    void* post_and_take_next(ReadyFn fn, void* self);
-    void add_timer(detail::TimerNode* node);
-    void remove_timer(detail::TimerNode* node) noexcept;
-
-    detail::LoopExtension* extension() const noexcept;
-    void set_extension(std::unique_ptr<detail::LoopExtension> extension);
-
-    // asyncio's loop.create_task: runs fn in a new fiber on this loop. Defined by the
-    // fiber layer: include <weft/task.hpp> to use it.
-    template <class F>
-    auto create_task(F&& fn, std::string name = {});
-
-    struct State;  // private state, in loop.cpp
-
 private:
+    struct State;  // core/detail/loop_state.hpp
     friend class Handle;
     friend class IoWatch;
+    friend class detail::LoopSeam;
     void schedule_soon(detail::CallbackNode* node);
     void schedule_timer(detail::CallbackNode* node);
     void submit_threadsafe(detail::SubmitNode* node);  // takes ownership, also on throw

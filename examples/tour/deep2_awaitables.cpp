@@ -24,9 +24,9 @@ void coroutines() {
 
 void tasks() {
     tour::section("2.2 Task");
-    auto task1 = weft::spawn(nested);                                // asyncio.create_task(nested())
-    auto task2 = weft::create_task(weft::Loop::current(), nested);   // ensure_future / create_task on a loop
-    auto task3 = weft::Loop::current().create_task(nested, "task3");  // loop.create_task(nested())
+    auto task1 = weft::spawn(nested);                                       // asyncio.create_task(nested())
+    auto task2 = weft::create_task(weft::Loop::current(), nested);          // ensure_future on a loop
+    auto task3 = weft::create_task(weft::Loop::current(), nested, "task3");  // loop.create_task(nested())
     std::printf("%s\n", task1.done() ? "True" : "False");  // False: scheduled, not run yet
     task1.get();                                            // await task1
     std::printf("%s\n", task1.done() ? "True" : "False");  // True

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "detail/loop_seam.hpp"
 #include "fiber.hpp"
 #include "stack.hpp"
 #include <weft/loop.hpp>
@@ -43,17 +44,14 @@ public:
     ~FiberRuntime() override { delist(); }
 
     static FiberRuntime& of(Loop& loop) {
-        // The fiber runtime is the only loop extension there is: no dynamic_cast needed.
-        if (auto* rt = static_cast<FiberRuntime*>(loop.extension())) return *rt;
+        if (auto* rt = LoopSeam::extension<FiberRuntime>(loop)) return *rt;
         auto rt = std::make_unique<FiberRuntime>(loop);
         FiberRuntime& ref = *rt;
-        loop.set_extension(std::move(rt));
+        LoopSeam::set_extension(loop, std::move(rt));
         return ref;
     }
 
     void on_close(Loop& loop) override;
-    std::string describe_entry(void (*fn)(void*, uintptr_t), void* self) override;
-    std::string locate_entry(void (*fn)(void*, uintptr_t), void* self) override;
 
     void add(TaskBase* t) noexcept {
         t->next_task = tasks_;
@@ -122,7 +120,10 @@ private:
 // gdb/weft-gdb.py, which knows these names and fields.
 extern FiberRuntime* fiber_runtimes;
 
-// The ready-entry function that resumes fibers (for debug descriptions).
-bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept;
+// The kind of ready entry that resumes a fiber (fiber.cpp), and its debug-mode
+// descriptions (debug.cpp): the task's name, and after a slow run where it now waits.
+extern const ReadyKind fiber_entry;
+std::string describe_fiber_entry(void* fiber, uintptr_t);
+std::string locate_fiber_entry(Loop& loop, void* fiber, uintptr_t);
 
 }  // namespace weft::detail

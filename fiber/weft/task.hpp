@@ -1,5 +1,5 @@
 // Task<T> (asyncio.Task): a future driven by a fiber running fn. weft::spawn(fn, args...)
-// or loop.create_task(fn, name) start one; it runs even if nobody keeps the Task. An
+// or weft::create_task(loop, fn, name) start one; it runs even if nobody keeps the Task. An
 // exception nobody retrieved is reported through the loop's exception handler with the
 // task's name: when it finishes if nobody holds it, else when the last Task is dropped.
 #pragma once
@@ -205,15 +205,12 @@ auto spawn(TaskOptions options, F&& fn, Args&&... args) {
     return detail::make_task(Loop::current(), std::move(options), std::forward<F>(fn),
                              std::forward<Args>(args)...);
 }
-// asyncio.create_task(coro, name=...) on a given loop (it need not be running yet).
+// asyncio.create_task(coro, name=...) on a given loop (it need not be running yet), and
+// asyncio's loop.create_task(coro, name=...): a free function, as Loop is the core layer's
+// and knows nothing of fibers.
 template <class F>
 auto create_task(Loop& loop, F&& fn, std::string name = {}) {
     return detail::make_task(loop, {std::move(name), 0}, std::forward<F>(fn));
-}
-
-template <class F>
-auto Loop::create_task(F&& fn, std::string name) {
-    return weft::create_task(*this, std::forward<F>(fn), std::move(name));
 }
 
 // The task whose fiber is running (an empty TaskRef on the loop's own stack).

@@ -74,7 +74,7 @@ TEST(Task, NamesDefaultAndSet) {
 
 TEST(Task, LoopCreateTask) {
     weft::Loop loop;
-    auto t = loop.create_task([] { return 3; }, "via-loop");
+    auto t = weft::create_task(loop, [] { return 3; }, "via-loop");
     EXPECT_EQ(t.get_name(), "via-loop");
     t.add_done_callback([&](auto&) { loop.stop(); });
     loop.run_forever();
