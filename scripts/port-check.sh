@@ -22,7 +22,7 @@ while IFS= read -r hit; do
     status=1
   fi
 done < <(grep -nE '#include <(sys/epoll\.h|sys/eventfd\.h|sys/signalfd\.h|sys/timerfd\.h|linux/)' \
-           core/*.cpp core/*/*.hpp core/weft/*.hpp core/weft/detail/*.hpp fiber/*.cpp fiber/*/*.hpp \
+           weft/*.hpp core/*.cpp core/*/*.hpp core/weft/*.hpp core/weft/detail/*.hpp fiber/*.cpp fiber/*/*.hpp \
            net/*.cpp net/*/*.hpp 2>/dev/null || true)
 [ $status -eq 0 ] && echo "port-check: Linux-only headers only where allowed"
 

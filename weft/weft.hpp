@@ -1,4 +1,5 @@
-// The umbrella header: everything weft offers. Layers below include only what they need.
+// The umbrella header: everything weft offers. It sits above the three layers (core/,
+// fiber/, net/), which include only what they need from their own layer and those below.
 #pragma once
 
 #include <weft/error.hpp>
