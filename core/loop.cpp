@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <map>
 #include <new>
 #include <string>
 #include <string_view>
@@ -24,6 +23,7 @@
 
 #include "detail/inbox.hpp"
 #include "detail/reactor.hpp"
+#include "detail/signal_source.hpp"
 #include "detail/timer_heap.hpp"
 #include <weft/error.hpp>
 
@@ -131,7 +131,7 @@ struct Loop::State {
     std::vector<uint32_t> slot_of_fd;  // fd -> slot index, kNoSlot if unwatched
     uint32_t dispatching = kNoSlot;    // slot whose callback is running
     bool free_after_dispatch = false;  // that slot was reset by its own callback
-    std::map<int, std::function<void()>> signal_handlers;
+    std::unique_ptr<detail::SignalSource> signals;  // made by the first add_signal_handler
     ExceptionHandler exception_handler;
     std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
     bool running = false;
@@ -392,15 +392,7 @@ void Loop::State::run_submission(void* p, uintptr_t state) {
 }
 
 void Loop::State::dispatch_signal(void* p, uintptr_t signo) {
-    auto* s = static_cast<State*>(p);
-    auto it = s->signal_handlers.find(int(signo));
-    if (it == s->signal_handlers.end()) return;  // removed since it arrived
-    std::function<void()> fn = it->second;        // the handler may remove itself
-    try {
-        fn();
-    } catch (...) {
-        s->report("Exception in signal handler", "signal " + std::to_string(signo));
-    }
+    static_cast<State*>(p)->signals->run(int(signo));
 }
 
 // ---- I/O slots --------------------------------------------------------------------
@@ -575,6 +567,7 @@ void Loop::close() {
         for (IoSlot& slot : s.slots)
             if (slot.in_use && slot.owner) slot.owner->loop_ = nullptr;
         (void)s.extension.release();
+        (void)s.signals.release();  // the routes and the pipe stay as the parent left them
         // Not even closed: a kqueue is not inherited at all, so its number may already
         // name another fd of the child's (its new loop's kqueue, say).
         (void)s.reactor.release();
@@ -626,8 +619,7 @@ void Loop::close() {
         if (s.slots[i].owner) s.slots[i].owner->loop_ = nullptr;
         s.free_slot(i);
     }
-    for (auto& [signo, fn] : s.signal_handlers) s.reactor->remove_signal(signo);
-    s.signal_handlers.clear();
+    s.signals.reset();  // restores the signals' dispositions and closes the pipe
     s.reactor.reset();
     if (never_ran > 0)
         call_exception_handler({"Loop closed with " + std::to_string(never_ran) +
@@ -704,16 +696,16 @@ void Loop::remove_timer(detail::TimerNode* node) noexcept {
 
 void Loop::add_signal_handler(int signo, std::function<void()> fn) {
     check_open("add_signal_handler");
-    s_->reactor->add_signal(signo);
-    s_->signal_handlers[signo] = std::move(fn);
+    State* s = s_.get();
+    if (!s->signals)
+        s->signals = std::make_unique<detail::SignalSource>(*this, [s](int arrived) {
+            s->ready.push({&State::dispatch_signal, s, uintptr_t(arrived)});
+        });
+    s->signals->add(signo, std::move(fn));
 }
 
 bool Loop::remove_signal_handler(int signo) noexcept {
-    auto it = s_->signal_handlers.find(signo);
-    if (it == s_->signal_handlers.end()) return false;
-    s_->signal_handlers.erase(it);
-    if (s_->reactor) s_->reactor->remove_signal(signo);
-    return true;
+    return s_->signals && s_->signals->remove(signo);
 }
 
 namespace {
