@@ -152,7 +152,8 @@ struct Loop::State {
     unsigned reports_in_window = 0;
     uint64_t reports_suppressed = 0;
     const uint64_t born_in = fork_generation();
-    detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
+    static constexpr int kPollCapacity = 256;
+    detail::ReactorEvent events[kPollCapacity];
 
     bool inherited() const noexcept {
         return born_in != g_fork_generation.load(std::memory_order_relaxed);
@@ -330,13 +331,8 @@ void Loop::State::poll(bool may_block) {
     }
     turns_without_poll = 0;
     entries_without_poll = 0;
-    int n = reactor->poll(timeout_ms, events, detail::Reactor::kMinPollCapacity);
-    for (int i = 0; i < n; ++i) {
-        if (events[i].events & detail::kSignal)
-            ready.push({&dispatch_signal, this, uintptr_t(events[i].token)});
-        else
-            on_io_event(events[i].token, events[i].events);
-    }
+    int n = reactor->poll(timeout_ms, events, kPollCapacity);
+    for (int i = 0; i < n; ++i) on_io_event(events[i].token, events[i].events);
     drain_inbox();
 }
 
