@@ -36,8 +36,8 @@ void SignalSource::run(int signo) {
     try {
         fn();
     } catch (...) {
-        loop_.call_exception_handler(
-            {"Exception in signal handler", std::current_exception(), "signal " + std::to_string(signo)});
+        loop_.call_exception_handler({"Exception in signal handler", std::current_exception(),
+                                      "signal " + std::to_string(signo)});
     }
 }
 
