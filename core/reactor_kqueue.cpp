@@ -68,7 +68,7 @@ uint32_t from_kevent(const struct kevent& ev) {
 
 struct Reactor::State {
     int kq = -1;
-    std::vector<uint8_t> watched;  // fd -> kRegistered | directions, 0 if unregistered
+    std::vector<uint8_t> watched;       // fd -> kRegistered | directions, 0 if unregistered
     std::vector<struct kevent> events;  // grown to the largest capacity asked of poll()
 
     uint8_t& entry(int fd) {
