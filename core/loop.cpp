@@ -115,13 +115,8 @@ void Loop::State::poll(bool may_block) {
     }
     turns_without_poll = 0;
     entries_without_poll = 0;
-    int n = reactor->poll(timeout_ms, events, detail::Reactor::kMinPollCapacity);
-    for (int i = 0; i < n; ++i) {
-        if (events[i].events & detail::kSignal)
-            ready.push({&signal_entry, this, uintptr_t(events[i].token)});
-        else
-            on_io_event(events[i].token, events[i].events);
-    }
+    int n = reactor->poll(timeout_ms, events, kPollCapacity);
+    for (int i = 0; i < n; ++i) on_io_event(events[i].token, events[i].events);
     drain_inbox();
 }
 
@@ -187,19 +182,10 @@ const detail::ReadyKind Loop::State::submission_entry = {
     },
 };
 
-// A signal that arrived: self is the State, arg the signal number.
+// A signal that arrived (queued by the signal source's pipe watch): self is the State,
+// arg the signal number.
 const detail::ReadyKind Loop::State::signal_entry = {
-    .run = [](void* p, uintptr_t signo) {
-        auto* s = static_cast<State*>(p);
-        auto it = s->signal_handlers.find(int(signo));
-        if (it == s->signal_handlers.end()) return;  // removed since it arrived
-        std::function<void()> fn = it->second;        // the handler may remove itself
-        try {
-            fn();
-        } catch (...) {
-            s->report("Exception in signal handler", "signal " + std::to_string(signo));
-        }
-    },
+    .run = [](void* p, uintptr_t signo) { static_cast<State*>(p)->signals->run(int(signo)); },
     .describe = [](void*, uintptr_t signo) { return "signal handler " + std::to_string(signo); },
     .locate = nullptr,
     .discard = [](void*, uintptr_t) { return std::string(); },
@@ -381,16 +367,16 @@ void LoopSeam::set_extension_slot(Loop& loop, const void* key, std::unique_ptr<L
 
 void Loop::add_signal_handler(int signo, std::function<void()> fn) {
     check_open("add_signal_handler");
-    s_->reactor->add_signal(signo);
-    s_->signal_handlers[signo] = std::move(fn);
+    State* s = s_.get();
+    if (!s->signals)
+        s->signals = std::make_unique<detail::SignalSource>(*this, [s](int arrived) {
+            s->ready.push({&State::signal_entry, s, uintptr_t(arrived)});
+        });
+    s->signals->add(signo, std::move(fn));
 }
 
 bool Loop::remove_signal_handler(int signo) noexcept {
-    auto it = s_->signal_handlers.find(signo);
-    if (it == s_->signal_handlers.end()) return false;
-    s_->signal_handlers.erase(it);
-    if (s_->reactor) s_->reactor->remove_signal(signo);
-    return true;
+    return s_->signals && s_->signals->remove(signo);
 }
 
 void LoopHandle::submit(detail::SubmitNode* node) {

@@ -76,8 +76,7 @@ void Loop::close() {
         if (s.slots[i].owner) s.slots[i].owner->loop_ = nullptr;  // the watch is detached
         s.free_slot(i);
     }
-    for (auto& [signo, fn] : s.signal_handlers) s.reactor->remove_signal(signo);
-    s.signal_handlers.clear();
+    s.signals.reset();  // restores the signals' dispositions and closes the pipe
     s.reactor.reset();
     never_ran.report(*this);
     s.report_suppressed();
@@ -92,6 +91,7 @@ void Loop::State::abandon_inherited() noexcept {
     for (detail::IoSlot& slot : slots)
         if (slot.in_use && slot.owner) slot.owner->loop_ = nullptr;
     (void)extension.release();
+    (void)signals.release();  // the routes and the pipe stay as the parent left them
     // Not even closed: a kqueue is not inherited at all, so its number may already name
     // another fd of the child's (its new loop's kqueue, say).
     (void)reactor.release();

@@ -1,22 +1,21 @@
-// Reactor backend for Linux: edge-triggered epoll, eventfd (or a pipe under portable
-// paths) for wake-ups, and a self-pipe for signals. See detail/reactor.hpp.
+// Reactor backend for Linux: edge-triggered epoll and eventfd (or a pipe under portable
+// paths) for wake-ups. See detail/reactor.hpp.
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "detail/platform.hpp"
 #include "detail/reactor.hpp"
-#include "detail/signal_route.hpp"
 #include <weft/error.hpp>
 
 namespace weft::detail {
 
 namespace {
-// Tokens are (generation << 32 | slot) with generation >= 1, so these never collide.
+// Tokens are (generation << 32 | slot) with generation >= 1, so this never collides.
 constexpr uint64_t kWakeToken = ~uint64_t{0};
-constexpr uint64_t kSignalToken = ~uint64_t{0} - 1;
 
 uint32_t to_epoll(uint32_t interest) {
     uint32_t ev = EPOLLET | EPOLLRDHUP;
@@ -39,8 +38,7 @@ uint32_t from_epoll(uint32_t ev) {
 struct Reactor::State {
     int epfd = -1;
     Wakeup wakeup;
-    SignalPipe signals;
-    epoll_event events[kMaxIoEvents];
+    std::vector<epoll_event> events;  // grown to the largest capacity asked of poll()
 };
 
 Reactor::Reactor() : s_(new State) {
@@ -92,46 +90,21 @@ void Reactor::remove(int fd) noexcept {
     ::epoll_ctl(s_->epfd, EPOLL_CTL_DEL, fd, &ev);
 }
 
-void Reactor::add_signal(int signo) {
-    if (!valid_signal(signo))
-        throw SystemError(EINVAL, "add_signal_handler: invalid signal " + std::to_string(signo));
-    if (!s_->signals.open()) {
-        s_->signals.ensure_open();
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLET;
-        ev.data.u64 = kSignalToken;
-        if (::epoll_ctl(s_->epfd, EPOLL_CTL_ADD, s_->signals.read_fd(), &ev) < 0)
-            throw_errno("epoll_ctl(ADD signal pipe)");
-    }
-    route_signal(signo, s_->signals.write_fd());
-}
-
-void Reactor::remove_signal(int signo) noexcept {
-    if (s_->signals.open()) unroute_signal(signo, s_->signals.write_fd());
-}
-
 int Reactor::poll(int timeout_ms, ReactorEvent* out, int capacity) {
-    int max = capacity - (kMinPollCapacity - kMaxIoEvents);
-    if (max > kMaxIoEvents) max = kMaxIoEvents;
-    int n = ::epoll_wait(s_->epfd, s_->events, max, timeout_ms);
+    if (s_->events.size() < size_t(capacity)) s_->events.resize(size_t(capacity));
+    int n = ::epoll_wait(s_->epfd, s_->events.data(), capacity, timeout_ms);
     if (n < 0) {
         if (errno == EINTR) return 0;
         throw_errno("epoll_wait");
     }
     int count = 0;
-    bool signalled = false;
     for (int i = 0; i < n; ++i) {
-        const epoll_event& ev = s_->events[i];
-        if (ev.data.u64 == kWakeToken) {
+        const epoll_event& ev = s_->events[size_t(i)];
+        if (ev.data.u64 == kWakeToken)
             s_->wakeup.drain();
-        } else if (ev.data.u64 == kSignalToken) {
-            signalled = true;
-        } else {
+        else
             out[count++] = {ev.data.u64, from_epoll(ev.events)};
-        }
     }
-    if (signalled)
-        s_->signals.drain([&](int signo) { out[count++] = {uint64_t(signo), kSignal}; });
     return count;
 }
 

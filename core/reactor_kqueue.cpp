@@ -1,6 +1,5 @@
-// Reactor backend for FreeBSD and macOS: kqueue with EV_CLEAR read/write filters, an
-// EVFILT_USER knote for wake-ups and EVFILT_SIGNAL for signals, so no pipes and no signal
-// routing through signal_route. See detail/reactor.hpp.
+// Reactor backend for FreeBSD and macOS: kqueue with EV_CLEAR read/write filters and an
+// EVFILT_USER knote for wake-ups, so no pipes. See detail/reactor.hpp.
 #include <sys/types.h>
 #include <sys/event.h>
 #include <sys/time.h>
@@ -8,15 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdint>
 #include <ctime>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "detail/reactor.hpp"
-#include "detail/signal_route.hpp"
 #include <weft/error.hpp>
 
 namespace weft::detail {
@@ -68,28 +64,12 @@ uint32_t from_kevent(const struct kevent& ev) {
     return out;
 }
 
-// Signal ownership, process-wide: every kqueue sees every signal, so without this two
-// reactors could both take one and each later restore a disposition the other set.
-std::mutex g_signal_mutex;
-const void* g_signal_owner[NSIG];     // guarded by g_signal_mutex; the owning State
-struct sigaction g_old_action[NSIG];  // guarded by g_signal_mutex
-
-// A catching handler, not SIG_IGN, stops the default action: SIG_IGN on SIGCHLD auto-reaps
-// children and hides the signal from the knote, and SIG_IGN survives exec into children
-// while a handler resets to SIG_DFL, as with the self-pipe backends.
-void on_signal(int) {}
-
-// Caller holds g_signal_mutex and owns signo.
-void restore_signal(int signo) noexcept {
-    ::sigaction(signo, &g_old_action[signo], nullptr);
-    g_signal_owner[signo] = nullptr;
-}
 }  // namespace
 
 struct Reactor::State {
     int kq = -1;
-    std::vector<uint8_t> watched;  // fd -> kRegistered | directions, 0 if unregistered
-    struct kevent events[kMaxIoEvents];
+    std::vector<uint8_t> watched;       // fd -> kRegistered | directions, 0 if unregistered
+    std::vector<struct kevent> events;  // grown to the largest capacity asked of poll()
 
     uint8_t& entry(int fd) {
         if (size_t(fd) >= watched.size()) watched.resize(size_t(fd) * 2 + 16, 0);
@@ -122,10 +102,7 @@ Reactor::Reactor() : s_(new State) {
 }
 
 Reactor::~Reactor() {
-    std::lock_guard lock(g_signal_mutex);
-    for (int signo = 1; signo < NSIG; ++signo)
-        if (g_signal_owner[signo] == s_) restore_signal(signo);
-    ::close(s_->kq);  // drops every knote, the signal ones included
+    ::close(s_->kq);  // drops every knote
     delete s_;
 }
 
@@ -172,64 +149,25 @@ void Reactor::remove(int fd) noexcept {
     s_->watched[size_t(fd)] = 0;
 }
 
-void Reactor::add_signal(int signo) {
-    if (!valid_signal(signo))
-        throw SystemError(EINVAL, "add_signal_handler: invalid signal " + std::to_string(signo));
-    std::lock_guard lock(g_signal_mutex);
-    if (g_signal_owner[signo] == s_) return;
-    if (g_signal_owner[signo])
-        throw SystemError(EBUSY, "add_signal_handler: signal " + std::to_string(signo) +
-                                     " is already handled by another loop");
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    if (::sigaction(signo, &sa, &g_old_action[signo]) < 0)
-        throw_errno("sigaction(" + std::to_string(signo) + ")");
-    struct kevent ch;
-    EV_SET(&ch, signo, EVFILT_SIGNAL, EV_ADD, 0, 0, nullptr);
-    if (::kevent(s_->kq, &ch, 1, nullptr, 0, nullptr) < 0) {
-        int err = errno;
-        ::sigaction(signo, &g_old_action[signo], nullptr);
-        throw SystemError(err, "kevent(ADD EVFILT_SIGNAL " + std::to_string(signo) + ")");
-    }
-    g_signal_owner[signo] = s_;
-}
-
-void Reactor::remove_signal(int signo) noexcept {
-    if (!valid_signal(signo)) return;
-    std::lock_guard lock(g_signal_mutex);
-    if (g_signal_owner[signo] != s_) return;
-    struct kevent ch;
-    EV_SET(&ch, signo, EVFILT_SIGNAL, EV_DELETE, 0, 0, nullptr);
-    ::kevent(s_->kq, &ch, 1, nullptr, 0, nullptr);
-    restore_signal(signo);
-}
-
 int Reactor::poll(int timeout_ms, ReactorEvent* out, int capacity) {
-    // Each kevent yields at most one event, so asking for no more than the I/O budget
-    // keeps I/O within it and signals within capacity. Signals share that budget; any
+    // Each kevent yields at most one event, so asking for capacity keeps within it; knotes
     // left in the queue stay active for the next call.
-    int max = capacity - (kMinPollCapacity - kMaxIoEvents);
-    if (max > kMaxIoEvents) max = kMaxIoEvents;
+    if (s_->events.size() < size_t(capacity)) s_->events.resize(size_t(capacity));
     timespec ts{timeout_ms / 1000, long(timeout_ms % 1000) * 1000000};
-    int n = ::kevent(s_->kq, nullptr, 0, s_->events, max, timeout_ms < 0 ? nullptr : &ts);
+    int n = ::kevent(s_->kq, nullptr, 0, s_->events.data(), capacity,
+                     timeout_ms < 0 ? nullptr : &ts);
     if (n < 0) {
         if (errno == EINTR) return 0;
         throw_errno("kevent");
     }
     int count = 0;
     for (int i = 0; i < n; ++i) {
-        const struct kevent& ev = s_->events[i];
+        const struct kevent& ev = s_->events[size_t(i)];
         if (ev.filter == EVFILT_USER) continue;  // a wake-up; EV_CLEAR has reset it
-        if (ev.filter == EVFILT_SIGNAL) {
-            out[count++] = {uint64_t(ev.ident), kSignal};
-            continue;
-        }
         uint64_t token = uint64_t(reinterpret_cast<uintptr_t>(ev.udata));
         uint32_t events = from_kevent(ev);
         // Both filters of one fd often come back side by side: one event, as on epoll.
-        if (count > 0 && out[count - 1].token == token && !(out[count - 1].events & kSignal))
+        if (count > 0 && out[count - 1].token == token)
             out[count - 1].events |= events;
         else
             out[count++] = {token, events};

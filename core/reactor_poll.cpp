@@ -10,19 +10,17 @@
 
 #include "detail/platform.hpp"
 #include "detail/reactor.hpp"
-#include "detail/signal_route.hpp"
 #include <weft/error.hpp>
 
 namespace weft::detail {
 
 namespace {
-constexpr int kFixedEntries = 2;  // [0] wake-up fd, [1] signal pipe (parked until used)
+constexpr int kFixedEntries = 1;  // [0] the wake-up fd
 constexpr int kNone = -1;
 }  // namespace
 
 struct Reactor::State {
     Wakeup wakeup;
-    SignalPipe signals;
     std::vector<pollfd> fds;          // kFixedEntries, then one per registered fd
     std::vector<uint64_t> tokens;     // parallel to fds
     std::vector<uint32_t> interest;   // parallel to fds
@@ -49,7 +47,6 @@ struct Reactor::State {
 
 Reactor::Reactor() : s_(new State) {
     s_->fds.push_back({s_->wakeup.fd(), POLLIN, 0});
-    s_->fds.push_back({-1, 0, 0});
     s_->tokens.resize(kFixedEntries);
     s_->interest.resize(kFixedEntries);
     s_->armed.resize(kFixedEntries);
@@ -106,20 +103,6 @@ void Reactor::remove(int fd) noexcept {
     s_->index_of_fd[size_t(fd)] = kNone;
 }
 
-void Reactor::add_signal(int signo) {
-    if (!valid_signal(signo))
-        throw SystemError(EINVAL, "add_signal_handler: invalid signal " + std::to_string(signo));
-    if (!s_->signals.open()) {
-        s_->signals.ensure_open();
-        s_->fds[1] = {s_->signals.read_fd(), POLLIN, 0};
-    }
-    route_signal(signo, s_->signals.write_fd());
-}
-
-void Reactor::remove_signal(int signo) noexcept {
-    if (s_->signals.open()) unroute_signal(signo, s_->signals.write_fd());
-}
-
 int Reactor::poll(int timeout_ms, ReactorEvent* out, int capacity) {
     int n = ::poll(s_->fds.data(), nfds_t(s_->fds.size()), timeout_ms);
     if (n < 0) {
@@ -127,9 +110,9 @@ int Reactor::poll(int timeout_ms, ReactorEvent* out, int capacity) {
         throw_errno("poll");
     }
     int count = 0;
-    int max_io = capacity - (kMinPollCapacity - kMaxIoEvents);
     if (n > 0 && s_->fds[0].revents) s_->wakeup.drain();
-    for (size_t i = kFixedEntries; i < s_->fds.size() && count < max_io; ++i) {
+    // Entries past capacity keep their armed directions: the next poll() reports them.
+    for (size_t i = kFixedEntries; i < s_->fds.size() && count < capacity; ++i) {
         short re = s_->fds[i].revents;
         if (re == 0) continue;
         s_->fds[i].revents = 0;
@@ -141,10 +124,6 @@ int Reactor::poll(int timeout_ms, ReactorEvent* out, int capacity) {
         out[count++] = {s_->tokens[i], ev};
         s_->armed[i] &= ~ev;
         s_->refresh(int(i), s_->fds[i].fd);
-    }
-    if (n > 0 && s_->fds[1].revents) {
-        s_->fds[1].revents = 0;
-        s_->signals.drain([&](int signo) { out[count++] = {uint64_t(signo), kSignal}; });
     }
     return count;
 }

@@ -1,5 +1,5 @@
-// Signal routing for the self-pipe backends: one sigaction handler for every routed
-// signal, writing the signal number to the owning reactor's pipe.
+// Signal routing, the one place for every backend: one sigaction handler for every
+// routed signal, writing the signal number to the owning loop's pipe.
 #include "detail/signal_route.hpp"
 
 #include <unistd.h>

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +22,7 @@
 #include "detail/loop_seam.hpp"
 #include "detail/reactor.hpp"
 #include "detail/ready_queue.hpp"
+#include "detail/signal_source.hpp"
 #include "detail/timer_heap.hpp"
 
 namespace weft::detail {
@@ -71,7 +71,7 @@ struct Loop::State {
     std::vector<uint32_t> slot_of_fd;        // fd -> slot index, kNoSlot if unwatched
     uint32_t dispatching = detail::kNoSlot;  // slot whose callback is running
     bool free_after_dispatch = false;        // that slot was reset by its own callback
-    std::map<int, std::function<void()>> signal_handlers;
+    std::unique_ptr<detail::SignalSource> signals;  // made by the first add_signal_handler
     ExceptionHandler exception_handler;
     std::unique_ptr<detail::LoopExtension> extension;  // the fiber runtime, if any
     const void* extension_key = nullptr;               // its type (LoopSeam::extension<T>)
@@ -93,7 +93,8 @@ struct Loop::State {
     unsigned reports_in_window = 0;
     uint64_t reports_suppressed = 0;
     const uint64_t born_in = detail::fork_generation();
-    detail::ReactorEvent events[detail::Reactor::kMinPollCapacity];
+    static constexpr int kPollCapacity = 256;
+    detail::ReactorEvent events[kPollCapacity];
 
     bool inherited() const noexcept {
         return born_in != detail::g_fork_generation.load(std::memory_order_relaxed);

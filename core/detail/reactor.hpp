@@ -1,7 +1,8 @@
 // The reactor: the one private interface every OS poller implements. One backend per file
 // (reactor_epoll.cpp, reactor_kqueue.cpp, reactor_poll.cpp); meson compiles exactly one of
 // them into a build, so calls are direct, never virtual. Nothing outside those files
-// includes an OS poller header.
+// includes an OS poller header. Signals are not the reactor's: the loop watches a
+// self-pipe like any fd (detail/signal_source.hpp).
 //
 // The comment is the interface. A backend defines Reactor::State and these functions:
 //
@@ -30,14 +31,11 @@
 //     Events for fd already returned by poll() stay in the caller's array: the caller
 //     drops them by the token's generation (see Loop's I/O slots).
 //
-// add_signal(signo) / remove_signal(signo)
-//     Deliver signal `signo` as an event {token = signo, events = kSignal}. Throws
-//     SystemError(EBUSY) when another reactor in this process already owns signo.
-//
 // poll(timeout_ms, out, capacity)
 //     Wait up to timeout_ms (-1: forever, 0: just look) for events; store at most
-//     `capacity` of them in out and return how many. capacity must be at least
-//     kMinPollCapacity. EINTR returns 0. Wake-ups are consumed here and never returned.
+//     `capacity` (>= 1) of them in out and return how many. Readiness that does not fit
+//     stays armed and is returned by a later call, none lost. EINTR returns 0. Wake-ups
+//     are consumed here and never returned.
 //
 // wake()
 //     Any thread, async-signal-safe: make a blocked or the next poll() return promptly.
@@ -49,8 +47,6 @@
 
 namespace weft::detail {
 
-inline constexpr uint32_t kSignal = 1u << 4;  // a signal event: token is the signal number
-
 struct ReactorEvent {
     uint64_t token;
     uint32_t events;
@@ -58,10 +54,6 @@ struct ReactorEvent {
 
 class Reactor {
 public:
-    // Room for every distinct signal on top of the I/O events of one poll().
-    static constexpr int kMaxIoEvents = 256;
-    static constexpr int kMinPollCapacity = kMaxIoEvents + 128;
-
     Reactor();
     ~Reactor();
     Reactor(const Reactor&) = delete;
@@ -73,8 +65,6 @@ public:
     void modify(int fd, uint32_t interest, uint64_t token);
     void rearm(int fd, uint32_t directions);
     void remove(int fd) noexcept;
-    void add_signal(int signo);
-    void remove_signal(int signo) noexcept;
     int poll(int timeout_ms, ReactorEvent* out, int capacity);
     void wake() noexcept;
 

@@ -1,6 +1,6 @@
-// Process-wide routing of signals into a reactor's self-pipe (epoll and poll backends;
-// kqueue uses EVFILT_SIGNAL instead). The handler writes the signal number as one byte
-// to the pipe of the reactor that owns the signal; at most one reactor owns a signal.
+// Process-wide routing of signals into a loop's self-pipe, for every backend. The handler
+// writes the signal number as one byte to the pipe of the loop that owns the signal; at
+// most one loop owns a signal (detail/signal_source.hpp watches the pipe).
 #pragma once
 
 namespace weft::detail {
@@ -8,7 +8,7 @@ namespace weft::detail {
 bool valid_signal(int signo) noexcept;  // 1..NSIG-1, not SIGKILL or SIGSTOP
 
 // Install the handler for signo, sending it to write_fd. Throws SystemError(EINVAL) for
-// a bad signal and SystemError(EBUSY) when another reactor already owns it.
+// a bad signal and SystemError(EBUSY) when another loop already owns it.
 void route_signal(int signo, int write_fd);
 
 // Restore the disposition signo had before route_signal. No-op if not routed to write_fd.
