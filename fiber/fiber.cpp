@@ -65,30 +65,8 @@ bool prepare_first_run(Fiber* f) noexcept {
     return true;
 }
 
-// Loop side: run the fiber until the thread comes back (it, or a fiber it handed over to,
-// suspended or finished); free the one that came back if it finished.
-void run_fiber(Fiber* f) {
-    if (f->state == Fiber::State::created) prepare_first_run(f);
-    if (f->state != Fiber::State::done) {
-        f->state = Fiber::State::running;
-        f = context_switch_in(f);
-    }
-    if (f->state == Fiber::State::done) retire_fiber(f);
-}
-
-void resume_entry(void* fiber, uintptr_t) {
-    Fiber* f = static_cast<Fiber*>(fiber);
-    if (f->state == Fiber::State::scheduled || f->state == Fiber::State::created) run_fiber(f);
-}
-
-}  // namespace
-
-void fiber_main(Fiber* f) noexcept { f->task->run_body(); }
-
-bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
-
 // A finished fiber's last rites: its stack back to the pool, its block freed, the task's
-// reference dropped (which may report an exception nobody retrieved).
+// reference dropped (which may report an exception nobody retrieved). Only reap calls it.
 void retire_fiber(Fiber* f) noexcept {
     FiberRuntime& rt = *f->runtime;
     TaskBase* task = f->task;
@@ -103,6 +81,33 @@ void retire_fiber(Fiber* f) noexcept {
     task->unref();  // the fiber's reference
 }
 
+// The one owner of freeing: `from` has just given up the thread (or, never started, could
+// not take it); if it finished, it is freed here, by whoever holds the thread now: the loop
+// after a switch-in, the fiber it handed the thread to, or the scheduler at once.
+[[gnu::always_inline]] inline void reap(Fiber* from) noexcept {
+    if (from->state == Fiber::State::done) retire_fiber(from);
+}
+
+// Loop side: run the fiber until the thread comes back (it, or a fiber it handed over to,
+// suspended or finished).
+void run_fiber(Fiber* f) {
+    if (f->state == Fiber::State::created) prepare_first_run(f);
+    if (f->state != Fiber::State::done) {
+        f->state = Fiber::State::running;
+        f = context_switch_in(f);
+    }
+    reap(f);
+}
+
+void resume_entry(void* fiber, uintptr_t) {
+    Fiber* f = static_cast<Fiber*>(fiber);
+    if (f->state == Fiber::State::scheduled || f->state == Fiber::State::created) run_fiber(f);
+}
+
+}  // namespace
+
+bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
+
 // The fiber of a ready entry that f took from the loop (take_next_ready), made ready to
 // get the thread: null if there is none or it has nothing to run. f itself (its own yield
 // entry) stays as it is.
@@ -110,7 +115,7 @@ void retire_fiber(Fiber* f) noexcept {
     if (!taken) return nullptr;
     Fiber* g = static_cast<Fiber*>(taken);
     if (g->state == Fiber::State::created && !prepare_first_run(g)) {
-        retire_fiber(g);  // its entry would only have finished its task: that is done now
+        reap(g);  // its entry would only have finished its task: that is done now
         return nullptr;
     }
     if (g->state != Fiber::State::scheduled && g->state != Fiber::State::created)
@@ -129,10 +134,18 @@ namespace {
 // `next` is that fiber if the caller took it already; f itself means f runs on.
 void switch_away(Fiber* f, Fiber* next) {
     if (next == f) return;
-    if (next) return context_switch_to(f, next);
-    context_switch_out(f);
+    reap(next ? context_switch_to(f, next) : context_switch_out(f));
 }
 }  // namespace
+
+// The body runs, then the thread goes straight to the next fiber of this ready step if
+// there is one (which frees this one), else back to the loop (which does).
+void fiber_main(Fiber* f, Fiber* from) noexcept {
+    reap(from);
+    f->task->run_body();
+    f->state = Fiber::State::done;
+    context_exit(f, take_next_fiber(f));
+}
 
 void suspend(Fiber* f) {
     throw_if_cancel_pending(f);

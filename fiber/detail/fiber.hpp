@@ -75,24 +75,29 @@ struct Fiber {
     static void operator delete(void* p) noexcept;
 };
 
-// context.cpp — the one file that includes Boost.Context.
+// context.cpp — the one file that includes Boost.Context. It switches stacks and decides
+// nothing: which fiber runs next and who frees a finished one are the scheduler's. Each
+// switch that returns on a fiber's stack returns the fiber that gave it the thread (itself
+// when the loop did), which the scheduler frees if it finished.
 void context_prepare(Fiber* f);  // make the initial context on f->stack
 void context_release(Fiber* f);  // after the fiber ended, before its stack is reused
 // loop → fiber; returns when the thread comes back to the loop, with the fiber that gave it
 // back (which suspended or ended): f, or one that f (or a successor) handed over to.
 Fiber* context_switch_in(Fiber* f);
-void context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
+Fiber* context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
 // fiber f → fiber g (started, not running), without the loop; returns when f is resumed.
-void context_switch_to(Fiber* f, Fiber* g);
+Fiber* context_switch_to(Fiber* f, Fiber* g);
+// A finished f's last switch: to g (started, not running) if not null, which frees f;
+// else back to the loop, which does.
+[[noreturn]] void context_exit(Fiber* f, Fiber* g);
 // The call stack of a suspended (or the running) fiber, as return addresses.
 int context_backtrace(Fiber* f, void** frames, int max);
-// fiber.cpp: the fiber's whole life, called on its stack; must not throw.
-void fiber_main(Fiber* f) noexcept;
-// fiber.cpp: the next ready entry's fiber if it may get the thread straight from f (see
-// Loop::take_next_ready), its entry taken and the fiber marked running; else null.
+// The scheduler: the fiber's whole life, called on its stack with the fiber that gave it
+// the thread (see above); ends with context_exit.
+[[noreturn]] void fiber_main(Fiber* f, Fiber* from) noexcept;
+// The scheduler: the next ready entry's fiber if it may get the thread straight from f
+// (see Loop::take_next_ready), its entry taken and the fiber marked running; else null.
 Fiber* take_next_fiber(Fiber* f) noexcept;
-// fiber.cpp: frees a finished fiber (stack, block, the task's reference); not on its stack.
-void retire_fiber(Fiber* f) noexcept;
 
 // The fiber running on this thread, or nullptr on the loop's own stack. Set by context.cpp
 // on every switch; initial-exec: one %fs-relative load (libweft is linked statically).
