@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -37,6 +38,33 @@ void throw_not_in_fiber(const char* what) {
 }
 
 namespace {
+const char* state_name(Fiber::State s) noexcept {
+    switch (s) {
+        case Fiber::State::created: return "created";
+        case Fiber::State::scheduled: return "scheduled";
+        case Fiber::State::running: return "running";
+        case Fiber::State::suspended: return "suspended";
+        case Fiber::State::done: return "done";
+        case Fiber::State::freed: return "freed";
+    }
+    return "?";
+}
+}  // namespace
+
+void illegal_fiber_state(const Fiber* f, Fiber::State to, bool expected) noexcept {
+    // The task is not asked for its name: that may allocate, and this may be a corrupt fiber.
+    if (expected)
+        std::fprintf(stderr, "weft: fiber %p (task %p) is %s where %s was expected\n",
+                     static_cast<const void*>(f), static_cast<const void*>(f->task),
+                     state_name(f->state), state_name(to));
+    else
+        std::fprintf(stderr, "weft: illegal fiber state change %s -> %s (fiber %p, task %p)\n",
+                     state_name(f->state), state_name(to), static_cast<const void*>(f),
+                     static_cast<const void*>(f->task));
+    std::abort();
+}
+
+namespace {
 
 void throw_if_cancel_pending(Fiber* f) {
     if (!f->cancel_pending || f->cancel_deferred > 0) return;
@@ -49,7 +77,7 @@ void throw_if_cancel_pending(Fiber* f) {
 bool prepare_first_run(Fiber* f) noexcept {
     TaskBase* task = f->task;
     if (task->cancel_requested()) {  // cancelled before it started: the body never runs
-        f->state = Fiber::State::done;
+        set_state(f, Fiber::State::done);
         task->finish_unstarted();
         return false;
     }
@@ -58,7 +86,7 @@ bool prepare_first_run(Fiber* f) noexcept {
         f->stack = f->runtime->stacks.allocate(f->stack_size);
         context_prepare(f);
     } catch (...) {  // no stack, no run: the task fails with the reason
-        f->state = Fiber::State::done;
+        set_state(f, Fiber::State::done);
         task->fail_unstarted(std::current_exception());
         return false;
     }
@@ -68,6 +96,7 @@ bool prepare_first_run(Fiber* f) noexcept {
 // A finished fiber's last rites: its stack back to the pool, its block freed, the task's
 // reference dropped (which may report an exception nobody retrieved). Only reap calls it.
 void retire_fiber(Fiber* f) noexcept {
+    set_state(f, Fiber::State::freed);
     FiberRuntime& rt = *f->runtime;
     TaskBase* task = f->task;
     if (f->stack.base) {
@@ -93,7 +122,7 @@ void retire_fiber(Fiber* f) noexcept {
 void run_fiber(Fiber* f) {
     if (f->state == Fiber::State::created) prepare_first_run(f);
     if (f->state != Fiber::State::done) {
-        f->state = Fiber::State::running;
+        set_state(f, Fiber::State::running);
         f = context_switch_in(f);
     }
     reap(f);
@@ -108,10 +137,10 @@ void resume_entry(void* fiber, uintptr_t) {
 
 bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
 
-// The fiber of a ready entry that f took from the loop (take_next_ready), made ready to
-// get the thread: null if there is none or it has nothing to run. f itself (its own yield
-// entry) stays as it is.
-[[gnu::always_inline]] inline Fiber* runnable_next(Fiber* f, void* taken) noexcept {
+// The fiber of a ready entry that the running fiber took from the loop (take_next_ready),
+// made ready to get the thread (marked running): null if there is none or it has nothing to
+// run. It may be the running fiber itself (its own yield entry), which then runs on.
+[[gnu::always_inline]] inline Fiber* runnable_next(void* taken) noexcept {
     if (!taken) return nullptr;
     Fiber* g = static_cast<Fiber*>(taken);
     if (g->state == Fiber::State::created && !prepare_first_run(g)) {
@@ -120,12 +149,12 @@ bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resum
     }
     if (g->state != Fiber::State::scheduled && g->state != Fiber::State::created)
         return nullptr;  // an entry that would have done nothing
-    if (g != f) g->state = Fiber::State::running;
+    set_state(g, Fiber::State::running);
     return g;
 }
 
 Fiber* take_next_fiber(Fiber* f) noexcept {
-    return runnable_next(f, f->loop->take_next_ready(&resume_entry));
+    return runnable_next(f->loop->take_next_ready(&resume_entry));
 }
 
 namespace {
@@ -143,33 +172,33 @@ void switch_away(Fiber* f, Fiber* next) {
 void fiber_main(Fiber* f, Fiber* from) noexcept {
     reap(from);
     f->task->run_body();
-    f->state = Fiber::State::done;
+    set_state(f, Fiber::State::done);
     context_exit(f, take_next_fiber(f));
 }
 
 void suspend(Fiber* f) {
     throw_if_cancel_pending(f);
-    f->state = Fiber::State::suspended;
+    set_state(f, Fiber::State::suspended);
     ++f->suspensions;
     switch_away(f, take_next_fiber(f));
-    f->state = Fiber::State::running;
+    expect_state(f, Fiber::State::running);  // set by whoever gave it the thread
     throw_if_cancel_pending(f);
 }
 
 void yield(Fiber* f) {
     throw_if_cancel_pending(f);
-    f->state = Fiber::State::scheduled;
+    set_state(f, Fiber::State::scheduled);
     ++f->suspensions;
     // Queued behind everything ready; if nothing else is (and the loop has nothing to do
     // before this step), f's own entry comes straight back and it runs on.
-    switch_away(f, runnable_next(f, f->loop->post_and_take_next(&resume_entry, f)));
-    f->state = Fiber::State::running;
+    switch_away(f, runnable_next(f->loop->post_and_take_next(&resume_entry, f)));
+    expect_state(f, Fiber::State::running);  // set by whoever gave it the thread, or itself
     throw_if_cancel_pending(f);
 }
 
 void wake(Fiber* f) noexcept {
     if (f->state != Fiber::State::suspended) return;
-    f->state = Fiber::State::scheduled;
+    set_state(f, Fiber::State::scheduled);
     f->loop->post(&resume_entry, f, 0);
 }
 
@@ -309,7 +338,8 @@ void FiberRuntime::on_close(Loop& loop) {
             Fiber* f = t->fiber;
             if (f->state != Fiber::State::created) {  // a fiber never started just ends
                 f->cancel_pending = true;
-                f->state = Fiber::State::scheduled;
+                // suspended, or scheduled already (woken, or yielding while it unwinds)
+                if (f->state != Fiber::State::scheduled) set_state(f, Fiber::State::scheduled);
             }
             run_fiber(f);
         }

@@ -31,12 +31,14 @@ struct WaitRecord {
 };
 
 struct Fiber {
+    // Changed only by set_state, which names the allowed changes.
     enum class State : uint8_t {
         created,    // queued for its first run, no stack yet
         scheduled,  // a resume entry is in the loop's ready queue
         running,
         suspended,  // waiting: only wake() brings it back
-        done,
+        done,       // finished: freed by the next holder of the thread (reap)
+        freed,      // its block is being freed: nothing may follow
     };
 
     void* context = nullptr;         // saved context while not running (Boost.Context)
@@ -74,6 +76,52 @@ struct Fiber {
     static void* operator new(std::size_t size);
     static void operator delete(void* p) noexcept;
 };
+
+// The life of a fiber: every change of Fiber::state goes through set_state, and these are
+// the only changes allowed.
+//   created   → running    its first switch-in
+//   created   → done       ended before it started: cancelled first, or no stack to be had
+//   running   → suspended  suspend(): waits until wake() (or a cancel) brings it back
+//   running   → scheduled  yield(): its own resume entry queued behind the ready work
+//   suspended → scheduled  wake(), or loop close resuming it to unwind
+//   scheduled → running    its resume entry ran, or the fiber before it took the entry
+//   running   → done       its body returned
+//   done      → freed      reap, as its block is freed
+constexpr bool state_change_allowed(Fiber::State from, Fiber::State to) noexcept {
+    using S = Fiber::State;
+    switch (to) {
+        case S::running: return from == S::created || from == S::scheduled;
+        case S::suspended: return from == S::running;
+        case S::scheduled: return from == S::running || from == S::suspended;
+        case S::done: return from == S::created || from == S::running;
+        case S::freed: return from == S::done;
+        case S::created: return false;  // only where it is constructed
+    }
+    return false;
+}
+// Debug builds: aborts, saying which state f is in, which one it was to change to (or, if
+// `expected`, was expected to be in already) and its task.
+[[noreturn, gnu::cold]] void illegal_fiber_state(const Fiber* f, Fiber::State to,
+                                                 bool expected) noexcept;
+
+// The one way to change a fiber's state. Debug builds (NDEBUG not defined, as in the default
+// debugoptimized build) check the old state; release builds only store the new one.
+[[gnu::always_inline]] inline void set_state(Fiber* f, Fiber::State to) noexcept {
+#ifndef NDEBUG
+    if (!state_change_allowed(f->state, to)) [[unlikely]]
+        illegal_fiber_state(f, to, /*expected=*/false);
+#endif
+    f->state = to;
+}
+// Debug builds: aborts unless f is in state `now` (a state another party already set).
+[[gnu::always_inline]] inline void expect_state(const Fiber* f, Fiber::State now) noexcept {
+#ifndef NDEBUG
+    if (f->state != now) [[unlikely]]
+        illegal_fiber_state(f, now, /*expected=*/true);
+#else
+    (void)f, (void)now;
+#endif
+}
 
 // context.cpp — the one file that includes Boost.Context. It switches stacks and decides
 // nothing: which fiber runs next and who frees a finished one are the scheduler's. Each
