@@ -146,6 +146,10 @@ int context_backtrace(Fiber* f, void** frames, int max);
 // The scheduler: the next ready entry's fiber if it may get the thread straight from f
 // (see Loop::take_next_ready), its entry taken and the fiber marked running; else null.
 Fiber* take_next_fiber(Fiber* f) noexcept;
+// The scheduler, loop side: runs f (created or scheduled) now, not through its ready entry,
+// until the thread comes back to the loop; frees whichever fiber finished meanwhile. Loop
+// close unwinds its tasks with it.
+void run_fiber_now(Fiber* f);
 
 // The fiber running on this thread, or nullptr on the loop's own stack. Set by context.cpp
 // on every switch; initial-exec: one %fs-relative load (libweft is linked statically).

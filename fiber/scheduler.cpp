@@ -1,23 +1,19 @@
-// The fiber runtime of a loop: starting tasks on pooled stacks, suspension and wake-up
-// through the loop's ready queue, cancellation, all_tasks, and unwinding at close.
+// The scheduler: which fiber gets the thread next (through the loop's ready queue, or
+// straight from the fiber before it), suspension and wake-up (sleep among them), the
+// fiber's state changes, and freeing a finished fiber (reap, its one owner). context.cpp
+// does the switches.
 #include <detail/block_alloc.hpp>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
-#include <mutex>
 #include <new>
 #include <string>
-#include <vector>
 
 #include "detail/fiber.hpp"
 #include "detail/runtime.hpp"
 #include "detail/stack.hpp"
 #include <weft/deadline.hpp>
-#include <weft/run.hpp>
 #include <weft/sleep.hpp>
-#include <weft/executor.hpp>
 #include <weft/task.hpp>
 
 namespace weft::detail {
@@ -135,6 +131,8 @@ void resume_entry(void* fiber, uintptr_t) {
 
 }  // namespace
 
+void run_fiber_now(Fiber* f) { run_fiber(f); }
+
 bool is_fiber_entry(void (*fn)(void*, uintptr_t)) noexcept { return fn == &resume_entry; }
 
 // The fiber of a ready entry that the running fiber took from the loop (take_next_ready),
@@ -231,138 +229,11 @@ void start_task(TaskBase* task, size_t stack_size) {
     f->loop->post(&resume_entry, f, 0);
 }
 
-TaskBase::~TaskBase() = default;
-
-bool TaskBase::cancel(std::string message) {
-    if (done()) return false;
-    cancel_requested_ = true;
-    ++cancel_count_;
-    cancel_request_message_ = std::move(message);
-    if (fiber && fiber->state != Fiber::State::created) {
-        fiber->cancel_pending = true;
-        wake(fiber);
-    }
-    return true;
-}
-
-uint32_t TaskBase::uncancel() noexcept {
-    if (cancel_count_ == 0) return 0;
-    if (--cancel_count_ == 0 && fiber) fiber->cancel_pending = false;
-    return cancel_count_;
-}
-
-namespace {
-// Default task numbers: unique in the process, taken by each thread in blocks so that a
-// spawn does not pay a locked instruction (numbers rise per thread, not across threads).
-std::atomic<uint64_t> g_task_numbers{0};
-constexpr uint64_t kTaskNumberBlock = 1024;
-thread_local uint64_t t_next_task_number __attribute__((tls_model("initial-exec"))) = 0;
-thread_local uint64_t t_task_number_end __attribute__((tls_model("initial-exec"))) = 0;
-
-uint64_t next_task_number() noexcept {
-    if (t_next_task_number == t_task_number_end) [[unlikely]] {
-        t_next_task_number = g_task_numbers.fetch_add(kTaskNumberBlock, std::memory_order_relaxed) + 1;
-        t_task_number_end = t_next_task_number + kTaskNumberBlock;
-    }
-    return t_next_task_number++;
-}
-}  // namespace
-
-TaskBase::TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {
-    if (name_.empty()) number_ = next_task_number();
-}
-
-const std::string& TaskBase::name() const {
-    if (number_ != 0 && name_.empty()) name_ = "Task-" + std::to_string(number_);
-    return name_;
-}
-
-void TaskBase::set_name(std::string name) {
-    name_ = std::move(name);
-    number_ = 0;
-}
-
-// At close, unfinished tasks are reported and unwound: each is cancelled and resumed
-// directly (the loop no longer runs) until its fiber ends, so destructors on its stack run.
-namespace {
-// Pools whose jobs outlived the shutdown wait: their threads still use them, so they are
-// never freed; kept here, reachable (leak checkers), until the process ends.
-void abandon_pool(std::unique_ptr<ThreadPool> pool) {
-    static std::mutex mutex;
-    static auto* abandoned = new std::vector<std::unique_ptr<ThreadPool>>;
-    std::lock_guard lock(mutex);
-    abandoned->push_back(std::move(pool));
-}
-}  // namespace
-
-void FiberRuntime::shutdown_executors() {
-    struct Pool {
-        std::unique_ptr<ThreadPool>* pool;
-        const char* name;
-    };
-    std::vector<Pool> pools{{&default_executor, "the default executor"},
-                            {&file_executor, "the file executor"},
-                            {&resolver_executor, "the resolver executor"}};
-    for (auto& replaced : replaced_executors) pools.push_back({&replaced, "a replaced default executor"});
-    for (Pool& p : pools)
-        if (*p.pool) (*p.pool)->shutdown(false, false);  // all refuse new work at once
-    const TimePoint deadline = deadline_after(executor_shutdown_timeout, Clock::now());
-    for (Pool& p : pools) {
-        ThreadPool* pool = p.pool->get();
-        if (!pool || pool->join_until(deadline)) continue;
-        // asyncio.run warns "The executor did not finishing joining its threads within N
-        // seconds" and goes on; so does weft. The jobs end on their own; what they post
-        // back once the loop is closed is dropped.
-        char waited[32];
-        std::snprintf(waited, sizeof waited, "%.3g s",
-                      std::chrono::duration<double>(executor_shutdown_timeout).count());
-        loop_.call_exception_handler({std::string(p.name) + " did not finish within " + waited +
-                                          ": " + std::to_string(pool->running_jobs()) +
-                                          " job(s) still running; not waiting for them any longer",
-                                      nullptr, "executor shutdown"});
-        pool->detach_workers();
-        abandon_pool(std::move(*p.pool));
-    }
-}
-
-void FiberRuntime::on_close(Loop& loop) {
-    // Jobs still running finish first (their results are dropped with the loop), as
-    // asyncio's shutdown_default_executor does.
-    shutdown_executors();
-    while (TaskBase* t = tasks_) {
-        Ref<TaskBase> keep(t);
-        loop.call_exception_handler(
-            {"Task was destroyed but it is pending: " + t->describe(), nullptr, t->describe()});
-        t->cancel("event loop closed");
-        for (int round = 0; round < 100 && t->fiber; ++round) {
-            Fiber* f = t->fiber;
-            if (f->state != Fiber::State::created) {  // a fiber never started just ends
-                f->cancel_pending = true;
-                // suspended, or scheduled already (woken, or yielding while it unwinds)
-                if (f->state != Fiber::State::scheduled) set_state(f, Fiber::State::scheduled);
-            }
-            run_fiber(f);
-        }
-        if (t->fiber) {  // it refuses to end: give up on it, without freeing a live stack
-            loop.call_exception_handler(
-                {"Task ignored cancellation at loop close; its stack is leaked", nullptr,
-                 t->describe()});
-            remove(t);
-            t->fiber = nullptr;
-        }
-    }
-    // What the loop was still doing for nobody (a closed stream's flush) ends here; the
-    // tasks' unwinding above may have started some of it.
-    while (Background* b = background_) {
-        unlink(b);
-        b->abandon();
-    }
-}
-
 }  // namespace weft::detail
 
 namespace weft {
 
+// In this file with yield and suspend, which sleep(0) and sleep call on the hot path.
 void sleep(Duration delay) {
     detail::Fiber* f = detail::require_fiber("sleep");
     // asyncio: a delay of zero or less only yields to the other ready work.
@@ -372,36 +243,6 @@ void sleep(Duration delay) {
     const detail::WaitRecord waiting{"sleep", nullptr, deadline.time_since_epoch().count()};
     detail::WaitScope scope(f, waiting);
     while (!timer.fired()) detail::suspend(f);
-}
-
-TaskRef current_task() noexcept {
-    detail::Fiber* f = detail::current_fiber();
-    return f ? TaskRef(f->task) : TaskRef();
-}
-
-std::vector<TaskRef> all_tasks(Loop& loop) {
-    std::vector<TaskRef> out;
-    for (detail::TaskBase* t = detail::FiberRuntime::of(loop).tasks(); t; t = t->next_task)
-        out.emplace_back(t);
-    return out;
-}
-
-std::vector<TaskRef> all_tasks() { return all_tasks(Loop::current()); }
-
-void set_default_stack_size(Loop& loop, size_t bytes) {
-    detail::FiberRuntime::of(loop).stacks.set_default_size(bytes);
-}
-
-void set_stack_guard_pages(Loop& loop, bool on) {
-    detail::FiberRuntime::of(loop).stacks.set_guard_pages(on);
-}
-
-DeferCancellation::DeferCancellation() noexcept : fiber_(detail::current_fiber()) {
-    if (fiber_) ++fiber_->cancel_deferred;
-}
-
-DeferCancellation::~DeferCancellation() {
-    if (fiber_) --fiber_->cancel_deferred;
 }
 
 }  // namespace weft
