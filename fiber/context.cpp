@@ -1,5 +1,7 @@
-// The only file that includes Boost.Context: creating a fiber's first context and the two
-// switches (loop → fiber, fiber → loop), on the raw fcontext API.
+// The only file that includes Boost.Context: creating a fiber's first context and the
+// switches (loop → fiber, fiber → loop, fiber → fiber), on the raw fcontext API. It switches
+// and decides nothing: which fiber runs next and who frees a finished one are the
+// scheduler's (it is told, after each switch, which fiber gave the thread).
 //
 // Each switch also swaps the C++ runtime's per-thread exception state. The Itanium C++ ABI
 // (libstdc++ and libc++abi alike) keeps "the exceptions being handled" in one per-thread
@@ -134,45 +136,35 @@ Fiber::ExceptionState& thread_exception_state() noexcept {
 // First thing whenever a fiber gets the thread. The jump's data says from where: null
 // from the loop (whose context is where this fiber returns to), or the fiber that handed
 // the thread over (whose context is saved here; the loop's was passed on before the jump).
-// A fiber that finished and handed over is freed here, by its successor: it could not free
-// the stack it was running on.
-void arrive(Fiber* self, bc::transfer_t from) {
+// Returns the fiber that gave the thread, self when the loop did: the scheduler frees it
+// if it finished (it could not free the stack it was running on).
+Fiber* arrive(Fiber* self, bc::transfer_t from) {
     san_fiber_arrives(self, /*from_loop=*/!from.data);
     if (from.data) {
         auto* previous = static_cast<Fiber*>(from.data);
-        if (previous->state == Fiber::State::done)
-            retire_fiber(previous);
-        else
-            previous->context = from.fctx;
-    } else {
-        self->return_context = from.fctx;
+        previous->context = from.fctx;
+        return previous;
     }
+    self->return_context = from.fctx;
+    return self;
 }
 
 // Fiber f gives the thread to fiber g (started or prepared, not running), skipping the
-// loop; returns when f is resumed. A finished f never returns.
-void hand_over(Fiber* f, Fiber* g, bool f_finished) {
+// loop; returns when f is resumed, with the fiber that gave it the thread (see arrive).
+// A finished f never returns.
+Fiber* hand_over(Fiber* f, Fiber* g, bool f_finished) {
     t_current_fiber = g;
     Fiber::ExceptionState& state = thread_exception_state();
     f->exceptions = state;
     state = g->exceptions;
     g->return_context = f->return_context;  // both belong to the loop that runs this step
     san_fiber_leaves_for_fiber(f, g, f_finished);
-    arrive(f, bc::jump_fcontext(g->context, f));
+    return arrive(f, bc::jump_fcontext(g->context, f));
 }
 
 [[noreturn]] void entry(bc::transfer_t from) {
     Fiber* f = t_current_fiber;  // set by whoever switched here
-    arrive(f, from);
-    fiber_main(f);
-    f->state = Fiber::State::done;
-    if (Fiber* g = take_next_fiber(f)) {  // straight to the next fiber, which frees this one
-        hand_over(f, g, /*f_finished=*/true);
-        __builtin_unreachable();
-    }
-    san_fiber_leaves_for_loop(f, /*finished=*/true);
-    bc::jump_fcontext(f->return_context, f);
-    __builtin_unreachable();  // a finished fiber is never resumed
+    fiber_main(f, arrive(f, from));
 }
 }  // namespace
 
@@ -218,7 +210,17 @@ Fiber* context_switch_in(Fiber* f) {
     return last;
 }
 
-void context_switch_to(Fiber* f, Fiber* g) { hand_over(f, g, /*f_finished=*/false); }
+Fiber* context_switch_to(Fiber* f, Fiber* g) { return hand_over(f, g, /*f_finished=*/false); }
+
+void context_exit(Fiber* f, Fiber* g) {
+    if (g) {  // straight to the next fiber, which frees this one
+        hand_over(f, g, /*f_finished=*/true);
+        __builtin_unreachable();
+    }
+    san_fiber_leaves_for_loop(f, /*finished=*/true);
+    bc::jump_fcontext(f->return_context, f);
+    __builtin_unreachable();  // a finished fiber is never resumed
+}
 
 namespace {
 struct Capture {
@@ -254,9 +256,9 @@ int context_backtrace(Fiber* f, void** frames, int max) {
     return c.count;
 }
 
-void context_switch_out(Fiber* f) {
+Fiber* context_switch_out(Fiber* f) {
     san_fiber_leaves_for_loop(f, /*finished=*/false);
-    arrive(f, bc::jump_fcontext(f->return_context, f));
+    return arrive(f, bc::jump_fcontext(f->return_context, f));
 }
 
 }  // namespace weft::detail

@@ -22,6 +22,7 @@ const char* state_name(detail::Fiber::State s) {
         case detail::Fiber::State::running: return "running";
         case detail::Fiber::State::suspended: return "suspended";
         case detail::Fiber::State::done: return "done";
+        case detail::Fiber::State::freed: return "freed";
     }
     return "?";
 }

@@ -31,12 +31,14 @@ struct WaitRecord {
 };
 
 struct Fiber {
+    // Changed only by set_state, which names the allowed changes.
     enum class State : uint8_t {
         created,    // queued for its first run, no stack yet
         scheduled,  // a resume entry is in the loop's ready queue
         running,
         suspended,  // waiting: only wake() brings it back
-        done,
+        done,       // finished: freed by the next holder of the thread (reap)
+        freed,      // its block is being freed: nothing may follow
     };
 
     void* context = nullptr;         // saved context while not running (Boost.Context)
@@ -75,24 +77,79 @@ struct Fiber {
     static void operator delete(void* p) noexcept;
 };
 
-// context.cpp — the one file that includes Boost.Context.
+// The life of a fiber: every change of Fiber::state goes through set_state, and these are
+// the only changes allowed.
+//   created   → running    its first switch-in
+//   created   → done       ended before it started: cancelled first, or no stack to be had
+//   running   → suspended  suspend(): waits until wake() (or a cancel) brings it back
+//   running   → scheduled  yield(): its own resume entry queued behind the ready work
+//   suspended → scheduled  wake(), or loop close resuming it to unwind
+//   scheduled → running    its resume entry ran, or the fiber before it took the entry
+//   running   → done       its body returned
+//   done      → freed      reap, as its block is freed
+constexpr bool state_change_allowed(Fiber::State from, Fiber::State to) noexcept {
+    using S = Fiber::State;
+    switch (to) {
+        case S::running: return from == S::created || from == S::scheduled;
+        case S::suspended: return from == S::running;
+        case S::scheduled: return from == S::running || from == S::suspended;
+        case S::done: return from == S::created || from == S::running;
+        case S::freed: return from == S::done;
+        case S::created: return false;  // only where it is constructed
+    }
+    return false;
+}
+// Debug builds: aborts, saying which state f is in, which one it was to change to (or, if
+// `expected`, was expected to be in already) and its task.
+[[noreturn, gnu::cold]] void illegal_fiber_state(const Fiber* f, Fiber::State to,
+                                                 bool expected) noexcept;
+
+// The one way to change a fiber's state. Debug builds (NDEBUG not defined, as in the default
+// debugoptimized build) check the old state; release builds only store the new one.
+[[gnu::always_inline]] inline void set_state(Fiber* f, Fiber::State to) noexcept {
+#ifndef NDEBUG
+    if (!state_change_allowed(f->state, to)) [[unlikely]]
+        illegal_fiber_state(f, to, /*expected=*/false);
+#endif
+    f->state = to;
+}
+// Debug builds: aborts unless f is in state `now` (a state another party already set).
+[[gnu::always_inline]] inline void expect_state(const Fiber* f, Fiber::State now) noexcept {
+#ifndef NDEBUG
+    if (f->state != now) [[unlikely]]
+        illegal_fiber_state(f, now, /*expected=*/true);
+#else
+    (void)f, (void)now;
+#endif
+}
+
+// context.cpp — the one file that includes Boost.Context. It switches stacks and decides
+// nothing: which fiber runs next and who frees a finished one are the scheduler's. Each
+// switch that returns on a fiber's stack returns the fiber that gave it the thread (itself
+// when the loop did), which the scheduler frees if it finished.
 void context_prepare(Fiber* f);  // make the initial context on f->stack
 void context_release(Fiber* f);  // after the fiber ended, before its stack is reused
 // loop → fiber; returns when the thread comes back to the loop, with the fiber that gave it
 // back (which suspended or ended): f, or one that f (or a successor) handed over to.
 Fiber* context_switch_in(Fiber* f);
-void context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
+Fiber* context_switch_out(Fiber* f);  // fiber → loop; returns when resumed
 // fiber f → fiber g (started, not running), without the loop; returns when f is resumed.
-void context_switch_to(Fiber* f, Fiber* g);
+Fiber* context_switch_to(Fiber* f, Fiber* g);
+// A finished f's last switch: to g (started, not running) if not null, which frees f;
+// else back to the loop, which does.
+[[noreturn]] void context_exit(Fiber* f, Fiber* g);
 // The call stack of a suspended (or the running) fiber, as return addresses.
 int context_backtrace(Fiber* f, void** frames, int max);
-// fiber.cpp: the fiber's whole life, called on its stack; must not throw.
-void fiber_main(Fiber* f) noexcept;
-// fiber.cpp: the next ready entry's fiber if it may get the thread straight from f (see
-// Loop::take_next_ready), its entry taken and the fiber marked running; else null.
+// The scheduler: the fiber's whole life, called on its stack with the fiber that gave it
+// the thread (see above); ends with context_exit.
+[[noreturn]] void fiber_main(Fiber* f, Fiber* from) noexcept;
+// The scheduler: the next ready entry's fiber if it may get the thread straight from f
+// (see LoopSeam::take_next_ready), its entry taken and the fiber marked running; else null.
 Fiber* take_next_fiber(Fiber* f) noexcept;
-// fiber.cpp: frees a finished fiber (stack, block, the task's reference); not on its stack.
-void retire_fiber(Fiber* f) noexcept;
+// The scheduler, loop side: runs f (created or scheduled) now, not through its ready entry,
+// until the thread comes back to the loop; frees whichever fiber finished meanwhile. Loop
+// close unwinds its tasks with it.
+void run_fiber_now(Fiber* f);
 
 // The fiber running on this thread, or nullptr on the loop's own stack. Set by context.cpp
 // on every switch; initial-exec: one %fs-relative load (libweft is linked statically).

@@ -16,6 +16,8 @@
 
 #include <weft/weft.hpp>
 
+#include <detail/fiber.hpp>  // the fiber state changes
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -224,3 +226,29 @@ TEST(Scheduling, LoneYieldingFiberStillLetsTheLoopPoll) {
         EXPECT_TRUE(seen);
     });
 }
+
+// Every change of a fiber's state is one of the named ones (detail/fiber.hpp); debug builds
+// abort on any other, saying which.
+static_assert(weft::detail::state_change_allowed(weft::detail::Fiber::State::created,
+                                                 weft::detail::Fiber::State::running));
+static_assert(weft::detail::state_change_allowed(weft::detail::Fiber::State::done,
+                                                 weft::detail::Fiber::State::freed));
+static_assert(!weft::detail::state_change_allowed(weft::detail::Fiber::State::suspended,
+                                                  weft::detail::Fiber::State::running));
+static_assert(!weft::detail::state_change_allowed(weft::detail::Fiber::State::running,
+                                                  weft::detail::Fiber::State::freed));
+
+#ifndef NDEBUG
+TEST(FiberStateDeathTest, IllegalChangeAborts) {
+    using State = weft::detail::Fiber::State;
+    weft::detail::Fiber f;  // created
+    EXPECT_DEATH(weft::detail::set_state(&f, State::freed),
+                 "illegal fiber state change created -> freed");
+    weft::detail::set_state(&f, State::running);
+    weft::detail::set_state(&f, State::suspended);
+    EXPECT_DEATH(weft::detail::set_state(&f, State::done),
+                 "illegal fiber state change suspended -> done");
+    EXPECT_DEATH(weft::detail::expect_state(&f, State::running),
+                 "is suspended where running was expected");
+}
+#endif
