@@ -3,9 +3,6 @@
 // time; the request path also retries once when a reused connection turns out dead.
 #include "detail/http_pool.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <cstdio>
 
 #include <weft/tcp.hpp>
@@ -26,13 +23,15 @@ bool ConnectionPool::room_for(const std::string& key) const {
 bool ConnectionPool::usable(PooledConnection& c) const {
     if (Clock::now() - c.idle_since > keepalive_) return false;
     if (c.reader.has_buffered_input()) return false;  // bytes nobody asked for
-    char byte;
-    ssize_t n = ::recv(c.stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    // 0: the server closed it; > 0: it sent something unasked; only "nothing yet" is fine.
-    // Over TLS the peek sees records, not HTTP: > 0 there is most likely a close_notify
-    // (or a late session ticket), and a connection is never trusted on a guess, so it is
-    // not reused either; what the TLS layer itself has buffered is caught by the retry.
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    // 0 and not at EOF: nothing yet, the only state fit for a request. At EOF (a close,
+    // or over TLS a close_notify) the server closed it; bytes are something it sent
+    // unasked. Over TLS what does not decrypt to data (a late session ticket) is no reason
+    // to drop it; a record still arriving may be, and is caught by the retry.
+    try {
+        return c.stream.available() == 0 && !c.stream.at_eof();
+    } catch (const Error&) {  // reset, or its TLS broke or ended without close_notify
+        return false;
+    }
 }
 
 void ConnectionPool::forget(const std::string& key) noexcept {

@@ -5,8 +5,6 @@
 // at once) from busy ones (left to finish).
 #include <weft/http_server.hpp>
 
-#include <sys/socket.h>
-
 #include <cstdio>
 #include <ctime>
 #include <utility>
@@ -62,6 +60,7 @@ struct ConnectionState {
     bool between_requests = true;  // in read_head, before any request head has been parsed
     bool first_request = true;     // no request head read yet on this connection
     bool body_timed_out = false;   // the current request's body stalled: close after it
+    bool check_idle = false;       // the cancel in flight is shutdown's (see awaiting_request)
     MessageReader reader;
 
     ConnectionState(Stream& s, const Application& a, const HttpServerOptions& o, Tracker* t)
@@ -83,22 +82,29 @@ struct ConnectionState {
 
     bool closing() const { return tracker && tracker->closing; }
 
-    // No byte of a request has arrived, neither parsed nor waiting in the socket: shutdown
-    // may close the connection without losing anything the client sent. Once the first
-    // byte is in, the request is in flight and gets its answer.
-    bool idle() const {
-        if (!between_requests || reader.started() || reader.has_buffered_input()) return false;
-        // Over TLS the socket holds records, not requests, and a record may be anything (a
-        // request, a close_notify, a key update): bytes there count as "not idle", which at
-        // worst keeps a closing client's connection until its close_notify is read (or
-        // until the grace period). The reverse is not seen from here: a record the Stream
-        // has taken off the socket but cannot decrypt yet (its end has not arrived) counts
-        // as nothing, so such a request is closed as if it had not begun, as one arriving
-        // just after the close would be (the client's retry of an idempotent request covers
-        // both). Telling it apart needs the Stream to say that it holds undecrypted input.
-        char byte;
-        ssize_t n = ::recv(stream.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        return n <= 0;  // 0: the client has gone; < 0 (EAGAIN): nothing sent
+    // Waiting for the next request with nothing of it parsed or buffered: all that
+    // shutdown() can see from outside. Whether the Stream or the socket holds its start
+    // only this connection's fiber can tell (a Stream has one reader; it is waiting in
+    // it), so shutdown cancels it with `check_idle` set, and it looks for itself (see
+    // serve_requests).
+    bool awaiting_request() const {
+        return between_requests && !reader.started() && !reader.has_buffered_input();
+    }
+
+    // No byte of a request has arrived, neither parsed nor waiting in the Stream or the
+    // socket: shutdown may close the connection without losing anything the client sent.
+    // Once the first byte is in, the request is in flight and gets its answer. Over TLS
+    // only what decrypts counts: a close_notify or a session ticket is no request, and a
+    // record whose end has not arrived is not one yet (it is closed as if it had not
+    // begun, as one arriving just after the close would be; the client's retry of an
+    // idempotent request covers both). On this connection's fiber only.
+    bool idle() {
+        if (!awaiting_request()) return false;
+        try {
+            return stream.available() == 0;  // nothing sent, or the client has gone
+        } catch (const Error&) {
+            return true;  // reset, or its TLS broke or ended without close_notify: gone
+        }
     }
 
     // The handler's own reason phrase unless it could break the status line (CR, LF or
@@ -223,6 +229,12 @@ struct ConnectionState {
             } catch (const BadMessage& e) {
                 between_requests = false;
                 return reject(e.status(), e.what());
+            } catch (const Cancelled&) {
+                // shutdown() asking whether a request has begun (and nobody else cancelled
+                // meanwhile): if it has, it is served; if not, the connection ends here.
+                if (!std::exchange(check_idle, false) || task.cancelling() != 1 || idle()) throw;
+                task.uncancel();
+                continue;
             }
             between_requests = false;
             if (!got) return;
@@ -448,8 +460,11 @@ void HttpServer::serve_forever() { s_->server->serve_forever(); }
 void HttpServer::shutdown(Duration grace) {
     s_->tracker.closing = true;
     s_->server->close();
-    for (auto* c : s_->tracker.live)
-        if (c->idle()) c->task.cancel("HTTP server shutting down");
+    for (auto* c : s_->tracker.live) {
+        if (!c->awaiting_request()) continue;
+        c->check_idle = true;  // it looks at its Stream itself (see awaiting_request)
+        c->task.cancel("HTTP server shutting down");
+    }
     try {
         weft::timeout(grace, [&] { s_->server->wait_closed(); });
     } catch (const TimeoutError&) {

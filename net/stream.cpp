@@ -47,6 +47,7 @@ struct Stream::State final : detail::Background {
     bool socket = true;    // false for pipes: read/write instead of recv/send
     std::string in;        // received, not yet consumed
     bool eof = false;
+    bool reading = false;  // a fiber is in fill(): available() must leave the fd to it
     bool emptied = false;  // the last read was short: the socket had nothing more then
     // A short read proves the fd empty only for stream sockets and pipes (not for a tty
     // in canonical mode, which returns one line at a time, nor for datagram-like fds).
@@ -116,6 +117,11 @@ struct Stream::State final : detail::Background {
             tls->rethrow_failure();
         }
         if (eof) return false;
+        reading = true;
+        struct Done {
+            bool& reading;
+            ~Done() { reading = false; }
+        } done{reading};
         if (tls) return fill_tls();
         char* buf = recv_buffer();
         size_t n = recv_some(buf, nullptr, "recv");
@@ -146,22 +152,80 @@ struct Stream::State final : detail::Background {
             wait_readable(deadline, what);
         }
         for (;;) {
+            ssize_t n = recv_now(buf, what);
+            if (n >= 0) return size_t(n);
+            wait_readable(deadline, what);
+        }
+    }
+
+    // One read from the fd without waiting: the bytes, 0 at EOF, -1 if it has nothing now
+    // (its readiness is forgotten then).
+    ssize_t recv_now(char* buf, const char* what) {
+        for (;;) {
             ssize_t n = socket ? ::recv(fd, buf, kRecvBuffer, 0) : ::read(fd, buf, kRecvBuffer);
             if (n > 0) {
+                emptied = false;
                 // Hang-up and error are reported once: with either pending, the next read
                 // must go to the socket to see them.
                 if (short_read_empties && size_t(n) < kRecvBuffer && !(io.ready() & (kHangup | kError))) {
                     io.clear(kReadable);
                     emptied = true;
                 }
-                return size_t(n);
+                return n;
             }
             if (n == 0) return 0;
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) fail(errno, what);
             io.clear(kReadable);
-            wait_readable(deadline, what);
+            return -1;
         }
+    }
+
+    // Stream::available: fill() without waiting, taking at most one read of the fd.
+    size_t available() {
+        if (!in.empty()) return in.size();
+        check_open("available");
+        if (reading) throw InvalidStateError("available: another fiber is waiting in a read");
+        if (tls) {
+            if (tls_eof_error) std::rethrow_exception(tls_eof_error);
+            tls->rethrow_failure();
+            if (!tls->handshake_done())
+                throw InvalidStateError("available: the TLS handshake is still running");
+        }
+        if (eof) return 0;
+        if (tls) return available_tls();
+        char* buf = recv_buffer();
+        ssize_t n = recv_now(buf, "recv");
+        if (n == 0) eof = true;
+        if (n > 0) in.append(buf, size_t(n));
+        return in.size();
+    }
+
+    // Records that came behind the handshake (or whole ones a read left) are decrypted
+    // first; the fd is read only if they give nothing.
+    size_t available_tls() {
+        for (bool fed = false;; fed = true) {
+            detail::TlsSession::ReadResult r = tls->read(in);
+            if (!out.empty()) flush();  // reading may call for an answer (a key update)
+            if (r == detail::TlsSession::ReadResult::closed) eof = true;
+            if (!in.empty() || eof || fed) return in.size();
+            char* buf = recv_buffer();
+            ssize_t n = recv_now(buf, "recv");
+            if (n < 0) return 0;
+            if (n == 0) {
+                eof = true;
+                tls_eof_error = unexpected_eof();
+                std::rethrow_exception(tls_eof_error);
+            }
+            tls->feed(buf, size_t(n));
+        }
+    }
+
+    std::exception_ptr unexpected_eof() const {
+        return std::make_exception_ptr(
+            ssl::SslError(tls_who() + ": the peer closed the connection without close_notify: "
+                                      "unexpected eof while reading",
+                          "unexpected eof while reading"));
     }
 
     void wait_readable(const TimePoint* deadline, const char* what) {
@@ -186,10 +250,7 @@ struct Stream::State final : detail::Background {
             size_t n = recv_some(buf, nullptr, "recv");
             if (n == 0) {
                 eof = true;
-                tls_eof_error = std::make_exception_ptr(
-                    ssl::SslError(tls_who() + ": the peer closed the connection without close_notify: "
-                                              "unexpected eof while reading",
-                                  "unexpected eof while reading"));
+                tls_eof_error = unexpected_eof();
                 std::rethrow_exception(tls_eof_error);
             }
             tls->feed(buf, n);
@@ -543,6 +604,11 @@ std::string Stream::read_line() {
 }
 
 bool Stream::at_eof() const noexcept { return !s_ || (s_->eof && s_->in.empty()); }
+
+size_t Stream::available() {
+    if (!s_) throw_moved_from("available");
+    return s_->available();
+}
 
 void Stream::write(std::string_view data) {
     if (!s_) throw_moved_from("write");

@@ -165,9 +165,9 @@ public:
 
     // Graceful shutdown: stops accepting, closes idle keep-alive connections, lets requests
     // in flight finish (their responses say Connection: close), and returns once every
-    // connection is gone. A request is in flight from its first byte: one whose head is
-    // still arriving is read and answered too. Connections still busy after `grace` are
-    // cancelled.
+    // connection is gone. A request is in flight from its first byte (over TLS, from its
+    // first record that decrypts): one whose head is still arriving is read and answered
+    // too. Connections still busy after `grace` are cancelled.
     void shutdown(Duration grace = std::chrono::seconds(10));
     void close();        // stops accepting only
     void wait_closed();  // until closed and every connection is done

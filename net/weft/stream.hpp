@@ -95,6 +95,19 @@ public:
     std::string read_line();                   // through '\n', or the rest at EOF
     std::string read_until(std::string_view separator);  // through the separator
     bool at_eof() const noexcept;              // EOF seen and nothing buffered
+    // weft's own (asyncio has no such call): how many bytes read() would return now
+    // without suspending. With something buffered, that count (the fd is not touched, as
+    // read() would not touch it); with nothing, what one read of the fd takes now without
+    // waiting, kept for the next read. Over TLS what arrived is decrypted first: a record
+    // whose end has not arrived counts as nothing (its start is kept for the next read),
+    // and a close_notify is EOF; a session ticket or key update is no data. 0 with at_eof()
+    // true: the peer closed; 0 with at_eof() false: nothing has arrived. Never suspends, so
+    // it may be called on the loop's thread from a callback as well as from a fiber. Throws
+    // what a read would throw at that point: SystemError for a failed read (a reset), over
+    // TLS SslError for a broken stream or an EOF without close_notify; InvalidStateError
+    // on a closed or moved-from stream, during the TLS handshake, and while another fiber
+    // waits in a read with nothing buffered (what this took from the fd would not wake it).
+    size_t available();
 
     // write / writev never suspend. With nothing buffered they send at once, straight from
     // the caller's memory (writev: one sendmsg / writev(2) for all the parts, as one

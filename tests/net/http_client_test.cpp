@@ -12,6 +12,7 @@
 #include <string>
 
 #include "../common/tls_certs.hpp"
+#include "http_helpers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -568,6 +569,38 @@ TEST(HttpServerTls, GracefulShutdownClosesIdleTlsConnectionsAndAnswersBusyOnes) 
         EXPECT_EQ(slow.get(), "slow but answered");
         idle.close();
         busy.close();
+    });
+}
+
+// A whole https request still in the server's socket when shutdown() begins (its fiber is
+// waiting for the next request, and shutdown cannot look into TLS records from outside):
+// the connection is asked to look itself, decrypts it, and answers it; a connection with
+// nothing sent is closed with close_notify, at once.
+TEST(HttpServerTls, GracefulShutdownAnswersARequestWaitingInTheSocket) {
+    weft::run([] {
+        auto server = http::start_http_server(hello_app(), "127.0.0.1", 0, https_options());
+        auto connect = [&] {
+            auto c = weft::open_connection("127.0.0.1", server->port(),
+                                           {.ssl = trusting_context(), .server_hostname = "localhost"});
+            c.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            EXPECT_NE(c.read_until("hello over tls").find("200 OK"), std::string::npos);
+            return c;  // the server now waits for its next request
+        };
+        auto busy = connect(), idle = connect();
+        // Spun for without letting the loop run: the server's fiber has not read it.
+        busy.write("GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        auto give_up = weft::Clock::now() + 10s;
+        while (!weft::test::peer_has_everything(busy) && weft::Clock::now() < give_up) {
+        }
+        ASSERT_TRUE(weft::test::peer_has_everything(busy));
+        auto started = weft::Clock::now();
+        server->shutdown(30s);
+        EXPECT_LT(weft::Clock::now() - started, 10s);  // with the request, not the grace
+        std::string answer = weft::timeout(10s, [&] { return busy.read_all(); });
+        EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+        EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+        EXPECT_TRUE(answer.ends_with("hello over tls")) << answer;
+        EXPECT_EQ(weft::timeout(10s, [&] { return idle.read_all(); }), "");  // a clean close
     });
 }
 
