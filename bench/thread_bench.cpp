@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <detail/mpmc_queue.hpp>
+#include "core/detail/mpmc_queue.hpp"
 #include <weft/weft.hpp>
 
 namespace {

@@ -4,7 +4,7 @@
 // Both structures get the same virtual clock: the heap sees ns deadlines and pops everything
 // <= now; the wheel sees the same deadlines rounded up to 1 ms ticks, so at every 1 ms step
 // both have fired exactly the same set of timers.
-#include <detail/timer_heap.hpp>
+#include "core/detail/timer_heap.hpp"
 
 #include "timer_wheel.hpp"
 

@@ -2,8 +2,8 @@
 // threads): their allocation, and cancel().
 #include <weft/handle.hpp>
 
-#include "detail/block_alloc.hpp"
-#include "detail/loop_state.hpp"
+#include "core/detail/block_alloc.hpp"
+#include "core/detail/loop_state.hpp"
 
 namespace weft {
 

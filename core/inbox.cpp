@@ -2,7 +2,7 @@
 // pushes, and wakes the reactor if no wake-up is pending for this batch. close() sets
 // closed_ and waits until no producer is in flight, so nothing lands after the final drain
 // and the reactor is never woken after it is gone.
-#include "detail/inbox.hpp"
+#include "core/detail/inbox.hpp"
 
 #include <thread>
 

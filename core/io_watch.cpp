@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "detail/loop_state.hpp"
+#include "core/detail/loop_state.hpp"
 
 namespace weft {
 

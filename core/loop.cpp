@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "detail/loop_state.hpp"
+#include "core/detail/loop_state.hpp"
 
 namespace weft {
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <thread>
 
-#include "detail/loop_state.hpp"
+#include "core/detail/loop_state.hpp"
 
 namespace weft {
 

@@ -1,5 +1,5 @@
 // Platform shim: Linux fast paths and the portable BSD-style paths (see platform.hpp).
-#include "detail/platform.hpp"
+#include "core/detail/platform.hpp"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "detail/platform.hpp"
-#include "detail/reactor.hpp"
+#include "core/detail/platform.hpp"
+#include "core/detail/reactor.hpp"
 #include <weft/error.hpp>
 
 namespace weft::detail {

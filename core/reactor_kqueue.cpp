@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "detail/reactor.hpp"
+#include "core/detail/reactor.hpp"
 #include <weft/error.hpp>
 
 namespace weft::detail {

@@ -1,6 +1,6 @@
 // Signal routing, the one place for every backend: one sigaction handler for every
 // routed signal, writing the signal number to the owning loop's pipe.
-#include "detail/signal_route.hpp"
+#include "core/detail/signal_route.hpp"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "detail/platform.hpp"
+#include "core/detail/platform.hpp"
 #include <weft/error.hpp>
 
 namespace weft::detail {

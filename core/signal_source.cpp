@@ -1,7 +1,7 @@
 // The loop's signal source: a self-pipe on an IoWatch, read in the ready step, and the
 // handlers it runs. Routing (the sigaction handler, one owner per signal) is
 // signal_route.cpp's.
-#include "detail/signal_source.hpp"
+#include "core/detail/signal_source.hpp"
 
 #include <string>
 

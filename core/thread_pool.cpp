@@ -5,13 +5,13 @@
 // sees the sleeper, so no wake-up is lost.
 #include <weft/thread_pool.hpp>
 
-#include "detail/block_alloc.hpp"
+#include "core/detail/block_alloc.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <new>
 
-#include "detail/mpmc_queue.hpp"
+#include "core/detail/mpmc_queue.hpp"
 
 namespace weft {
 

@@ -1,5 +1,5 @@
 // 4-ary heap: shallower than a binary heap, so fewer cache misses per sift at 1M timers.
-#include "detail/timer_heap.hpp"
+#include "core/detail/timer_heap.hpp"
 
 #include <cstring>
 #include <new>

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "detail/fiber.hpp"
-#include "detail/loop_seam.hpp"
+#include "fiber/detail/fiber.hpp"
+#include "core/detail/loop_seam.hpp"
 #include <weft/task.hpp>
 
 namespace weft::detail {

@@ -15,9 +15,9 @@
 
 #include <execinfo.h>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 
-#include <detail/sanitizers.hpp>
+#include "core/detail/sanitizers.hpp"
 #ifdef WEFT_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 
 namespace weft {
 

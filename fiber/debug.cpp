@@ -9,7 +9,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "detail/runtime.hpp"
+#include "fiber/detail/runtime.hpp"
 
 namespace weft {
 

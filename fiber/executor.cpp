@@ -2,7 +2,7 @@
 // pool, to_thread), which set_default_executor may replace, and the resolver's own pool.
 #include <weft/executor.hpp>
 
-#include "detail/runtime.hpp"
+#include "fiber/detail/runtime.hpp"
 
 namespace weft {
 

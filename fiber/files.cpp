@@ -13,7 +13,7 @@
 #include <cstring>
 #include <utility>
 
-#include "detail/runtime.hpp"
+#include "fiber/detail/runtime.hpp"
 #include <weft/error.hpp>
 #include <weft/executor.hpp>
 #include <weft/sync.hpp>

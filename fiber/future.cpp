@@ -1,12 +1,12 @@
 // FutureBase: completion, waiters, done callbacks, and the never-retrieved report.
 #include <weft/future.hpp>
 
-#include <detail/block_alloc.hpp>
+#include "core/detail/block_alloc.hpp"
 
 #include <new>
 #include <optional>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 #include <weft/task.hpp>
 
 namespace weft::detail {

@@ -2,7 +2,7 @@
 // end arrives; the producer stores a value, wakes the consumer and suspends until asked.
 #include <weft/generator.hpp>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 
 namespace weft::detail {
 

@@ -3,7 +3,7 @@
 
 #include <optional>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 #include <weft/error.hpp>
 
 namespace weft {

@@ -35,7 +35,7 @@
 #include <thread>
 #include <typeinfo>
 
-#include "detail/platform.hpp"
+#include "core/detail/platform.hpp"
 #include <weft/contextvars.hpp>
 #include <weft/loop.hpp>
 #include <weft/task.hpp>

@@ -5,9 +5,9 @@
 #include <csignal>
 #include <string>
 
-#include <detail/platform.hpp>
+#include "core/detail/platform.hpp"
 
-#include "detail/runtime.hpp"
+#include "fiber/detail/runtime.hpp"
 
 namespace weft::detail {
 

@@ -2,16 +2,16 @@
 // straight from the fiber before it), suspension and wake-up (sleep among them), the
 // fiber's state changes, and freeing a finished fiber (reap, its one owner). context.cpp
 // does the switches.
-#include <detail/block_alloc.hpp>
+#include "core/detail/block_alloc.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
 
-#include "detail/fiber.hpp"
-#include "detail/runtime.hpp"
-#include "detail/stack.hpp"
+#include "fiber/detail/fiber.hpp"
+#include "fiber/detail/runtime.hpp"
+#include "fiber/detail/stack.hpp"
 #include <weft/deadline.hpp>
 #include <weft/sleep.hpp>
 #include <weft/task.hpp>

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "detail/fiber.hpp"
-#include "detail/runtime.hpp"
+#include "fiber/detail/fiber.hpp"
+#include "fiber/detail/runtime.hpp"
 #include <weft/deadline.hpp>
 #include <weft/task.hpp>
 #include <weft/thread_pool.hpp>

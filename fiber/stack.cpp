@@ -1,5 +1,5 @@
 // Guarded, pooled fiber stacks and the stack-overflow report.
-#include "detail/stack.hpp"
+#include "fiber/detail/stack.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,7 +13,7 @@
 #include <new>
 #include <string>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 #include <weft/error.hpp>
 #include <weft/task.hpp>
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 #include <weft/task.hpp>
 
 namespace weft {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "detail/fiber.hpp"
-#include "detail/runtime.hpp"
+#include "fiber/detail/fiber.hpp"
+#include "fiber/detail/runtime.hpp"
 
 namespace weft::detail {
 

@@ -4,7 +4,7 @@
 
 #include <deque>
 
-#include "detail/fiber.hpp"
+#include "fiber/detail/fiber.hpp"
 
 namespace weft {
 

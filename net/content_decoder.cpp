@@ -2,7 +2,7 @@
 // zlib header. "deflate" is meant to be zlib-wrapped (RFC 9110 §8.4.1.2) but some servers
 // send raw deflate; browsers retry those with windowBits -15, and so does this when the
 // first bytes do not parse as a header.
-#include "detail/content_decoder.hpp"
+#include "net/detail/content_decoder.hpp"
 
 #include <weft/http.hpp>
 

@@ -7,8 +7,8 @@
 
 #include <cstdio>
 
-#include "detail/content_decoder.hpp"
-#include "detail/http_pool.hpp"
+#include "net/detail/content_decoder.hpp"
+#include "net/detail/http_pool.hpp"
 #include <weft/combinators.hpp>
 
 namespace weft::http {

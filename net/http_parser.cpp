@@ -2,7 +2,7 @@
 // input; we copy them into the head and the body buffer, enforce the limits as bytes
 // arrive (so an endless header cannot grow memory), and pause the parser at the end of
 // each message so a pipelined successor stays in buf_.
-#include "detail/http_parser.hpp"
+#include "net/detail/http_parser.hpp"
 
 #include <algorithm>
 #include <string_view>

@@ -1,7 +1,7 @@
 // ConnectionPool: idle connections are checked before reuse (expired, or closed or written
 // to by the server while idle) because a server may drop a kept-alive connection at any
 // time; the request path also retries once when a reused connection turns out dead.
-#include "detail/http_pool.hpp"
+#include "net/detail/http_pool.hpp"
 
 #include <cstdio>
 

@@ -9,7 +9,7 @@
 #include <ctime>
 #include <utility>
 
-#include "detail/http_parser.hpp"
+#include "net/detail/http_parser.hpp"
 #include <weft/combinators.hpp>
 #include <weft/task.hpp>
 

@@ -5,7 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "detail/tls_session.hpp"
+#include "net/detail/tls_session.hpp"
 
 namespace weft::ssl {
 

@@ -14,9 +14,9 @@
 #include <exception>
 #include <vector>
 
-#include "detail/platform.hpp"
-#include "detail/runtime.hpp"
-#include "detail/tls_session.hpp"
+#include "core/detail/platform.hpp"
+#include "fiber/detail/runtime.hpp"
+#include "net/detail/tls_session.hpp"
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>
 #include <weft/deadline.hpp>

@@ -12,7 +12,7 @@
 #include <memory>
 #include <utility>
 
-#include "detail/platform.hpp"
+#include "core/detail/platform.hpp"
 #include <weft/combinators.hpp>
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "detail/platform.hpp"
+#include "core/detail/platform.hpp"
 #include <weft/combinators.hpp>
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>

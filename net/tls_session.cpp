@@ -1,7 +1,7 @@
 // TlsSession: an SSL object on two BIOs of our own. The output BIO appends records to the
 // stream's buffer; the input BIO reads from the caller's receive buffer (no copy into a
 // memory BIO first) and keeps only what OpenSSL has not taken when the call returns.
-#include "detail/tls_session.hpp"
+#include "net/detail/tls_session.hpp"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>

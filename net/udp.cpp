@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "detail/platform.hpp"
+#include "core/detail/platform.hpp"
 #include <weft/error.hpp>
 #include <weft/io_wait.hpp>
 #include <weft/loop.hpp>

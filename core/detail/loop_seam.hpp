@@ -10,7 +10,7 @@
 #include <weft/detail/timer_node.hpp>
 #include <weft/loop.hpp>
 
-#include "detail/ready_queue.hpp"
+#include "core/detail/ready_queue.hpp"
 
 namespace weft::detail {
 

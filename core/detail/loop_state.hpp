@@ -18,12 +18,12 @@
 #include <weft/io_watch.hpp>
 #include <weft/loop.hpp>
 
-#include "detail/inbox.hpp"
-#include "detail/loop_seam.hpp"
-#include "detail/reactor.hpp"
-#include "detail/ready_queue.hpp"
-#include "detail/signal_source.hpp"
-#include "detail/timer_heap.hpp"
+#include "core/detail/inbox.hpp"
+#include "core/detail/loop_seam.hpp"
+#include "core/detail/reactor.hpp"
+#include "core/detail/ready_queue.hpp"
+#include "core/detail/signal_source.hpp"
+#include "core/detail/timer_heap.hpp"
 
 namespace weft::detail {
 

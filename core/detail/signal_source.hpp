@@ -6,7 +6,7 @@
 #include <functional>
 #include <map>
 
-#include "detail/signal_route.hpp"
+#include "core/detail/signal_route.hpp"
 #include <weft/io_watch.hpp>
 
 namespace weft {

@@ -7,7 +7,7 @@
 #include <cstddef>
 
 #include "stack.hpp"
-#include <detail/sanitizers.hpp>
+#include "core/detail/sanitizers.hpp"
 #include <weft/contextvars.hpp>
 #include <weft/handle.hpp>
 

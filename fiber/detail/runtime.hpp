@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "detail/loop_seam.hpp"
+#include "core/detail/loop_seam.hpp"
 #include "fiber.hpp"
 #include "stack.hpp"
 #include <weft/loop.hpp>

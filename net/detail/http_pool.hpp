@@ -14,7 +14,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "detail/http_parser.hpp"
+#include "net/detail/http_parser.hpp"
 #include <weft/http.hpp>
 #include <weft/loop.hpp>
 #include <weft/ssl.hpp>

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include <detail/sanitizers.hpp>
+#include "core/detail/sanitizers.hpp"
 
 namespace weft::testing {
 

@@ -1,6 +1,6 @@
 // The submission queue's protocol on its own: FIFO, one reactor wake-up per batch (not per
 // item), bounded drains, and refusal after close.
-#include <detail/inbox.hpp>
+#include "core/detail/inbox.hpp"
 
 #include <thread>
 #include <vector>

@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <vector>
 
-#include <detail/platform.hpp>
+#include "core/detail/platform.hpp"
 #include <gtest/gtest.h>
 
 using namespace std::chrono_literals;

@@ -1,5 +1,5 @@
 // The platform shim, in whichever mode this build uses (Linux paths or portable paths).
-#include <detail/platform.hpp>
+#include "core/detail/platform.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

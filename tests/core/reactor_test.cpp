@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include <detail/platform.hpp>
-#include <detail/reactor.hpp>
+#include "core/detail/platform.hpp"
+#include "core/detail/reactor.hpp"
 #include <gtest/gtest.h>
 #include <weft/error.hpp>
 

@@ -1,6 +1,6 @@
 // The MPMC job queue, ThreadFuture and ThreadPool: nothing lost or duplicated across
 // thread counts, concurrent.futures semantics, shutdown, and no spinning when idle.
-#include <detail/mpmc_queue.hpp>
+#include "core/detail/mpmc_queue.hpp"
 #include <weft/error.hpp>
 #include <weft/thread_pool.hpp>
 

@@ -1,5 +1,5 @@
 // TimerHeap: deadline order, FIFO among equal deadlines, removal from any position.
-#include <detail/timer_heap.hpp>
+#include "core/detail/timer_heap.hpp"
 
 #include <algorithm>
 #include <random>

@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include <detail/fiber.hpp>  // running_fiber_stack: where the guard is
+#include "fiber/detail/fiber.hpp"  // running_fiber_stack: where the guard is
 
 #include "unprobed_frames.hpp"
 

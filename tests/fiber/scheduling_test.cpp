@@ -16,7 +16,7 @@
 
 #include <weft/weft.hpp>
 
-#include <detail/fiber.hpp>  // the fiber state changes
+#include "fiber/detail/fiber.hpp"  // the fiber state changes
 
 using namespace std::chrono_literals;
 

@@ -4,7 +4,7 @@
 // accepted must respect the limits and deliver exactly the body its framing promised.
 #include <weft/weft.hpp>
 
-#include <detail/http_parser.hpp>
+#include "net/detail/http_parser.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 

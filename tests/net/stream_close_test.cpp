@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include <detail/platform.hpp>
+#include "core/detail/platform.hpp"
 
 #include "../common/wait_until.hpp"
 

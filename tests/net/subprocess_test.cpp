@@ -15,7 +15,7 @@
 #include <sstream>
 #include <string>
 
-#include <detail/platform.hpp>
+#include "core/detail/platform.hpp"
 
 #include <gtest/gtest.h>
 

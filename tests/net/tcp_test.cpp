@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include <detail/platform.hpp>
+#include "core/detail/platform.hpp"
 
 #include "../common/wait_until.hpp"
 
