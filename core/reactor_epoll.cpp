@@ -1,5 +1,5 @@
 // Reactor backend for Linux: edge-triggered epoll and eventfd (or a pipe under portable
-// paths) for wake-ups. See detail/reactor.hpp.
+// paths) for wake-ups. See core/detail/reactor.hpp.
 #include <sys/epoll.h>
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // Reactor backend for FreeBSD and macOS: kqueue with EV_CLEAR read/write filters and an
-// EVFILT_USER knote for wake-ups, so no pipes. See detail/reactor.hpp.
+// EVFILT_USER knote for wake-ups, so no pipes. See core/detail/reactor.hpp.
 #include <sys/types.h>
 #include <sys/event.h>
 #include <sys/time.h>

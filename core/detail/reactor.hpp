@@ -2,7 +2,7 @@
 // (reactor_epoll.cpp, reactor_kqueue.cpp, reactor_poll.cpp); meson compiles exactly one of
 // them into a build, so calls are direct, never virtual. Nothing outside those files
 // includes an OS poller header. Signals are not the reactor's: the loop watches a
-// self-pipe like any fd (detail/signal_source.hpp).
+// self-pipe like any fd (core/detail/signal_source.hpp).
 //
 // The comment is the interface. A backend defines Reactor::State and these functions:
 //

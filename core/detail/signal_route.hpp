@@ -1,6 +1,6 @@
 // Process-wide routing of signals into a loop's self-pipe, for every backend. The handler
 // writes the signal number as one byte to the pipe of the loop that owns the signal; at
-// most one loop owns a signal (detail/signal_source.hpp watches the pipe).
+// most one loop owns a signal (core/detail/signal_source.hpp watches the pipe).
 #pragma once
 
 namespace weft::detail {
