@@ -71,7 +71,7 @@ compile_for_macos() {
     failed=0
     for src in $sources; do
       if ! "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
-           -Icore -Ifiber -Inet -isystem "$inc" "$src" 2>"$inc/err.txt"; then
+           -I. -Icore -Ifiber -Inet -isystem "$inc" "$src" 2>"$inc/err.txt"; then
         echo "port-check: $target: $src failed:" >&2
         head -20 "$inc/err.txt" >&2
         failed=1
@@ -79,7 +79,7 @@ compile_for_macos() {
     done
     # The poll backend must build there too (it is the portable fallback).
     "$zig" c++ -target "$target" -std=c++20 -Wall -Wextra -Werror -c -o "$inc/out.o" \
-        -Icore -Ifiber -Inet -isystem "$inc" core/reactor_poll.cpp || failed=1
+        -I. -Icore -Ifiber -Inet -isystem "$inc" core/reactor_poll.cpp || failed=1
     if [ $failed -eq 0 ]; then
       echo "port-check: $target: $(echo $sources | wc -w) files + reactor_poll.cpp compile with -Werror"
     else
