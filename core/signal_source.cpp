@@ -41,10 +41,12 @@ void SignalSource::run(int signo) {
     }
 }
 
-// Read until EAGAIN, then ask for the next edge.
+// Asks for the next edge first, then reads until EAGAIN: a byte written meanwhile is read
+// now or reported again, and a post() that throws (out of memory: the loop reports it as
+// an I/O callback's exception) cannot leave the pipe unwatched.
 void SignalSource::on_readable() {
-    pipe_.drain([this](int signo) { post_(signo); });
     watch_.clear_ready(kReadable);
+    pipe_.drain([this](int signo) { post_(signo); });
 }
 
 }  // namespace weft::detail

@@ -30,8 +30,9 @@ public:
     int read_fd() const noexcept { return read_fd_; }
     int write_fd() const noexcept { return write_fd_; }
     // Read every pending byte; calls emit(signo) once per distinct signal that arrived.
+    // What emit throws propagates (after the pipe is emptied).
     template <class Emit>
-    void drain(Emit&& emit) noexcept;
+    void drain(Emit&& emit);
 
 private:
     int read_fd_ = -1;
@@ -46,7 +47,7 @@ private:
 #include <csignal>
 
 template <class Emit>
-void weft::detail::SignalPipe::drain(Emit&& emit) noexcept {
+void weft::detail::SignalPipe::drain(Emit&& emit) {
     for (int s = 1; s < NSIG; ++s) clear_signal_pending(s);
     std::bitset<NSIG> seen;
     unsigned char buf[128];

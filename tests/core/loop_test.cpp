@@ -2,12 +2,15 @@
 #include <weft/error.hpp>
 #include <weft/loop.hpp>
 
+#include "core/detail/loop_seam.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -394,4 +397,31 @@ TEST(Loop, BlockedStderrDoesNotStallTheLoop) {
         FAIL() << "the loop stalled on a blocked stderr";
     }
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+namespace {
+struct SlotA final : weft::detail::LoopExtension {
+    void on_close(weft::Loop&) override { ++closes; }
+    int closes = 0;
+};
+struct SlotB final : weft::detail::LoopExtension {
+    void on_close(weft::Loop&) override {}
+};
+}  // namespace
+
+// The fiber layer's extension slot is typed: only the type put there gets it back, a
+// second one is refused, and close() tells the one there.
+TEST(LoopSeam, ExtensionSlotIsTyped) {
+    using weft::detail::LoopSeam;
+    weft::Loop loop;
+    EXPECT_EQ(LoopSeam::extension<SlotA>(loop), nullptr);
+    auto a = std::make_unique<SlotA>();
+    SlotA* raw = a.get();
+    LoopSeam::set_extension(loop, std::move(a));
+    EXPECT_EQ(LoopSeam::extension<SlotA>(loop), raw);
+    EXPECT_EQ(LoopSeam::extension<SlotB>(loop), nullptr);
+    EXPECT_THROW(LoopSeam::set_extension(loop, std::make_unique<SlotB>()), weft::InvalidStateError);
+    EXPECT_EQ(LoopSeam::extension<SlotA>(loop), raw);
+    loop.close();
+    EXPECT_EQ(raw->closes, 1);
 }
