@@ -15,7 +15,7 @@ ifeq ($(PORTABLE),true)
 BUILD := $(BUILD)-portable
 endif
 
-.PHONY: all deps configure check test examples docs asan tsan fuzz bench stress port-check install clean
+.PHONY: all deps configure check test examples docs asan tsan fuzz bench bench-instr stress port-check install clean
 
 all: configure
 	meson compile -C $(BUILD) -j $(JOBS)
@@ -85,6 +85,18 @@ bench:
 	meson setup --reconfigure $(BENCH_BUILD) >/dev/null  # picks up peers installed just now
 	meson compile -C $(BENCH_BUILD) -j $(JOBS)
 	QUICK=$(QUICK) TLS_ONLY=$(TLS_ONLY) JOBS=$(JOBS) scripts/bench.sh $(BENCH_BUILD)
+
+# make bench-instr: instructions per operation (callgrind over each benchmark's timed loop)
+# and syscalls per operation (strace -f) for weft's primitives and the C++ peers' same
+# workloads, in the same release tree as `make bench`; prints one table and writes it with
+# each weft row's hot functions to bench/results/<stamp>/instr.{md,json} and instr_hot.txt.
+# About 1.5 minutes on the 2-core VM. See scripts/bench_instr.py.
+bench-instr:
+	@scripts/install-deps.sh --instr || { echo "bench-instr: needs valgrind and strace"; exit 1; }
+	@[ -f $(BENCH_BUILD)/build.ninja ] || meson setup $(BENCH_BUILD) -Dbuildtype=release -Dtests=false $(MESON_OPTS)
+	meson setup --reconfigure $(BENCH_BUILD) >/dev/null  # picks up peers installed just now
+	meson compile -C $(BENCH_BUILD) -j $(JOBS)
+	python3 scripts/bench_instr.py $(BENCH_BUILD)
 
 # Compile every source for macOS (x86_64, arm64) with zig's clang, and run meson's configure
 # step for both against a Homebrew-like prefix (scripts/port-configure.sh); needs npm.

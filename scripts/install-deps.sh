@@ -25,6 +25,10 @@ packages="meson ninja-build pkg-config cmake g++ libboost-context-dev libmimallo
 # for the HTTP benchmark (bench/http_bench.sh).
 [ "${1:-}" = "--bench" ] && packages="$packages libuv1-dev libboost-fiber-dev libboost-coroutine-dev \
   libconcurrentqueue-dev python3-uvloop golang-go cargo librust-tokio-dev gnuplot-nox wrk"
+# --instr: valgrind (callgrind) and strace for `make bench-instr` (scripts/bench_instr.py:
+# instructions and syscalls per operation), with the C++ peers it compares against.
+[ "${1:-}" = "--instr" ] && packages="$packages valgrind strace libuv1-dev libboost-fiber-dev \
+  libboost-coroutine-dev libconcurrentqueue-dev"
 # --fuzz: clang 16 and its runtimes (clang 14 lacks std::source_location, which weft uses).
 [ "${1:-}" = "--fuzz" ] && packages="$packages clang-16 libclang-rt-16-dev"
 # --docs: Doxygen for `make docs`.
