@@ -6,7 +6,10 @@
 Reads OUTDIR/index.json and the raw Google Benchmark JSON and peers' JSON lines it lists,
 takes the median over rounds of every (benchmark, implementation), prints a Markdown
 table — benchmark, which way is better, weft, each peer, the floors, and weft's ratio to
-the best peer — then the issue's goals with weft's measured values. Writes OUTDIR/summary.json,
+the best peer — then the issue's goals with weft's measured values. A peer that measures a
+workload in several configurations (lines with "config": Tokio's current-thread runtime with
+and without the I/O driver and its multi-thread runtime) is quoted at its
+fastest configuration's median, marked * and footnoted with the others. Writes OUTDIR/summary.json,
 OUTDIR/table.md and, when gnuplot is installed, OUTDIR/chart.svg (and a copy at --chart).
 Standard library only; runs with /usr/bin/python3.
 """
@@ -120,12 +123,49 @@ def load(outdir):
                         if rec.get(key, -1) >= 0:
                             samples.setdefault((f"{rec['bench']} {label}", rec["peer"]), []).append(rec[key])
                 else:
-                    samples.setdefault((rec["bench"], rec["peer"]), []).append(rec["value"])
+                    # A peer measured in several configurations (the Tokio peer's runtimes) tags
+                    # each line with "config": kept apart as "peer@config".
+                    peer = rec["peer"] + (f"@{rec['config']}" if rec.get("config") else "")
+                    samples.setdefault((rec["bench"], peer), []).append(rec["value"])
                     if rec.get("note"):
                         notes[(rec["bench"], rec["peer"])] = rec["note"]
     medians = {k: statistics.median(v) for k, v in samples.items()}
     notes = {k: ", ".join(sorted(v)) if isinstance(v, set) else v for k, v in notes.items()}
     return index, samples, medians, notes
+
+
+def pick_configs(medians):
+    """A peer's figure on a row is its best configuration's median (peers at their best).
+
+    Fills medians[(row, peer)] from the "peer@config" medians and returns
+    {(row, peer): (chosen config, {config: median})} for the footnotes."""
+    better = {row: b for row, _, b in rows()}
+    chosen = {}
+    by_peer = {}
+    for (row, col), v in medians.items():
+        if "@" in col:
+            peer, config = col.split("@", 1)
+            by_peer.setdefault((row, peer), {})[config] = v
+    for key, configs in by_peer.items():
+        pick = (max if better.get(key[0]) == "higher" else min)(configs, key=configs.get)
+        medians[key] = configs[pick]
+        chosen[key] = (pick, configs)
+    return chosen
+
+
+def config_notes(chosen):
+    """Footnotes: which configuration of each multi-configuration peer each figure is."""
+    if not chosen:
+        return ""
+    lines = ["Peers measured in more than one configuration (marked *): the figure is the faster "
+             "configuration's median; the others, same run:"]
+    for (row, peer), (pick, configs) in sorted(chosen.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        unit = "" if "RSS" in row else " ns"
+        others = "; ".join(f"{c} {fmt(v, row)}{unit}" for c, v in sorted(configs.items(), key=lambda kv: kv[1])
+                           if c != pick)
+        lines.append(f"- {peer} `{row}`: **{pick}** {fmt(configs[pick], row)}{unit}" +
+                     (f" (vs {others})" if others else ""))
+    return "\n".join(lines) + "\n\n"
 
 
 def rows():
@@ -171,13 +211,14 @@ def build_table(medians):
     return columns, table
 
 
-def markdown(columns, table):
+def markdown(columns, table, chosen=None):
+    chosen = chosen or {}
     head = ["benchmark", "unit, better"] + columns + ["weft vs best peer"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in table:
         r = t["ratio"]
         rtxt = "—" if r is None else f"{r:.2f}x ({t['best_peer']})"
-        cells = [fmt(t["cells"][c], t["row"]) for c in columns]
+        cells = [fmt(t["cells"][c], t["row"]) + ("*" if (t["row"], c) in chosen else "") for c in columns]
         unit = "" if " " in t["row"] else ("KiB, " if "RSS" in t["row"] else "ns, ")
         lines.append("| " + " | ".join([f"`{t['row']}`", unit + t["better"]] + cells + [rtxt]) + " |")
     return "\n".join(lines)
@@ -333,13 +374,14 @@ def main():
         sys.exit(__doc__)
     outdir = sys.argv[1]
     index, samples, medians, notes = load(outdir)
+    chosen = pick_configs(medians)
     columns, table = build_table(medians)
     gs = goals(medians)
     machine = f"{index.get('nproc')} cores ({index.get('cpu')}), {'QUICK, ' if index.get('quick') else ''}" \
               f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}, " \
               f"commit {index.get('commit', '?')}" + (" + uncommitted changes to " + ", ".join(index["uncommitted"])
                                                      if index.get("uncommitted") else "")
-    text = f"{machine}\n\n{markdown(columns, table)}\n\n{tls_suites(notes)}"
+    text = f"{machine}\n\n{markdown(columns, table, chosen)}\n\n{config_notes(chosen)}{tls_suites(notes)}"
     if gs:
         text += f"\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
     tgs = tls_goals(medians)
@@ -352,6 +394,7 @@ def main():
     with open(os.path.join(outdir, "summary.json"), "w") as f:
         json.dump({"machine": machine, "index": {k: v for k, v in index.items() if k != "files"},
                    "columns": columns, "rows": table, "goals": gs, "notes": {f"{k[0]} {k[1]}": v for k, v in notes.items()},
+                   "configs": {f"{k[0]} | {k[1]}": {"chosen": c, "medians": v} for k, (c, v) in chosen.items()},
                    "samples": {f"{k[0]} | {k[1]}": v for k, v in sorted(samples.items())}}, f, indent=1)
     svg = chart(outdir, table, index)
     if svg and "--chart" in sys.argv:
