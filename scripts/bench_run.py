@@ -9,7 +9,7 @@ rounds, so drift on a shared machine hits weft and the peers alike; bench_table.
 medians over rounds. Echo runs pin the server to CPU 0 and the client to CPU 1 (taskset)
 and the client reads the server's CPU time over the measured window. A job whose program
 is missing is skipped with a printed note. The Go, Tokio and Python peers print JSON lines
-kept as they are; a line may carry a "config" (the Tokio peer's runtimes), which
+kept as they are; a line may carry a "config" (Tokio's runtimes, Go's GOMAXPROCS), which
 bench_table.py resolves to the peer's fastest configuration. Then, each round, the TLS rows (scripts/bench_tls.py):
 the TLS echo and s_time's handshakes against weft and its TLS peers, and OpenSSL's floor.
 --tls-only: those alone, with the plain echo of the same servers (and the epoll floor) beside

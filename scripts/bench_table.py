@@ -8,7 +8,7 @@ takes the median over rounds of every (benchmark, implementation), prints a Mark
 table — benchmark, which way is better, weft, each peer, the floors, and weft's ratio to
 the best peer — then the issue's goals with weft's measured values. A peer that measures a
 workload in several configurations (lines with "config": Tokio's current-thread runtime with
-and without the I/O driver and its multi-thread runtime) is quoted at its
+and without the I/O driver and its multi-thread runtime; Go's GOMAXPROCS) is quoted at its
 fastest configuration's median, marked * and footnoted with the others. Writes OUTDIR/summary.json,
 OUTDIR/table.md and, when gnuplot is installed, OUTDIR/chart.svg (and a copy at --chart).
 Standard library only; runs with /usr/bin/python3.
@@ -38,6 +38,9 @@ MICRO = [
     ("BM_CallSoonThreadsafe/producers:2", "ns per item, 2 producer threads -> loop", "lower"),
     ("BM_ExecutorRoundTrip", "ns, job to a thread pool and back", "lower"),
     ("BM_IdleFiberRSS", "bytes of RSS per suspended task (100k)", "lower"),
+    ("BM_SleepCancel/fibers:100000", "ns per task: 100k each sleep on their own timer, all cancelled (fresh loop)",
+     "lower"),
+    ("BM_SleepCancelRSS/fibers:100000", "bytes of peak RSS per task in BM_SleepCancel", "lower"),
 ]
 ECHO = ["BM_EchoPingPong/conns:1/bytes:64", "BM_EchoPingPong/conns:50/bytes:64", "BM_EchoStream/conns:1/bytes:16384"]
 ECHO_METRICS = [("req_per_s", "req/s", "higher"), ("server_cpu_ns_per_req", "server CPU ns/req", "lower"),
@@ -94,6 +97,8 @@ def gbench_records(path, job):
             if m and m.group(2) in SUFFIX:
                 base, column = m.group(1), SUFFIX[m.group(2)]
         row = base + ("/" + args if args else "")
+        if "peak_rss_bytes_per_fiber" in b:  # BM_SleepCancel: its time, and its RSS row
+            yield row.replace("BM_SleepCancel/", "BM_SleepCancelRSS/"), column, float(b["peak_rss_bytes_per_fiber"])
         if "rss_bytes_per_fiber" in b:
             yield row, column, float(b["rss_bytes_per_fiber"])
         elif b.get("items_per_second"):
@@ -123,8 +128,8 @@ def load(outdir):
                         if rec.get(key, -1) >= 0:
                             samples.setdefault((f"{rec['bench']} {label}", rec["peer"]), []).append(rec[key])
                 else:
-                    # A peer measured in several configurations (the Tokio peer's runtimes) tags
-                    # each line with "config": kept apart as "peer@config".
+                    # A peer measured in several configurations (the Tokio peer's runtimes, Go's
+                    # GOMAXPROCS) tags each line with "config": kept apart as "peer@config".
                     peer = rec["peer"] + (f"@{rec['config']}" if rec.get("config") else "")
                     samples.setdefault((rec["bench"], peer), []).append(rec["value"])
                     if rec.get("note"):
@@ -264,6 +269,10 @@ def goals(medians):
     r = m("BM_IdleFiberRSS")
     if r:
         check("suspended fiber <= 4.5 KiB RSS", f"{r / 1024:.2f} KiB", r <= 4.5 * 1024)
+    sc, go = m("BM_SleepCancel/fibers:100000"), m("BM_SleepCancel/fibers:100000", "go")
+    if sc and go:  # issue 18: make stress's 1M sleeping fibers, at 100k
+        check("100k fibers on their own timers, all cancelled: faster than Go", f"{go / sc:.2f}x ({sc / 1e3:.1f} us "
+              f"vs {go / 1e3:.1f} us per fiber)", sc < go)
     for bench in ECHO:
         rps = {c: v for c in ["weft"] + PEERS if (v := m(f"{bench} req/s", c)) is not None}
         cpu = {c: v for c in ["weft"] + PEERS if (v := m(f"{bench} server CPU ns/req", c)) is not None}
@@ -337,7 +346,7 @@ def chart(outdir, table, index):
     with open(data, "w") as f:
         for i, t in enumerate(x for x in table if x["ratio"]):
             label = t["row"].replace("BM_", "").replace("/bytes:", " ").replace("conns:", "c") \
-                .replace("producers:", "p").replace("/1000000", "").replace("server CPU ns/req", "CPU/req") \
+                .replace("producers:", "p").replace("/1000000", "").replace("/fibers:100000", " 100k").replace("server CPU ns/req", "CPU/req") \
                 .replace("server CPU us/handshake", "CPU/hs")
             f.write(f'{i} {t["ratio"]:.4f} "{label} vs {t["best_peer"]}" {1 if t["ratio"] >= 1 else 2}\n')
     svg = os.path.join(outdir, "chart.svg")

@@ -2,14 +2,16 @@
 // plausibly pick for it, every one measured in the same run:
 //   current_thread+enable_all   Builder::new_current_thread().enable_all(): the I/O driver
 //                               is polled (an epoll_wait) whenever the scheduler yields;
-//   current_thread              no drivers;
+//   current_thread              no drivers (enable_time() only where a workload needs timers,
+//                               named current_thread+enable_time);
 //   multi_thread                Builder::new_multi_thread() (one worker per core), for the
 //                               cross-thread rows, the consumer spawned onto a worker.
 // Each line carries its "config"; scripts/bench_table.py quotes the fastest configuration's
 // median as Tokio's figure and footnotes which one it was, keeping the others in summary.json.
 // `bench [min_seconds]` prints one JSON line per workload and configuration; `echo PORT`
-// serves echo (current_thread+enable_all, the I/O driver being needed there). Idle RSS is
-// measured in a fresh process per configuration: this binary again, as `rss CONFIG`.
+// serves echo (current_thread+enable_all, the I/O driver being needed there). Workloads
+// measured from a fresh process (idle RSS, sleep+cancel) re-run this binary as
+// `rss CONFIG` / `sleepcancel CONFIG N`.
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use tokio::runtime::{Builder, Runtime};
 enum Config {
     CtAll,
     CtBare,
+    CtTime,
     Mt,
 }
 
@@ -28,16 +31,18 @@ impl Config {
         match self {
             Config::CtAll => "current_thread+enable_all",
             Config::CtBare => "current_thread",
+            Config::CtTime => "current_thread+enable_time",
             Config::Mt => "multi_thread",
         }
     }
     fn parse(s: &str) -> Config {
-        [Config::CtAll, Config::CtBare, Config::Mt].into_iter().find(|c| c.name() == s).unwrap()
+        [Config::CtAll, Config::CtBare, Config::CtTime, Config::Mt].into_iter().find(|c| c.name() == s).unwrap()
     }
     fn runtime(self) -> Runtime {
         match self {
             Config::CtAll => Builder::new_current_thread().enable_all().build().unwrap(),
             Config::CtBare => Builder::new_current_thread().build().unwrap(),
+            Config::CtTime => Builder::new_current_thread().enable_time().build().unwrap(),
             Config::Mt => Builder::new_multi_thread().build().unwrap(),
         }
     }
@@ -224,6 +229,44 @@ fn idle_rss(config: Config) -> f64 {
     })
 }
 
+// weft's BM_SleepCancel: n tasks each sleep on their own timer an hour away; once all have
+// registered it, every one is aborted (JoinHandle::abort, Tokio's cancellation) and awaited.
+// One cold shot in a fresh process (`sleepcancel CONFIG N`), runtime built and dropped inside
+// the timing as weft's run is; returns (ns per task, peak RSS growth per task in bytes).
+fn sleep_cancel(config: Config, n: usize) -> (f64, f64) {
+    let before = rss_bytes();
+    let start = Instant::now();
+    let rt = config.runtime();
+    let peak = rt.block_on(async move {
+        let started = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let started = started.clone();
+                tokio::spawn(async move {
+                    started.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                })
+            })
+            .collect();
+        while started.load(Ordering::Relaxed) < n {
+            tokio::task::yield_now().await;
+        }
+        let peak = rss_bytes();
+        for h in &handles {
+            h.abort();
+        }
+        let mut cancelled = 0;
+        for h in handles {
+            cancelled += usize::from(h.await.unwrap_err().is_cancelled());
+        }
+        assert_eq!(cancelled, n);
+        peak
+    });
+    drop(rt);
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    (ns, (peak - before) as f64 / n as f64)
+}
+
 // Runs this binary again with `args` and parses the numbers it prints on one line.
 fn child(args: &[&str]) -> Vec<f64> {
     let exe = std::env::current_exe().unwrap();
@@ -231,6 +274,8 @@ fn child(args: &[&str]) -> Vec<f64> {
     assert!(out.status.success(), "{:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect()
 }
+
+const SLEEP_CANCEL_N: usize = 100_000;
 
 fn bench(min: Duration) {
     // The I/O driver (enable_all) against none: configurations alternate within each
@@ -269,6 +314,12 @@ fn bench(min: Duration) {
     for c in ct {
         report("BM_IdleFiberRSS", c, child(&["rss", c.name()])[0], "B");
     }
+    let n = SLEEP_CANCEL_N.to_string();
+    for c in [Config::CtTime, Config::CtAll] {
+        let r = child(&["sleepcancel", c.name(), &n]);
+        report(&format!("BM_SleepCancel/fibers:{}", n), c, r[0], "ns");
+        report(&format!("BM_SleepCancelRSS/fibers:{}", n), c, r[1], "B");
+    }
 }
 
 fn echo(port: u16) {
@@ -300,6 +351,10 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("echo") => echo(args[2].parse().unwrap()),
         Some("rss") => println!("{}", idle_rss(Config::parse(&args[2]))),
+        Some("sleepcancel") => {
+            let (ns, rss) = sleep_cancel(Config::parse(&args[2]), args[3].parse().unwrap());
+            println!("{} {}", ns, rss);
+        }
         _ => {
             let min = args.get(2).map_or(0.5, |s| s.parse().unwrap());
             bench(Duration::from_secs_f64(min));
