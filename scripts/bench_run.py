@@ -60,7 +60,10 @@ def gbench_jobs(build, min_time):
     gb = [f"--benchmark_min_time={min_time}", "--benchmark_format=json"]
     jobs = [
         ("weft.core", [f"{b}/core_bench"] + gb),
-        ("weft.fiber", [f"{b}/fiber_bench"] + gb),
+        ("weft.fiber", [f"{b}/fiber_bench", "--benchmark_filter=-BM_SleepCancel"] + gb),
+        # BM_SleepCancel in a process of its own, cold as the Go and Tokio peers' runs of it
+        # (after the other fiber benchmarks it would reuse their freed heap).
+        ("weft.sleepcancel", [f"{b}/fiber_bench", "--benchmark_filter=^BM_SleepCancel"] + gb),
         # thread_bench: the executor round trip, and Asio's cross-thread post as a peer.
         ("weft.thread", [f"{b}/thread_bench", "--benchmark_filter=^BM_(ExecutorRoundTrip|AsioPostCrossThread)"] + gb),
         ("asio", [f"{b}/asio_peer_bench"] + gb),
