@@ -139,4 +139,50 @@ static void BM_IdleFiberRSS(benchmark::State& state) {
 }
 BENCHMARK(BM_IdleFiberRSS)->Unit(benchmark::kMillisecond)->Iterations(1);
 
+// At scale, cold (make stress's 1M sleeping fibers, smaller): N fibers each sleep on their
+// own timer an hour away; once all are asleep every one is cancelled and all are gathered.
+// Each iteration is a whole fresh weft::run with the stress test's options, so it pays what
+// a process starting N fibers pays (fresh stacks first touched, the heap grown); the Go and
+// Tokio peers run the same workload in a fresh process, and bench_run.py runs this one in a
+// process of its own (after the others it would reuse their freed heap: 3.9 KB per fiber
+// instead of 4.5). Items: fibers; wall time. Counter
+// peak_rss_bytes_per_fiber: RSS growth with all N asleep (bench_table.py's
+// BM_SleepCancelRSS row).
+static void BM_SleepCancel(benchmark::State& state) {
+    const int n = int(state.range(0));
+    double peak_per_fiber = 0;
+    for (auto _ : state) {
+        weft::RunOptions options;
+        options.guard_pages = false;  // N guarded stacks would need 2N kernel mappings
+        options.stack_size = 32 * 1024;
+        long before = rss_bytes();
+        int cancelled = 0;
+        weft::run([&] {
+            std::vector<weft::Task<void>> tasks;
+            tasks.reserve(n);
+            for (int i = 0; i < n; ++i) tasks.push_back(weft::spawn([&] {
+                try {
+                    weft::sleep(std::chrono::hours(1));
+                } catch (const weft::Cancelled&) {
+                    ++cancelled;
+                }
+            }));
+            weft::sleep(weft::Duration::zero());  // every fiber has started and is asleep
+            weft::sleep(weft::Duration::zero());
+            peak_per_fiber = double(rss_bytes() - before) / n;
+            for (auto& t : tasks) t.cancel();
+            weft::gather(tasks);
+        }, options);
+        if (cancelled != n) state.SkipWithError("a fiber was not cancelled");
+    }
+    state.SetItemsProcessed(state.iterations() * n);
+    state.counters["peak_rss_bytes_per_fiber"] = peak_per_fiber;
+}
+BENCHMARK(BM_SleepCancel)
+    ->ArgName("fibers")
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
+
 BENCHMARK_MAIN();

@@ -8,7 +8,9 @@ the Go, Tokio and Python peers, and the echo servers — in an order that altern
 rounds, so drift on a shared machine hits weft and the peers alike; bench_table.py quotes
 medians over rounds. Echo runs pin the server to CPU 0 and the client to CPU 1 (taskset)
 and the client reads the server's CPU time over the measured window. A job whose program
-is missing is skipped with a printed note. Then, each round, the TLS rows (scripts/bench_tls.py):
+is missing is skipped with a printed note. The Go, Tokio and Python peers print JSON lines
+kept as they are; a line may carry a "config" (Tokio's runtimes, Go's GOMAXPROCS), which
+bench_table.py resolves to the peer's fastest configuration. Then, each round, the TLS rows (scripts/bench_tls.py):
 the TLS echo and s_time's handshakes against weft and its TLS peers, and OpenSSL's floor.
 --tls-only: those alone, with the plain echo of the same servers (and the epoll floor) beside
 them for what TLS adds. Raw outputs go to OUTDIR/raw/,
@@ -58,7 +60,10 @@ def gbench_jobs(build, min_time):
     gb = [f"--benchmark_min_time={min_time}", "--benchmark_format=json"]
     jobs = [
         ("weft.core", [f"{b}/core_bench"] + gb),
-        ("weft.fiber", [f"{b}/fiber_bench"] + gb),
+        ("weft.fiber", [f"{b}/fiber_bench", "--benchmark_filter=-BM_SleepCancel"] + gb),
+        # BM_SleepCancel in a process of its own, cold as the Go and Tokio peers' runs of it
+        # (after the other fiber benchmarks it would reuse their freed heap).
+        ("weft.sleepcancel", [f"{b}/fiber_bench", "--benchmark_filter=^BM_SleepCancel"] + gb),
         # thread_bench: the executor round trip, and Asio's cross-thread post as a peer.
         ("weft.thread", [f"{b}/thread_bench", "--benchmark_filter=^BM_(ExecutorRoundTrip|AsioPostCrossThread)"] + gb),
         ("asio", [f"{b}/asio_peer_bench"] + gb),

@@ -6,7 +6,10 @@
 Reads OUTDIR/index.json and the raw Google Benchmark JSON and peers' JSON lines it lists,
 takes the median over rounds of every (benchmark, implementation), prints a Markdown
 table — benchmark, which way is better, weft, each peer, the floors, and weft's ratio to
-the best peer — then the issue's goals with weft's measured values. Writes OUTDIR/summary.json,
+the best peer — then the issue's goals with weft's measured values. A peer that measures a
+workload in several configurations (lines with "config": Tokio's current-thread runtime with
+and without the I/O driver and its multi-thread runtime; Go's GOMAXPROCS) is quoted at its
+fastest configuration's median, marked * and footnoted with the others. Writes OUTDIR/summary.json,
 OUTDIR/table.md and, when gnuplot is installed, OUTDIR/chart.svg (and a copy at --chart).
 Standard library only; runs with /usr/bin/python3.
 """
@@ -35,6 +38,9 @@ MICRO = [
     ("BM_CallSoonThreadsafe/producers:2", "ns per item, 2 producer threads -> loop", "lower"),
     ("BM_ExecutorRoundTrip", "ns, job to a thread pool and back", "lower"),
     ("BM_IdleFiberRSS", "bytes of RSS per suspended task (100k)", "lower"),
+    ("BM_SleepCancel/fibers:100000", "ns per task: 100k each sleep on their own timer, all cancelled (fresh loop)",
+     "lower"),
+    ("BM_SleepCancelRSS/fibers:100000", "bytes of peak RSS per task in BM_SleepCancel", "lower"),
 ]
 ECHO = ["BM_EchoPingPong/conns:1/bytes:64", "BM_EchoPingPong/conns:50/bytes:64", "BM_EchoStream/conns:1/bytes:16384"]
 ECHO_METRICS = [("req_per_s", "req/s", "higher"), ("server_cpu_ns_per_req", "server CPU ns/req", "lower"),
@@ -91,6 +97,8 @@ def gbench_records(path, job):
             if m and m.group(2) in SUFFIX:
                 base, column = m.group(1), SUFFIX[m.group(2)]
         row = base + ("/" + args if args else "")
+        if "peak_rss_bytes_per_fiber" in b:  # BM_SleepCancel: its time, and its RSS row
+            yield row.replace("BM_SleepCancel/", "BM_SleepCancelRSS/"), column, float(b["peak_rss_bytes_per_fiber"])
         if "rss_bytes_per_fiber" in b:
             yield row, column, float(b["rss_bytes_per_fiber"])
         elif b.get("items_per_second"):
@@ -120,12 +128,49 @@ def load(outdir):
                         if rec.get(key, -1) >= 0:
                             samples.setdefault((f"{rec['bench']} {label}", rec["peer"]), []).append(rec[key])
                 else:
-                    samples.setdefault((rec["bench"], rec["peer"]), []).append(rec["value"])
+                    # A peer measured in several configurations (the Tokio peer's runtimes, Go's
+                    # GOMAXPROCS) tags each line with "config": kept apart as "peer@config".
+                    peer = rec["peer"] + (f"@{rec['config']}" if rec.get("config") else "")
+                    samples.setdefault((rec["bench"], peer), []).append(rec["value"])
                     if rec.get("note"):
                         notes[(rec["bench"], rec["peer"])] = rec["note"]
     medians = {k: statistics.median(v) for k, v in samples.items()}
     notes = {k: ", ".join(sorted(v)) if isinstance(v, set) else v for k, v in notes.items()}
     return index, samples, medians, notes
+
+
+def pick_configs(medians):
+    """A peer's figure on a row is its best configuration's median (peers at their best).
+
+    Fills medians[(row, peer)] from the "peer@config" medians and returns
+    {(row, peer): (chosen config, {config: median})} for the footnotes."""
+    better = {row: b for row, _, b in rows()}
+    chosen = {}
+    by_peer = {}
+    for (row, col), v in medians.items():
+        if "@" in col:
+            peer, config = col.split("@", 1)
+            by_peer.setdefault((row, peer), {})[config] = v
+    for key, configs in by_peer.items():
+        pick = (max if better.get(key[0]) == "higher" else min)(configs, key=configs.get)
+        medians[key] = configs[pick]
+        chosen[key] = (pick, configs)
+    return chosen
+
+
+def config_notes(chosen):
+    """Footnotes: which configuration of each multi-configuration peer each figure is."""
+    if not chosen:
+        return ""
+    lines = ["Peers measured in more than one configuration (marked *): the figure is the faster "
+             "configuration's median; the others, same run:"]
+    for (row, peer), (pick, configs) in sorted(chosen.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        unit = "" if "RSS" in row else " ns"
+        others = "; ".join(f"{c} {fmt(v, row)}{unit}" for c, v in sorted(configs.items(), key=lambda kv: kv[1])
+                           if c != pick)
+        lines.append(f"- {peer} `{row}`: **{pick}** {fmt(configs[pick], row)}{unit}" +
+                     (f" (vs {others})" if others else ""))
+    return "\n".join(lines) + "\n\n"
 
 
 def rows():
@@ -171,13 +216,14 @@ def build_table(medians):
     return columns, table
 
 
-def markdown(columns, table):
+def markdown(columns, table, chosen=None):
+    chosen = chosen or {}
     head = ["benchmark", "unit, better"] + columns + ["weft vs best peer"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in table:
         r = t["ratio"]
         rtxt = "—" if r is None else f"{r:.2f}x ({t['best_peer']})"
-        cells = [fmt(t["cells"][c], t["row"]) for c in columns]
+        cells = [fmt(t["cells"][c], t["row"]) + ("*" if (t["row"], c) in chosen else "") for c in columns]
         unit = "" if " " in t["row"] else ("KiB, " if "RSS" in t["row"] else "ns, ")
         lines.append("| " + " | ".join([f"`{t['row']}`", unit + t["better"]] + cells + [rtxt]) + " |")
     return "\n".join(lines)
@@ -223,6 +269,10 @@ def goals(medians):
     r = m("BM_IdleFiberRSS")
     if r:
         check("suspended fiber <= 4.5 KiB RSS", f"{r / 1024:.2f} KiB", r <= 4.5 * 1024)
+    sc, go = m("BM_SleepCancel/fibers:100000"), m("BM_SleepCancel/fibers:100000", "go")
+    if sc and go:  # issue 18: make stress's 1M sleeping fibers, at 100k
+        check("100k fibers on their own timers, all cancelled: faster than Go", f"{go / sc:.2f}x ({sc / 1e3:.1f} us "
+              f"vs {go / 1e3:.1f} us per fiber)", sc < go)
     for bench in ECHO:
         rps = {c: v for c in ["weft"] + PEERS if (v := m(f"{bench} req/s", c)) is not None}
         cpu = {c: v for c in ["weft"] + PEERS if (v := m(f"{bench} server CPU ns/req", c)) is not None}
@@ -296,7 +346,7 @@ def chart(outdir, table, index):
     with open(data, "w") as f:
         for i, t in enumerate(x for x in table if x["ratio"]):
             label = t["row"].replace("BM_", "").replace("/bytes:", " ").replace("conns:", "c") \
-                .replace("producers:", "p").replace("/1000000", "").replace("server CPU ns/req", "CPU/req") \
+                .replace("producers:", "p").replace("/1000000", "").replace("/fibers:100000", " 100k").replace("server CPU ns/req", "CPU/req") \
                 .replace("server CPU us/handshake", "CPU/hs")
             f.write(f'{i} {t["ratio"]:.4f} "{label} vs {t["best_peer"]}" {1 if t["ratio"] >= 1 else 2}\n')
     svg = os.path.join(outdir, "chart.svg")
@@ -333,13 +383,14 @@ def main():
         sys.exit(__doc__)
     outdir = sys.argv[1]
     index, samples, medians, notes = load(outdir)
+    chosen = pick_configs(medians)
     columns, table = build_table(medians)
     gs = goals(medians)
     machine = f"{index.get('nproc')} cores ({index.get('cpu')}), {'QUICK, ' if index.get('quick') else ''}" \
               f"medians of {index.get('rounds')} interleaved rounds, echo pinned: {index.get('pinned')}, " \
               f"commit {index.get('commit', '?')}" + (" + uncommitted changes to " + ", ".join(index["uncommitted"])
                                                      if index.get("uncommitted") else "")
-    text = f"{machine}\n\n{markdown(columns, table)}\n\n{tls_suites(notes)}"
+    text = f"{machine}\n\n{markdown(columns, table, chosen)}\n\n{config_notes(chosen)}{tls_suites(notes)}"
     if gs:
         text += f"\nGoals (issue 6):\n\n{goals_markdown(gs)}\n"
     tgs = tls_goals(medians)
@@ -352,6 +403,7 @@ def main():
     with open(os.path.join(outdir, "summary.json"), "w") as f:
         json.dump({"machine": machine, "index": {k: v for k, v in index.items() if k != "files"},
                    "columns": columns, "rows": table, "goals": gs, "notes": {f"{k[0]} {k[1]}": v for k, v in notes.items()},
+                   "configs": {f"{k[0]} | {k[1]}": {"chosen": c, "medians": v} for k, (c, v) in chosen.items()},
                    "samples": {f"{k[0]} | {k[1]}": v for k, v in sorted(samples.items())}}, f, indent=1)
     svg = chart(outdir, table, index)
     if svg and "--chart" in sys.argv:

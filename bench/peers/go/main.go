@@ -4,12 +4,17 @@
 // Single-loop workloads run with GOMAXPROCS=1, the way weft's loop owns one thread; the
 // cross-thread channel runs with the default GOMAXPROCS (one per core). The echo server
 // keeps the default, which is 1 under `taskset -c` to one core.
+// BM_SleepCancel runs in a fresh process (`sleepcancel N PROCS`) once with GOMAXPROCS=1 and
+// once with the default; each line carries its "config" and scripts/bench_table.py quotes
+// the faster one as Go's figure, footnoting which.
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -158,6 +163,66 @@ func bench(min time.Duration) {
 	}
 	runtime.GOMAXPROCS(1)
 
+	// 100k goroutines each blocked on its own timer, all cancelled: each configuration in
+	// a fresh process, one cold shot, as weft's BM_SleepCancel runs a fresh loop.
+	for _, procs := range []int{1, defaultProcs} {
+		out, err := exec.Command(os.Args[0], "sleepcancel", strconv.Itoa(sleepCancelN), strconv.Itoa(procs)).Output()
+		if err != nil {
+			panic(fmt.Sprintf("sleepcancel child: %v", err))
+		}
+		var ns, rss float64
+		fmt.Sscan(string(out), &ns, &rss)
+		config := fmt.Sprintf("GOMAXPROCS=%d", procs)
+		reportConfig(fmt.Sprintf("BM_SleepCancel/fibers:%d", sleepCancelN), config, ns, "ns")
+		reportConfig(fmt.Sprintf("BM_SleepCancelRSS/fibers:%d", sleepCancelN), config, rss, "B")
+		if procs == 1 && defaultProcs == 1 {
+			break
+		}
+	}
+}
+
+const sleepCancelN = 100000
+
+func reportConfig(bench, config string, value float64, unit string) {
+	fmt.Printf("{\"bench\": \"%s\", \"peer\": \"go\", \"config\": \"%s\", \"value\": %.3f, \"unit\": \"%s\"}\n",
+		bench, config, value, unit)
+}
+
+// sleepCancel is weft's BM_SleepCancel: n goroutines each wait on their own time.Timer an
+// hour away or on the context's cancellation; once all have started, cancel() and wait for
+// every one. Returns ns per goroutine and peak RSS growth per goroutine (bytes).
+func sleepCancel(n int) (float64, float64) {
+	runtime.GC()
+	before := rssBytes()
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	var started, finished sync.WaitGroup
+	var cancelled int64
+	started.Add(n)
+	finished.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			t := time.NewTimer(time.Hour)
+			started.Done()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				atomic.AddInt64(&cancelled, 1)
+			}
+			finished.Done()
+		}()
+	}
+	started.Wait()
+	runtime.Gosched() // the last ones reach their select
+	peak := rssBytes()
+	cancel()
+	finished.Wait()
+	elapsed := time.Since(start)
+	if cancelled != int64(n) {
+		panic("a goroutine was not cancelled")
+	}
+	return float64(elapsed.Nanoseconds()) / float64(n), float64(peak-before) / float64(n)
 }
 
 func echo(port string) {
@@ -197,6 +262,14 @@ func serveEcho(listener net.Listener) {
 func main() {
 	if len(os.Args) > 2 && os.Args[1] == "echo" {
 		echo(os.Args[2])
+		return
+	}
+	if len(os.Args) > 3 && os.Args[1] == "sleepcancel" {
+		n, _ := strconv.Atoi(os.Args[2])
+		procs, _ := strconv.Atoi(os.Args[3])
+		runtime.GOMAXPROCS(procs)
+		ns, rss := sleepCancel(n)
+		fmt.Println(ns, rss)
 		return
 	}
 	if len(os.Args) > 4 && os.Args[1] == "tlsecho" {
