@@ -4,7 +4,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -127,6 +130,86 @@ static void BM_ProcessPoolStartup(benchmark::State& state) {
 BENCHMARK(BM_ProcessPoolStartup)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // Peer of BM_CallSoonThreadsafe: N threads post 200k handlers to an io_context.
+// Idle CPU (issue 18: no spinning when idle). The process's CPU time (every thread, from
+// getrusage) over 200 ms of wall time, as a percentage in the counter cpu_percent:
+// - loop: a loop blocked in its poll, with nothing to do;
+// - trickle: a loop that another thread sends one callback every millisecond, so each
+//   arrival is followed by the loop's short watch of its inbox (kInboxSpin) before it
+//   sleeps again: that watch's cost, bounded by 1000 x 20 us = 2% of a core;
+// - pool: a 4-worker ThreadPool with no jobs, after one job each (their spin before parking).
+// All three should be near 0; a loop or pool that spins while idle shows up as ~100.
+namespace {
+double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+    return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+void report_idle(benchmark::State& state, double cpu, double wall) {
+    state.counters["cpu_percent"] = benchmark::Counter(100.0 * cpu / wall, benchmark::Counter::kAvgIterations);
+}
+constexpr auto kIdleWindow = std::chrono::milliseconds(200);
+}  // namespace
+
+static void BM_IdleCpu_Loop(benchmark::State& state) {
+    double cpu = 0, wall = 0;
+    for (auto _ : state) {
+        weft::Loop loop;
+        loop.call_later(kIdleWindow, [&] { loop.stop(); });
+        auto t0 = std::chrono::steady_clock::now();
+        double c0 = cpu_seconds();
+        loop.run_forever();
+        cpu += cpu_seconds() - c0;
+        wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    report_idle(state, cpu, wall);
+}
+BENCHMARK(BM_IdleCpu_Loop)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+static void BM_IdleCpu_Trickle(benchmark::State& state) {
+    double cpu = 0, wall = 0;
+    for (auto _ : state) {
+        weft::Loop loop;
+        weft::LoopHandle handle = loop.handle();
+        std::atomic<bool> done{false};
+        int ran = 0;
+        std::thread producer([&] {
+            while (!done.load()) {
+                handle.call_soon_threadsafe([&ran] { ++ran; });
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        });
+        loop.call_later(kIdleWindow, [&] { loop.stop(); });
+        auto t0 = std::chrono::steady_clock::now();
+        double c0 = cpu_seconds();
+        loop.run_forever();
+        cpu += cpu_seconds() - c0;
+        wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        done = true;
+        producer.join();
+        loop.run_once(false);
+        benchmark::DoNotOptimize(ran);
+    }
+    report_idle(state, cpu, wall);
+}
+BENCHMARK(BM_IdleCpu_Trickle)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+static void BM_IdleCpu_Pool(benchmark::State& state) {
+    double cpu = 0, wall = 0;
+    for (auto _ : state) {
+        weft::ThreadPool pool(4);
+        for (int i = 0; i < 4; ++i) pool.submit([] {}).result();
+        auto t0 = std::chrono::steady_clock::now();
+        double c0 = cpu_seconds();
+        std::this_thread::sleep_for(kIdleWindow);
+        cpu += cpu_seconds() - c0;
+        wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    report_idle(state, cpu, wall);
+}
+BENCHMARK(BM_IdleCpu_Pool)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 static void BM_AsioPostCrossThread(benchmark::State& state) {
     const int producers = int(state.range(0)), total = 200'000;
     for (auto _ : state) {

@@ -1,5 +1,6 @@
 // Submission queue protocol: a producer announces itself (producers_), checks closed_,
-// pushes, and wakes the reactor if no wake-up is pending for this batch. close() sets
+// pushes, and wakes the reactor if the loop may be asleep and no wake-up is on its way
+// (see inbox.hpp: the loop keeps wake_pending_ set while it is awake). close() sets
 // closed_ and waits until no producer is in flight, so nothing lands after the final drain
 // and the reactor is never woken after it is gone.
 #include "core/detail/inbox.hpp"
@@ -15,7 +16,10 @@ bool Inbox::submit(SubmitNode* node) noexcept {
         return false;
     }
     queue_.push(node);
-    if (!wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+    // A load first: while the loop is awake the flag stays set, and the line it sits on
+    // stays shared instead of bouncing between the producers and the loop.
+    if (!wake_pending_.load(std::memory_order_seq_cst) &&
+        !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
         wakeups_.fetch_add(1, std::memory_order_relaxed);
         reactor_->wake();
     }

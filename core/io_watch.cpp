@@ -87,6 +87,7 @@ void Loop::State::free_slot(uint32_t index) noexcept {
     slot_of_fd[size_t(slot.fd)] = kNoSlot;
     slot.in_use = false;
     slot.owner = nullptr;
+    --watched_fds;
     ++slot.gen;
     if (index == dispatching)
         free_after_dispatch = true;
@@ -117,6 +118,7 @@ IoWatch::IoWatch(Loop& loop, int fd, uint32_t interest, Callback callback) {
         s.release_slot(index);
         throw;
     }
+    ++s.watched_fds;
     slot.interest = interest;
     slot.callback = std::move(callback);
     slot.owner = this;

@@ -11,12 +11,11 @@
 #include <thread>
 
 #include "core/detail/loop_state.hpp"
+#include "core/detail/platform.hpp"
 
 namespace weft {
 
-using detail::kMaxEntriesWithoutPoll;
 using detail::kMaxSubmissionsPerTurn;
-using detail::kMaxTurnsWithoutPoll;
 using detail::ReadyEntry;
 
 namespace {
@@ -37,8 +36,15 @@ uint64_t detail::fork_generation() noexcept {
 // ---- the turn ---------------------------------------------------------------------
 
 void Loop::State::turn(bool may_block) {
-    run_due_timers();
+    if (!timers.empty()) run_due_timers();
     run_ready();
+    // While work stays ready, a look at the OS is needed only now and then: skipping the
+    // syscall for a bounded number of turns keeps busy fibers fast without starving I/O.
+    if (may_block && !ready.empty() && may_skip_poll()) {
+        ++turns_without_poll;
+        if (inbox_backlog || inbox->maybe_pending()) [[unlikely]] drain_inbox();
+        return;
+    }
     poll(may_block);
 }
 
@@ -49,8 +55,7 @@ void Loop::State::turn(bool may_block) {
 // loop's stack. run_ready() carries on with this step when the thread comes back.
 bool Loop::State::begin_step_early() noexcept {
     if (!forever || stopping || debug || ready.empty() || inbox_backlog) return false;
-    if (turns_without_poll >= kMaxTurnsWithoutPoll || entries_without_poll >= kMaxEntriesWithoutPoll)
-        return false;
+    if (!may_skip_poll()) return false;
     if (inherited() || inbox->maybe_pending()) return false;
     if (const detail::TimerNode* t = timers.top(); t && t->deadline <= Clock::now()) return false;
     ++turns_without_poll;
@@ -60,7 +65,6 @@ bool Loop::State::begin_step_early() noexcept {
 }
 
 void Loop::State::run_due_timers() {
-    if (timers.empty()) return;
     const TimePoint now = Clock::now();
     const uint64_t seq_limit = timers.next_seq();  // timers added by this step wait
     while (detail::TimerNode* t = timers.top()) {
@@ -105,26 +109,35 @@ void Loop::State::poll(bool may_block) {
         auto wait = std::chrono::ceil<std::chrono::milliseconds>(t->deadline - Clock::now());
         timeout_ms = wait.count() <= 0 ? 0 : wait.count() > INT_MAX ? INT_MAX : int(wait.count());
     }
-    // While work stays ready, a look at the OS is needed only now and then: skipping the
-    // syscall for a bounded number of turns keeps busy fibers fast without starving I/O.
-    if (timeout_ms == 0 && may_block && !ready.empty() && turns_without_poll < kMaxTurnsWithoutPoll &&
-        entries_without_poll < kMaxEntriesWithoutPoll) {
-        ++turns_without_poll;
-        if (inbox_backlog || inbox->maybe_pending()) drain_inbox();
-        return;
-    }
     turns_without_poll = 0;
     entries_without_poll = 0;
-    int n = reactor->poll(timeout_ms, events, kPollCapacity);
+    if (timeout_ms != 0 && inbox_active && submission_soon()) timeout_ms = 0;
+    // Producers wake a loop that may block, and only then (see inbox.hpp).
+    const bool may_sleep = timeout_ms != 0 && inbox->prepare_to_block();
+    int n = reactor->poll(may_sleep ? timeout_ms : 0, events, kPollCapacity);
+    if (may_sleep) inbox->awake();
     for (int i = 0; i < n; ++i) on_io_event(events[i].token, events[i].events);
     drain_inbox();
 }
 
 void Loop::State::drain_inbox() {
+    const size_t before = ready.size();
     // Bounded, so producers that never pause cannot keep the loop from running callbacks.
     inbox_backlog = inbox->drain(
         [this](detail::SubmitNode* node) { ready.push({&submission_entry, node, uintptr_t(this)}); },
         kMaxSubmissionsPerTurn);
+    inbox_active = ready.size() != before;
+}
+
+bool Loop::State::submission_soon() noexcept {
+    const auto until = Clock::now() + detail::kInboxSpin;
+    do {
+        for (int i = 0; i < 16; ++i) {
+            if (inbox->maybe_pending()) return true;
+            detail::cpu_relax();
+        }
+    } while (Clock::now() < until);
+    return false;
 }
 
 // ---- ready entries ------------------------------------------------------------------
@@ -306,12 +319,12 @@ void Loop::check_accepts(detail::CallbackNode* node, const char* what) const {
 }
 
 void Loop::schedule_soon(detail::CallbackNode* node) {
-    check_accepts(node, "call_soon");
+    if (s_->closed || s_->debug) [[unlikely]] check_accepts(node, "call_soon");
     s_->ready.push({&State::callback_entry, node, uintptr_t(s_.get())});
 }
 
 void Loop::schedule_timer(detail::CallbackNode* node) {
-    check_accepts(node, "call_at");
+    if (s_->closed || s_->debug) [[unlikely]] check_accepts(node, "call_at");
     node->fire = &State::fire_timer_callback;
     node->loop_ = this;
     s_->timers.push(node);

@@ -12,6 +12,7 @@
 #include <new>
 
 #include "core/detail/mpmc_queue.hpp"
+#include "core/detail/platform.hpp"
 
 namespace weft {
 
@@ -51,13 +52,7 @@ namespace {
 // which costs tens of microseconds on a VM. Bounded, so an idle pool still burns ~0 CPU.
 constexpr auto kSpinBeforePark = std::chrono::microseconds(30);
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
+using detail::cpu_relax;
 }  // namespace
 
 detail::Job* ThreadPool::next_job() noexcept {

@@ -132,7 +132,10 @@ def gb_args(name, min_time, json_out):
 def read_json(path, name):
     """(iterations, ops per iteration or None) of the benchmark `name` in a JSON output."""
     with open(path) as f:
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except ValueError:  # empty or cut short: the run was killed (TIMEOUT) or crashed
+            return None, None
     for b in data.get("benchmarks", []):
         if b.get("name") == name and b.get("run_type", "iteration") == "iteration":
             iters = int(b["iterations"])
@@ -247,6 +250,8 @@ class Runner:
         if not os.path.exists(js):
             return {"name": name, "binary": binary, "error": "no JSON output (crashed under valgrind?)"}
         iters, ops = read_json(js, name)
+        if iters is None:
+            return {"name": name, "binary": binary, "error": "no complete JSON output (timed out or crashed)"}
         if ops is None:
             ops = table_ops
         elif ops != table_ops:
@@ -279,6 +284,12 @@ class Runner:
             out["strace_error"] = "no output"
             return out
         iters, ops = read_json(js, name)
+        if iters is None:
+            out["strace_error"] = "no complete JSON output (timed out or crashed)"
+            return out
+        if ops is None:
+            out["strace_error"] = "the benchmark reports no items per iteration"
+            return out
         counts, error = count_window(trace)
         os.unlink(trace)
         out["strace_seconds"] = round(time.monotonic() - t0, 1)

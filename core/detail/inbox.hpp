@@ -1,7 +1,10 @@
 // The loop's submission queue: the one piece of loop state other threads touch. Producers
-// push onto a lock-free MPSC queue and wake the reactor at most once per batch; the loop
-// drains it after every poll. Shared (shared_ptr) by the Loop and every LoopHandle, so a
-// handle that outlives its loop finds the inbox closed instead of a dangling pointer.
+// push onto a lock-free MPSC queue and wake the reactor only when the loop may be asleep:
+// the loop says so (prepare_to_block) just before a poll that can block, and is awake
+// again after it (awake). While it runs turns, producers find it awake and make no system
+// call; the loop looks at the queue every turn. Shared (shared_ptr) by the Loop and every
+// LoopHandle, so a handle that outlives its loop finds the inbox closed instead of a
+// dangling pointer.
 #pragma once
 
 #include <atomic>
@@ -34,9 +37,24 @@ public:
     // drain() yields what was accepted and never ran.
     void close() noexcept;
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-    // Loop thread, cheap: false means nothing was submitted since the last drain began,
-    // except by a producer still inside submit() (it then wakes the next poll).
-    bool maybe_pending() const noexcept { return wake_pending_.load(std::memory_order_acquire); }
+    // Loop thread, cheap: false means the queue was empty a moment ago (a producer still
+    // inside submit() is seen next turn, or wakes the next blocking poll).
+    bool maybe_pending() const noexcept { return queue_.maybe_nonempty(); }
+
+    // Loop thread, just before a poll that may block: from here on producers wake the
+    // reactor. False if something was submitted meanwhile: then the poll must not block.
+    bool prepare_to_block() noexcept {
+        // Dekker with submit(): the loop clears the flag then looks at the queue, a producer
+        // pushes then looks at the flag; seq_cst on all four, so one of them sees the other.
+        wake_pending_.store(false, std::memory_order_seq_cst);
+        if (!queue_.maybe_nonempty()) return true;
+        wake_pending_.store(true, std::memory_order_relaxed);
+        return false;
+    }
+    // Loop thread, after that poll: awake, so producers need not wake it. (A producer that
+    // reads this and skips the wake-up is seen by the next turn's drain or, at the latest,
+    // by prepare_to_block's look at the queue.)
+    void awake() noexcept { wake_pending_.store(true, std::memory_order_relaxed); }
 
     Loop* loop() const noexcept { return loop_; }  // valid while !closed()
     // How many times producers woke the reactor (for tests of the one-per-batch rule).
@@ -46,6 +64,7 @@ private:
     MpscQueue queue_;
     Loop* const loop_;         // immutable; used by LoopHandle::stop while open
     Reactor* const reactor_;   // immutable; valid while open (close waits for producers)
+    // True while the loop is awake or a wake-up is on its way; false once it may block.
     alignas(64) std::atomic<bool> wake_pending_{false};  // any thread
     alignas(64) std::atomic<int> producers_{0};          // any thread: submits in flight
     std::atomic<bool> closed_{false};                    // set once by the loop thread
@@ -54,9 +73,6 @@ private:
 
 template <class Each>
 bool Inbox::drain(Each&& each, size_t max) noexcept {
-    // Reset first: a producer that pushes after this point wakes the next poll. An RMW,
-    // so it synchronises with the producers' exchange and their pushes are visible below.
-    wake_pending_.exchange(false, std::memory_order_acq_rel);
     for (size_t n = 0; n < max; ++n) {
         MpscNode* node;
         switch (queue_.pop(&node)) {

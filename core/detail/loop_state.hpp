@@ -55,6 +55,11 @@ constexpr size_t kMaxSubmissionsPerTurn = 4096;
 // ten trivial turns; Tokio looks every 61 tasks).
 constexpr unsigned kMaxTurnsWithoutPoll = 128;
 constexpr size_t kMaxEntriesWithoutPoll = 512;
+// Before a poll that may block, a loop whose last look at the inbox found submissions
+// watches it this long first: the next one is usually microseconds away, and taking it
+// without sleeping spares the producer a wake-up (a syscall) and the loop a sleep. Only
+// then, so an idle loop burns no CPU; short, as I/O that arrives meanwhile waits for it.
+constexpr auto kInboxSpin = std::chrono::microseconds(20);
 
 }  // namespace weft::detail
 
@@ -81,8 +86,10 @@ struct Loop::State {
     Duration slow_callback = std::chrono::milliseconds(100);
     std::thread::id owner = std::this_thread::get_id();  // the thread that runs the loop
     bool inbox_backlog = false;  // the last drain left submissions queued
+    bool inbox_active = false;   // the last drain took submissions
     unsigned turns_without_poll = 0;
     size_t entries_without_poll = 0;
+    size_t watched_fds = 0;     // IoWatches registered with the reactor
     size_t step_remaining = 0;  // entries of the ready step in progress not yet run
     bool forever = false;       // inside run_forever: turns may begin without the loop
     bool closed = false;
@@ -121,6 +128,13 @@ struct Loop::State {
     void abandon_inherited() noexcept;
     void discard_unrun(NeverRan& never_ran);
 
+    // While entries stay ready, may this turn skip its zero-timeout look at the OS? Within
+    // the budget, yes; and always while no fd is watched: the reactor then holds only its
+    // own wake-up, and the inbox it stands for is checked every turn anyway.
+    bool may_skip_poll() const noexcept {
+        return watched_fds == 0 || (turns_without_poll < detail::kMaxTurnsWithoutPoll &&
+                                    entries_without_poll < detail::kMaxEntriesWithoutPoll);
+    }
     void turn(bool may_block);
     bool begin_step_early() noexcept;
     // LoopSeam's post(), take_next_ready() and their sum (a yield) share these, inlined:
@@ -144,6 +158,7 @@ struct Loop::State {
     void run_timed(const detail::ReadyEntry& e);
     void poll(bool may_block);
     void drain_inbox();
+    bool submission_soon() noexcept;  // watches the inbox for up to kInboxSpin
     void on_io_event(uint64_t token, uint32_t events);
     uint32_t allocate_slot(int fd);
     void free_slot(uint32_t index) noexcept;

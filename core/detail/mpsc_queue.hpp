@@ -19,8 +19,15 @@ public:
     // Any thread.
     void push(MpscNode* node) noexcept {
         node->next.store(nullptr, std::memory_order_relaxed);
-        MpscNode* prev = tail_.exchange(node, std::memory_order_acq_rel);
+        // seq_cst: Inbox's wake-up protocol orders this against the loop's look below.
+        MpscNode* prev = tail_.exchange(node, std::memory_order_seq_cst);
         prev->next.store(node, std::memory_order_release);
+    }
+
+    // Consumer thread only: false means empty (no push has begun since the last pop that
+    // emptied it); true means pop() finds an item or, for a moment, busy.
+    bool maybe_nonempty() const noexcept {
+        return head_ != &stub_ || tail_.load(std::memory_order_seq_cst) != &stub_;
     }
 
     enum class Pop { item, empty, busy };

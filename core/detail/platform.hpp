@@ -10,6 +10,15 @@
 
 namespace weft::detail {
 
+// A spinning thread's pause between looks at shared memory.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
 // True when this build uses the BSD-style paths (always on BSD/macOS; forced on Linux).
 bool portable_paths() noexcept;
 

@@ -12,9 +12,11 @@
 //                else until the next timer deadline (forever if none). Readiness, signals
 //                and everything other threads submitted become ready-queue entries.
 //                While entries stay ready, the zero-timeout look at the OS is made at
-//                least every 128 turns or 512 ready entries rather than every turn
-//                (thread-safe submissions are still taken every turn); run_once(false)
-//                always looks.
+//                least every 128 turns or 512 ready entries rather than every turn, and
+//                not at all while no fd is watched (the OS has nothing to report then);
+//                thread-safe submissions are still taken every turn. run_once(false)
+//                always looks. Before a wait that may block, a loop that just took
+//                thread-safe submissions watches for more for up to 20 µs.
 //
 // Threads: a Loop belongs to the thread that runs it. Every member is loop-thread-only
 // except call_soon_threadsafe() and handle(); other threads hold a LoopHandle, whose

@@ -2,6 +2,7 @@
 // item), bounded drains, and refusal after close.
 #include "core/detail/inbox.hpp"
 
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -36,9 +37,66 @@ TEST(Inbox, OneWakeupPerBatch) {
     EXPECT_EQ(inbox.wakeups(), 1u);  // the loop has not drained: one wake-up covers all
     EXPECT_EQ(drain_all(inbox), 1000u);
     for (int i = 0; i < 1000; ++i) ASSERT_EQ(out[size_t(i)], i);
+    ASSERT_TRUE(inbox.prepare_to_block());  // empty: the loop may sleep now
     for (int i = 0; i < 10; ++i) inbox.submit(new Counted(i, &out));
-    EXPECT_EQ(inbox.wakeups(), 2u);  // a new batch after the drain: one more
+    EXPECT_EQ(inbox.wakeups(), 2u);  // a new batch for a loop that may sleep: one more
     drain_all(inbox);
+    inbox.close();
+}
+
+// While the loop is awake (between awake() and the next prepare_to_block) producers make
+// no system call; what they submit is found by the loop's next look, at the latest by
+// prepare_to_block, which then says not to block.
+TEST(Inbox, NoWakeupWhileTheLoopIsAwake) {
+    weft::detail::Reactor reactor;
+    weft::detail::Inbox inbox(nullptr, &reactor);
+    std::vector<int> out;
+    EXPECT_FALSE(inbox.maybe_pending());
+    ASSERT_TRUE(inbox.prepare_to_block());
+    inbox.awake();
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(inbox.submit(new Counted(i, &out)));
+    EXPECT_EQ(inbox.wakeups(), 0u);
+    EXPECT_TRUE(inbox.maybe_pending());
+    EXPECT_FALSE(inbox.prepare_to_block());  // something is queued: do not sleep
+    inbox.submit(new Counted(100, &out));
+    EXPECT_EQ(inbox.wakeups(), 0u);  // prepare_to_block said no: the loop stays awake
+    EXPECT_EQ(drain_all(inbox), 101u);
+    EXPECT_FALSE(inbox.maybe_pending());
+    EXPECT_TRUE(inbox.prepare_to_block());
+    inbox.submit(new Counted(101, &out));
+    EXPECT_EQ(inbox.wakeups(), 1u);
+    drain_all(inbox);
+    inbox.close();
+}
+
+// The handshake under contention: a loop that blocks only after prepare_to_block said yes
+// is always woken for what was submitted, with producers racing it all the while.
+TEST(Inbox, NoLostWakeupAgainstProducers) {
+    weft::detail::Reactor reactor;
+    weft::detail::Inbox inbox(nullptr, &reactor);
+    std::vector<int> out;
+    constexpr int kEach = 20000, kProducers = 2;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kProducers; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < kEach; ++i) {
+                inbox.submit(new Counted(i, &out));
+                if (i % 64 == 0) std::this_thread::yield();
+            }
+        });
+    size_t taken = 0;
+    weft::detail::ReactorEvent events[4];
+    while (taken < size_t(kEach) * kProducers) {
+        // A lost wake-up would leave this poll asleep for its whole 10 s.
+        int timeout = inbox.prepare_to_block() ? 10'000 : 0;
+        auto start = std::chrono::steady_clock::now();
+        reactor.poll(timeout, events, 4);
+        ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+        inbox.awake();
+        taken += drain_all(inbox);
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(taken, size_t(kEach) * kProducers);
     inbox.close();
 }
 

@@ -76,3 +76,58 @@ TEST(LoopOrder, ThreadsafeSubmissionsLandInPollStep) {
     loop.run_once(false);
     EXPECT_EQ(log, (std::vector<std::string>{"soon", "threadsafe"}));
 }
+
+namespace {
+// A chain of callbacks that each schedule the next until `stop_when` says so: a loop that
+// always has work ready. Returns how many links ran.
+struct Chain {
+    weft::Loop& loop;
+    const bool& stop_when;
+    int links = 0;
+    void step() {
+        ++links;
+        if (stop_when || links > 100'000) {
+            loop.stop();
+            return;
+        }
+        loop.call_soon([this] { step(); });
+    }
+};
+}  // namespace
+
+// Fairness: while callbacks stay ready the loop skips its look at the OS, but for at most
+// 128 turns (loop.hpp), so a busy chain cannot starve I/O.
+TEST(LoopOrder, BusyCallbacksDoNotStarveIo) {
+    weft::Loop loop;
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    bool io_ran = false;
+    weft::IoWatch watch(loop, fds[0], weft::kReadable, [&](uint32_t) { io_ran = true; });
+    Chain chain{loop, io_ran};
+    loop.call_soon([&] {
+        ASSERT_EQ(::write(fds[1], "x", 1), 1);
+        chain.step();
+    });
+    loop.run_forever();
+    EXPECT_TRUE(io_ran);
+    EXPECT_GE(chain.links, 2);    // the chain did run on before the look at the OS ...
+    EXPECT_LE(chain.links, 131);  // ... which came within the budget of 128 turns
+    watch.reset();
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+// With no fd watched the loop makes no zero-timeout poll at all while callbacks stay
+// ready, but still takes thread-safe submissions every turn.
+TEST(LoopOrder, BusyCallbacksStillTakeSubmissionsEveryTurn) {
+    weft::Loop loop;
+    bool submitted_ran = false;
+    Chain chain{loop, submitted_ran};
+    loop.call_soon([&] {
+        chain.step();
+        loop.call_soon_threadsafe([&] { submitted_ran = true; });
+    });
+    loop.run_forever();
+    EXPECT_TRUE(submitted_ran);
+    EXPECT_LE(chain.links, 4);  // taken by the turn in which it was submitted
+}
