@@ -111,6 +111,7 @@ void Loop::State::poll(bool may_block) {
     }
     turns_without_poll = 0;
     entries_without_poll = 0;
+    signals_seen = detail::signals_arrived();  // before the poll: a later one is seen next turn
     if (timeout_ms != 0 && inbox_active && submission_soon()) timeout_ms = 0;
     // Producers wake a loop that may block, and only then (see inbox.hpp).
     const bool may_sleep = timeout_ms != 0 && inbox->prepare_to_block();

@@ -90,6 +90,7 @@ struct Loop::State {
     unsigned turns_without_poll = 0;
     size_t entries_without_poll = 0;
     size_t watched_fds = 0;     // IoWatches registered with the reactor
+    uint32_t signals_seen = 0;  // detail::signals_arrived() at the last poll
     size_t step_remaining = 0;  // entries of the ready step in progress not yet run
     bool forever = false;       // inside run_forever: turns may begin without the loop
     bool closed = false;
@@ -129,11 +130,16 @@ struct Loop::State {
     void discard_unrun(NeverRan& never_ran);
 
     // While entries stay ready, may this turn skip its zero-timeout look at the OS? Within
-    // the budget, yes; and always while no fd is watched: the reactor then holds only its
-    // own wake-up, and the inbox it stands for is checked every turn anyway.
+    // the budget, yes; and always while the OS has nothing to tell: no fd is watched but
+    // the signal pipe, and no signal arrived since the last poll. (The reactor's own
+    // wake-up stands for the inbox, which is checked every turn anyway.)
     bool may_skip_poll() const noexcept {
-        return watched_fds == 0 || (turns_without_poll < detail::kMaxTurnsWithoutPoll &&
-                                    entries_without_poll < detail::kMaxEntriesWithoutPoll);
+        if (watched_fds == 0) return true;
+        const bool signal_pipe = signals && signals->watching();
+        if (signal_pipe && signals_seen != detail::signals_arrived()) return false;  // news there
+        return watched_fds == size_t(signal_pipe) ||
+               (turns_without_poll < detail::kMaxTurnsWithoutPoll &&
+                entries_without_poll < detail::kMaxEntriesWithoutPoll);
     }
     void turn(bool may_block);
     bool begin_step_early() noexcept;

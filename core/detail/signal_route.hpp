@@ -3,6 +3,8 @@
 // most one loop owns a signal (core/detail/signal_source.hpp watches the pipe).
 #pragma once
 
+#include <cstdint>
+
 namespace weft::detail {
 
 bool valid_signal(int signo) noexcept;  // 1..NSIG-1, not SIGKILL or SIGSTOP
@@ -16,6 +18,11 @@ void unroute_signal(int signo, int write_fd) noexcept;
 
 // Called by the reader before it reads the pipe: lets the handler write signo's byte again.
 void clear_signal_pending(int signo) noexcept;
+
+// How many times the handler has written a byte, in any loop's pipe (it wraps). A loop that
+// skips its look at the OS while busy compares it with the value it saw at its last poll:
+// news of a signal arrives by memory as well as through the pipe.
+uint32_t signals_arrived() noexcept;
 
 // The self-pipe: create it lazily and read the signal numbers that arrived into a mask.
 class SignalPipe {

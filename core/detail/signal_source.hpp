@@ -36,6 +36,9 @@ public:
     // remove(signo): restore signo's previous disposition. False if it had no handler.
     bool remove(int signo) noexcept;
 
+    // Whether the pipe is open and watched (after the first add).
+    bool watching() const noexcept { return bool(watch_); }
+
     // run(signo): call signo's handler, reporting what it throws to the loop's exception
     // handler. Nothing if the handler was removed since the signal arrived.
     void run(int signo);

@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <string>
 #include <vector>
 
@@ -130,4 +132,22 @@ TEST(LoopOrder, BusyCallbacksStillTakeSubmissionsEveryTurn) {
     loop.run_forever();
     EXPECT_TRUE(submitted_ran);
     EXPECT_LE(chain.links, 4);  // taken by the turn in which it was submitted
+}
+
+// A signal handler's pipe alone does not make a busy loop look at the OS every 128 turns
+// (nothing else could arrive there), but a signal that arrives makes the next turn look:
+// its handler runs a turn or two later, not when the chain ends.
+TEST(LoopOrder, BusyCallbacksStillSeeSignals) {
+    weft::Loop loop;
+    bool handled = false;
+    loop.add_signal_handler(SIGUSR1, [&] { handled = true; });
+    Chain chain{loop, handled};
+    loop.call_soon([&] {
+        chain.step();
+        ::raise(SIGUSR1);
+    });
+    loop.run_forever();
+    EXPECT_TRUE(handled);
+    EXPECT_LE(chain.links, 6);
+    loop.remove_signal_handler(SIGUSR1);
 }
