@@ -27,7 +27,6 @@ std::atomic<bool> g_signal_pending[NSIG];
 // Handlers between loading an fd and finishing their write: the pipe is closed only when
 // this is zero, so a late handler never writes into a reused fd number.
 std::atomic<int> g_handlers_in_flight{0};
-std::atomic<uint32_t> g_signals_arrived{0};  // see signals_arrived()
 struct sigaction g_old_action[NSIG];  // guarded by g_route_mutex
 std::mutex g_route_mutex;
 std::once_flag g_init_once;
@@ -50,8 +49,6 @@ void init_table() {
 }
 
 }  // namespace
-
-uint32_t signals_arrived() noexcept { return g_signals_arrived.load(std::memory_order_acquire); }
 
 bool valid_signal(int signo) noexcept {
     return signo > 0 && signo < NSIG && signo != SIGKILL && signo != SIGSTOP;

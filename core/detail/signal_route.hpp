@@ -3,6 +3,7 @@
 // most one loop owns a signal (core/detail/signal_source.hpp watches the pipe).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace weft::detail {
@@ -22,7 +23,9 @@ void clear_signal_pending(int signo) noexcept;
 // How many times the handler has written a byte, in any loop's pipe (it wraps). A loop that
 // skips its look at the OS while busy compares it with the value it saw at its last poll:
 // news of a signal arrives by memory as well as through the pipe.
-uint32_t signals_arrived() noexcept;
+// Inline: the busy loop's turn reads it.
+inline std::atomic<uint32_t> g_signals_arrived{0};
+inline uint32_t signals_arrived() noexcept { return g_signals_arrived.load(std::memory_order_acquire); }
 
 // The self-pipe: create it lazily and read the signal numbers that arrived into a mask.
 class SignalPipe {
