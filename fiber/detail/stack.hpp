@@ -12,6 +12,7 @@ struct Stack {
     char* base = nullptr;  // lowest address: the guard region (if any) starts here
     size_t size = 0;       // whole region, guard included
     bool guarded = true;
+    bool fresh = false;      // never handed out: its pages were never touched
     size_t usable_size = 0;  // size without the guard
     char* top() const noexcept { return base + size; }
     size_t usable() const noexcept { return usable_size; }
