@@ -28,9 +28,8 @@ public:
     virtual ~CallbackNode() = default;
     virtual void invoke() = 0;
 
-    // Sized: a thread keeps a few freed blocks per size for the next node (handle.cpp).
     static void* operator new(std::size_t size);
-    static void operator delete(void* p, std::size_t size) noexcept;
+    static void operator delete(void* p) noexcept;
 
     void ref() noexcept { ++refs_; }
     void unref() noexcept {
