@@ -146,29 +146,37 @@ double cpu_seconds() {
     return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
-void report_idle(benchmark::State& state, double cpu, double wall) {
-    state.counters["cpu_percent"] = benchmark::Counter(100.0 * cpu / wall, benchmark::Counter::kAvgIterations);
-}
-constexpr auto kIdleWindow = std::chrono::milliseconds(200);
-}  // namespace
-
-static void BM_IdleCpu_Loop(benchmark::State& state) {
+// CPU time (the whole process's) and wall time spent in fn, added up over iterations.
+struct IdleMeter {
     double cpu = 0, wall = 0;
-    for (auto _ : state) {
-        weft::Loop loop;
-        loop.call_later(kIdleWindow, [&] { loop.stop(); });
+    template <class F>
+    void measure(F&& fn) {
         auto t0 = std::chrono::steady_clock::now();
         double c0 = cpu_seconds();
-        loop.run_forever();
+        fn();
         cpu += cpu_seconds() - c0;
         wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    report_idle(state, cpu, wall);
-}
-BENCHMARK(BM_IdleCpu_Loop)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+    void report(benchmark::State& state) const {
+        state.counters["cpu_percent"] = benchmark::Counter(100.0 * cpu / wall, benchmark::Counter::kAvgIterations);
+    }
+};
+constexpr auto kIdleWindow = std::chrono::milliseconds(200);
+}  // namespace
 
-static void BM_IdleCpu_Trickle(benchmark::State& state) {
-    double cpu = 0, wall = 0;
+static void BM_IdleLoopCpu(benchmark::State& state) {
+    IdleMeter meter;
+    for (auto _ : state) {
+        weft::Loop loop;
+        loop.call_later(kIdleWindow, [&] { loop.stop(); });
+        meter.measure([&] { loop.run_forever(); });
+    }
+    meter.report(state);
+}
+BENCHMARK(BM_IdleLoopCpu)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+static void BM_IdleTrickleCpu(benchmark::State& state) {
+    IdleMeter meter;
     for (auto _ : state) {
         weft::Loop loop;
         weft::LoopHandle handle = loop.handle();
@@ -181,34 +189,26 @@ static void BM_IdleCpu_Trickle(benchmark::State& state) {
             }
         });
         loop.call_later(kIdleWindow, [&] { loop.stop(); });
-        auto t0 = std::chrono::steady_clock::now();
-        double c0 = cpu_seconds();
-        loop.run_forever();
-        cpu += cpu_seconds() - c0;
-        wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        meter.measure([&] { loop.run_forever(); });
         done = true;
         producer.join();
         loop.run_once(false);
         benchmark::DoNotOptimize(ran);
     }
-    report_idle(state, cpu, wall);
+    meter.report(state);
 }
-BENCHMARK(BM_IdleCpu_Trickle)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IdleTrickleCpu)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-static void BM_IdleCpu_Pool(benchmark::State& state) {
-    double cpu = 0, wall = 0;
+static void BM_IdlePoolCpu(benchmark::State& state) {
+    IdleMeter meter;
     for (auto _ : state) {
         weft::ThreadPool pool(4);
         for (int i = 0; i < 4; ++i) pool.submit([] {}).result();
-        auto t0 = std::chrono::steady_clock::now();
-        double c0 = cpu_seconds();
-        std::this_thread::sleep_for(kIdleWindow);
-        cpu += cpu_seconds() - c0;
-        wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        meter.measure([] { std::this_thread::sleep_for(kIdleWindow); });
     }
-    report_idle(state, cpu, wall);
+    meter.report(state);
 }
-BENCHMARK(BM_IdleCpu_Pool)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IdlePoolCpu)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 static void BM_AsioPostCrossThread(benchmark::State& state) {
     const int producers = int(state.range(0)), total = 200'000;

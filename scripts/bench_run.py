@@ -64,8 +64,8 @@ def gbench_jobs(build, min_time):
         # BM_SleepCancel in a process of its own, cold as the Go and Tokio peers' runs of it
         # (after the other fiber benchmarks it would reuse their freed heap).
         ("weft.sleepcancel", [f"{b}/fiber_bench", "--benchmark_filter=^BM_SleepCancel"] + gb),
-        # thread_bench: the executor round trip, and Asio's cross-thread post as a peer.
-        ("weft.thread", [f"{b}/thread_bench", "--benchmark_filter=^BM_(ExecutorRoundTrip|AsioPostCrossThread)"] + gb),
+        # thread_bench: the executor round trip, Asio's cross-thread post as a peer, idle CPU.
+        ("weft.thread", [f"{b}/thread_bench", "--benchmark_filter=^BM_(ExecutorRoundTrip|AsioPostCrossThread|Idle[A-Za-z]+Cpu)"] + gb),
         ("asio", [f"{b}/asio_peer_bench"] + gb),
         ("boost_fiber", [f"{b}/boost_fiber_peer_bench"] + gb),
         ("libuv", [f"{b}/libuv_peer_bench"] + gb),
