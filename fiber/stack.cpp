@@ -156,19 +156,19 @@ StackPool::StackPool(size_t default_size)
 
 Stack StackPool::allocate(size_t usable) {
     if (usable == 0 || usable == default_size_) {
+        if (free_.empty() && !guard_pages_) add_slab();
         if (!free_.empty()) {
             Stack s = free_.back();
             free_.pop_back();
             if (s.fresh) populate_top_page(s);
             return s;
         }
-        if (!guard_pages_) return allocate_from_slab();
         usable = default_size_;
     }
     return allocate_guarded(usable < kMinStackSize ? kMinStackSize : usable);
 }
 
-Stack StackPool::allocate_from_slab() {
+void StackPool::add_slab() {
     constexpr size_t kStacksPerSlab = 64;
     size_t each = default_rounded_;
     size_t size = each * kStacksPerSlab;
@@ -176,12 +176,9 @@ Stack StackPool::allocate_from_slab() {
                      -1, 0);
     if (p == MAP_FAILED) throw_errno("mmap(fiber stack slab of " + std::to_string(size) + " bytes)");
     slabs_.push_back(Stack{.base = static_cast<char*>(p), .size = size, .guarded = false, .usable_size = size});
-    for (size_t i = 1; i < kStacksPerSlab; ++i)
-        free_.push_back(Stack{.base = static_cast<char*>(p) + i * each, .size = each, .guarded = false, .fresh = true,
-                                .usable_size = each});
-    Stack first{.base = static_cast<char*>(p), .size = each, .guarded = false, .usable_size = each};
-    populate_top_page(first);
-    return first;
+    for (size_t i = kStacksPerSlab; i-- > 0;)  // the lowest address is handed out first
+        free_.push_back(Stack{.base = static_cast<char*>(p) + i * each, .size = each, .guarded = false,
+                              .fresh = true, .usable_size = each});
 }
 
 Stack StackPool::allocate_guarded(size_t usable) {

@@ -104,6 +104,14 @@ RUNS_CROSS_THREAD = 3
 CROSS_THREAD = re.compile(r"producers:|ExecutorRoundTrip")
 
 
+def measured(results):
+    """Every row, weft's and the peers', that has figures (not missing, no error)."""
+    for res in results:
+        for r in [res["weft"]] + res["peers"]:
+            if not r.get("missing") and "error" not in r:
+                yield r
+
+
 def note(msg):
     print(f"bench-instr: {msg}", file=sys.stderr, flush=True)
 
@@ -501,24 +509,18 @@ def main():
     if runner.use_strace:
         md.append("| row | syscalls/op | top syscalls per op (last trial's timed loop) |")
         md.append("|---|---:|---|")
-        for res in results:
-            for r in [res["weft"]] + res["peers"]:
-                if r.get("missing") or "error" in r:
-                    continue
-                total = r.get("syscalls_total_per_op")
-                md.append(f"| `{r['name']}` | {'—' if total is None else f'{total:.3g}'} | {syscall_summary(r)} |")
+        for r in measured(results):
+            total = r.get("syscalls_total_per_op")
+            md.append(f"| `{r['name']}` | {'—' if total is None else f'{total:.3g}'} | {syscall_summary(r)} |")
         md.append("")
     md.append("| row | iterations counted | ops/iteration | instr/op, loop | runs (cross-thread) | instr/op, whole process − baseline | callgrind s | strace s |")
     md.append("|---|---:|---:|---:|---|---:|---:|---:|")
-    for res in results:
-        for r in [res["weft"]] + res["peers"]:
-            if r.get("missing") or "error" in r:
-                continue
-            md.append(f"| `{r['name']}` | {r['iterations']} | {r['ops_per_iteration']} | "
-                      f"{fmt(r['instr_per_op'])} | "
-                      f"{', '.join(fmt(x) for x in r.get('instr_per_op_runs', [])) or '—'} | "
-                      f"{fmt(r.get('process_minus_baseline_per_op'))} | "
-                      f"{r['callgrind_seconds']} | {r.get('strace_seconds') or '—'} |")
+    for r in measured(results):
+        md.append(f"| `{r['name']}` | {r['iterations']} | {r['ops_per_iteration']} | "
+                  f"{fmt(r['instr_per_op'])} | "
+                  f"{', '.join(fmt(x) for x in r.get('instr_per_op_runs', [])) or '—'} | "
+                  f"{fmt(r.get('process_minus_baseline_per_op'))} | "
+                  f"{r['callgrind_seconds']} | {r.get('strace_seconds') or '—'} |")
     md.append("")
     md.append(f"{elapsed:.0f} s in all. Hot functions of the weft rows: instr_hot.txt.")
     text = "\n".join(md) + "\n"

@@ -52,7 +52,7 @@ public:
 
 private:
     Stack allocate_guarded(size_t usable);
-    Stack allocate_from_slab();
+    void add_slab();  // 64 fresh unguarded stacks onto free_
 
     size_t default_size_;
     size_t default_rounded_;  // default_size_ rounded up to whole pages: what a pooled stack has
