@@ -48,8 +48,11 @@ uint64_t next_task_number() noexcept {
 }
 }  // namespace
 
-TaskBase::TaskBase(Loop& loop, std::string name) : FutureBase(loop), name_(std::move(name)) {
-    if (name_.empty()) number_ = next_task_number();
+TaskBase::TaskBase(Loop& loop, std::string&& name) : FutureBase(loop) {
+    if (name.empty())
+        number_ = next_task_number();
+    else
+        name_ = std::move(name);
 }
 
 const std::string& TaskBase::name() const {

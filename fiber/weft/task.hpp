@@ -21,8 +21,10 @@ namespace detail {
 class TaskBase : public FutureBase {
 public:
     // An empty name means asyncio's default, "Task-<n>", numbered now and spelled out
-    // only when someone asks (most tasks are never named or printed).
-    TaskBase(Loop& loop, std::string name);
+    // only when someone asks (most tasks are never named or printed). By reference, and
+    // moved only when given: most tasks have none, and each move of even an empty string
+    // is a call to memcpy.
+    TaskBase(Loop& loop, std::string&& name);
     ~TaskBase() override;
 
     // asyncio Task.cancel: the fiber's current or next suspension throws Cancelled(message);
@@ -89,7 +91,7 @@ public:
 template <class T, class Fn>
 class TaskState final : public TaskResult<T> {
 public:
-    TaskState(Loop& loop, std::string name, Fn fn)
+    TaskState(Loop& loop, std::string&& name, Fn fn)
         : TaskResult<T>(loop, std::move(name)), fn_(std::move(fn)) {}
 
     void run_body() noexcept override {
