@@ -4,6 +4,7 @@
 
 #include "core/detail/block_alloc.hpp"
 #include "core/detail/loop_state.hpp"
+#include "core/detail/submit_arena.hpp"
 
 namespace weft {
 
@@ -13,9 +14,9 @@ void* CallbackNode::operator new(std::size_t size) {
 }
 void CallbackNode::operator delete(void* p) noexcept { detail::free_block(p); }
 void* SubmitNode::operator new(std::size_t size) {
-    return detail::allocate_block(size);
+    return detail::allocate_submission(size);
 }
-void SubmitNode::operator delete(void* p) noexcept { detail::free_block(p); }
+void SubmitNode::operator delete(void* p) noexcept { detail::free_submission(p); }
 }  // namespace detail
 
 void Handle::cancel() noexcept {

@@ -1,5 +1,5 @@
 // A callback submitted from any thread (call_soon_threadsafe): an MPSC queue node that
-// carries its own closure. Allocated from mimalloc, which is fast across threads.
+// carries its own closure. Carved from the submitting thread's chunk (submit_arena.hpp).
 #pragma once
 
 #include <atomic>
