@@ -29,17 +29,17 @@ std::string describe(const std::source_location& where) {
 }
 
 // Debug mode: run one entry and report it if it held the loop too long.
-void Loop::State::run_timed(const ReadyEntry& e) {
-    std::string what = e.kind->describe(e.self, e.arg);
+void Loop::State::run_timed(const detail::ReadyKind* kind, void* self, uintptr_t arg) {
+    std::string what = kind->describe(self, arg);
     TimePoint start = Clock::now();
     try {
-        e.kind->run(e.self, e.arg);
+        kind->run(self, arg);
     } catch (...) {
         report("Exception in ready entry", what);
     }
     Duration took = Clock::now() - start;
     if (took < slow_callback) return;
-    std::string where = e.kind->locate ? e.kind->locate(*loop, e.self, e.arg) : std::string();
+    std::string where = kind->locate ? kind->locate(*loop, self, arg) : std::string();
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.3f", std::chrono::duration<double>(took).count());
     loop->call_exception_handler({"Executing " + what + " took " + secs + " seconds", nullptr,

@@ -161,7 +161,7 @@ struct Loop::State {
     }
     void run_due_timers();
     void run_ready();
-    void run_timed(const detail::ReadyEntry& e);
+    void run_timed(const detail::ReadyKind* kind, void* self, uintptr_t arg);
     void poll(bool may_block);
     void drain_inbox();
     bool submission_soon() noexcept;  // watches the inbox for up to kInboxSpin

@@ -45,6 +45,7 @@ public:
         ring_[tail_++ & mask_] = e;
     }
     ReadyEntry pop() noexcept { return ring_[head_++ & mask_]; }
+    void drop_front() noexcept { ++head_; }
     const ReadyEntry& front() const noexcept { return ring_[head_ & mask_]; }
 
 private:
