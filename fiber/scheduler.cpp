@@ -79,7 +79,7 @@ bool prepare_first_run(Fiber* f) noexcept {
     }
     try {
         install_overflow_guard();
-        f->stack = f->runtime->stacks.allocate(f->stack_size);
+        f->runtime->stacks.allocate(f->stack, f->stack_size);
         context_prepare(f);
     } catch (...) {  // no stack, no run: the task fails with the reason
         set_state(f, Fiber::State::done);

@@ -149,23 +149,35 @@ void populate_top_page(Stack& stack) noexcept {
         unsupported.store(true, std::memory_order_relaxed);
 #endif
 }
+
+// A Stack copied field by field, as release() stores it and allocate() hands it out: a
+// copy the compiler makes itself may move it in 16-byte halves, and a stack released and
+// taken again at once (spawn after join) would then be read back from stores of another
+// width, which AMD's cores do not forward (issue 18).
+void copy_fields(Stack& to, const Stack& from) noexcept {
+    to.base = from.base;
+    to.size = from.size;
+    to.guarded = from.guarded;
+    to.fresh = from.fresh;
+    to.usable_size = from.usable_size;
+}
 }  // namespace
 
 StackPool::StackPool(size_t default_size)
     : default_size_(default_size), default_rounded_(round_up(default_size, page_size())) {}
 
-Stack StackPool::allocate(size_t usable) {
+void StackPool::allocate(Stack& out, size_t usable) {
     if (usable == 0 || usable == default_size_) {
         if (free_.empty() && !guard_pages_) add_slab();
         if (!free_.empty()) {
-            Stack s = free_.back();
+            copy_fields(out, free_.back());
             free_.pop_back();
-            if (s.fresh) populate_top_page(s);
-            return s;
+            if (out.fresh) populate_top_page(out);
+            return;
         }
         usable = default_size_;
     }
-    return allocate_guarded(usable < kMinStackSize ? kMinStackSize : usable);
+    out = allocate_guarded(usable < kMinStackSize ? kMinStackSize : usable);
 }
 
 void StackPool::add_slab() {
@@ -201,14 +213,14 @@ Stack StackPool::allocate_guarded(size_t usable) {
     return stack;
 }
 
-void StackPool::release(Stack stack) noexcept {
+void StackPool::release(const Stack& stack) noexcept {
     if (!stack.guarded) {  // slab stacks go back to the free list while their size is current
-        if (!guard_pages_ && stack.size == default_rounded_) free_.push_back(stack);
+        if (!guard_pages_ && stack.size == default_rounded_) copy_fields(free_.emplace_back(), stack);
         return;                // else it stays unused in its slab until the pool goes
     }
     if (guard_pages_ && stack.usable() == default_rounded_ &&
         free_.size() < kMaxPooled) {
-        free_.push_back(stack);
+        copy_fields(free_.emplace_back(), stack);
         return;
     }
     ::munmap(stack.base, stack.size);

@@ -36,9 +36,12 @@ public:
     StackPool(const StackPool&) = delete;
     StackPool& operator=(const StackPool&) = delete;
 
-    // A stack with at least `usable` bytes (0: the pool's default). Throws SystemError.
-    Stack allocate(size_t usable = 0);
-    void release(Stack stack) noexcept;  // keeps a bounded number for reuse
+    // Puts a stack with at least `usable` bytes (0: the pool's default) in `out`. Throws
+    // SystemError. Written in place, field by field, not returned: the caller's copy of a
+    // returned Stack read it back with 16-byte loads over the 8-byte stores that had just
+    // written it, which no x86 core forwards (a stall on every fiber start; issue 18).
+    void allocate(Stack& out, size_t usable = 0);
+    void release(const Stack& stack) noexcept;  // keeps a bounded number for reuse
 
     size_t default_size() const noexcept { return default_size_; }
     void set_default_size(size_t usable);  // throws std::system_error(EINVAL) below a minimum

@@ -41,8 +41,9 @@ TEST(StackPool, FreshSlabStacksComeWithTheirTopPageOnly) {
     if (!kernel_populates()) GTEST_SKIP() << "no MADV_POPULATE_WRITE (Linux < 5.14)";
     weft::detail::StackPool pool(64 * 1024);
     pool.set_guard_pages(false);
-    weft::detail::Stack first = pool.allocate();   // makes a slab
-    weft::detail::Stack second = pool.allocate();  // from its free list, fresh too
+    weft::detail::Stack first, second;
+    pool.allocate(first);   // makes a slab
+    pool.allocate(second);  // from its free list, fresh too
     expect_only_top_page_resident(first);
     expect_only_top_page_resident(second);
     EXPECT_FALSE(first.fresh);
@@ -54,7 +55,8 @@ TEST(StackPool, FreshSlabStacksComeWithTheirTopPageOnly) {
 TEST(StackPool, FreshGuardedStacksComeWithTheirTopPageOnly) {
     if (!kernel_populates()) GTEST_SKIP() << "no MADV_POPULATE_WRITE (Linux < 5.14)";
     weft::detail::StackPool pool(64 * 1024);
-    weft::detail::Stack s = pool.allocate();
+    weft::detail::Stack s;
+    pool.allocate(s);
     ASSERT_TRUE(s.guarded);
     expect_only_top_page_resident(s);
     pool.release(s);
