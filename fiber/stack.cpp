@@ -153,7 +153,7 @@ void populate_top_page(Stack& stack) noexcept {
 // A Stack copied field by field, as release() stores it and allocate() hands it out: a
 // copy the compiler makes itself may move it in 16-byte halves, and a stack released and
 // taken again at once (spawn after join) would then be read back from stores of another
-// width, which AMD's cores do not forward (issue 18).
+// width, which stalled on the AMD VM (issue 18).
 void copy_fields(Stack& to, const Stack& from) noexcept {
     to.base = from.base;
     to.size = from.size;
