@@ -33,8 +33,8 @@ public:
     template <class Each>
     bool drain(Each&& each, size_t max = SIZE_MAX) noexcept;
 
-    // Loop thread: refuse new submissions and wait for in-flight ones to land; then
-    // drain() yields what was accepted and never ran.
+    // Loop thread: refuse new submissions and wait until no producer is waking the
+    // reactor; then drain() yields what was accepted and never ran.
     void close() noexcept;
     bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
     // Loop thread, cheap: false means the queue was empty a moment ago (a producer still
@@ -61,12 +61,14 @@ public:
     uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
 private:
+    [[gnu::noinline]] void wake() noexcept;  // submit()'s rare path
+
     MpscQueue queue_;
     Loop* const loop_;         // immutable; used by LoopHandle::stop while open
-    Reactor* const reactor_;   // immutable; valid while open (close waits for producers)
+    Reactor* const reactor_;   // immutable; valid while open (close waits for wakers)
     // True while the loop is awake or a wake-up is on its way; false once it may block.
     alignas(64) std::atomic<bool> wake_pending_{false};  // any thread
-    alignas(64) std::atomic<int> producers_{0};          // any thread: submits in flight
+    alignas(64) std::atomic<int> wakers_{0};             // any thread: wake-ups in flight
     std::atomic<bool> closed_{false};                    // set once by the loop thread
     std::atomic<uint64_t> wakeups_{0};                   // any thread (relaxed: a statistic)
 };

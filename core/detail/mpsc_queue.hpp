@@ -1,7 +1,11 @@
 // An intrusive, unbounded, lock-free multi-producer single-consumer queue (Vyukov's
-// design): push is one atomic exchange plus one store, wait-free; pop is consumer-only.
+// design): push is one compare-and-swap of the tail plus one store; pop is consumer-only.
 // A producer preempted between its two steps leaves the queue briefly "busy": pop reports
 // that, and the consumer retries, since the element is already committed.
+// The consumer can seal the queue: from then on push refuses (returns false) and pop hands
+// out what was pushed before, then reports empty. Sealing in the tail itself is what lets a
+// producer learn, in the same atomic step that pushes, that nobody will drain its node, so
+// the loop's close needs no count of producers on the submission path (issue 18).
 #pragma once
 
 #include <atomic>
@@ -16,13 +20,26 @@ public:
     MpscQueue(const MpscQueue&) = delete;
     MpscQueue& operator=(const MpscQueue&) = delete;
 
-    // Any thread.
-    void push(MpscNode* node) noexcept {
+    // Any thread. False, and the node untouched by the queue, once the queue is sealed.
+    bool push(MpscNode* node) noexcept {
         node->next.store(nullptr, std::memory_order_relaxed);
-        // seq_cst: Inbox's wake-up protocol orders this against the loop's look below.
-        MpscNode* prev = tail_.exchange(node, std::memory_order_seq_cst);
+        MpscNode* prev = tail_.load(std::memory_order_relaxed);
+        do {
+            if (prev == sealed_mark()) return false;
+            // seq_cst: Inbox's wake-up protocol orders this against the loop's look below.
+        } while (!tail_.compare_exchange_weak(prev, node, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed));
         prev->next.store(node, std::memory_order_release);
+        return true;
     }
+
+    // Consumer thread only: no push succeeds after this; pop() still hands out every node
+    // pushed before (waiting out the busy states of producers between their two steps).
+    void seal() noexcept {
+        if (sealed_last_) return;
+        sealed_last_ = tail_.exchange(sealed_mark(), std::memory_order_seq_cst);
+    }
+    bool sealed() const noexcept { return tail_.load(std::memory_order_acquire) == sealed_mark(); }
 
     // Consumer thread only: false means empty (no push has begun since the last pop that
     // emptied it); true means pop() finds an item or, for a moment, busy.
@@ -34,6 +51,7 @@ public:
 
     // Consumer thread only. On Pop::item, *out is the oldest node.
     Pop pop(MpscNode** out) noexcept {
+        if (sealed_last_) [[unlikely]] return pop_sealed(out);
         MpscNode* head = head_;
         MpscNode* next = head->next.load(std::memory_order_acquire);
         if (head == &stub_) {
@@ -48,7 +66,9 @@ public:
             return Pop::item;
         }
         if (tail_.load(std::memory_order_acquire) != head) return Pop::busy;
-        push(&stub_);  // head is the last real node: put the stub behind it to detach it
+        // head is the last real node: put the stub behind it to detach it. The consumer
+        // seals, so the queue is open here and the push succeeds.
+        (void)push(&stub_);
         next = head->next.load(std::memory_order_acquire);
         if (next == nullptr) return Pop::busy;
         head_ = next;
@@ -57,9 +77,34 @@ public:
     }
 
 private:
-    alignas(64) std::atomic<MpscNode*> tail_;  // any thread (atomic exchange)
+    // The tail of a sealed queue: an address no push hands out.
+    MpscNode* sealed_mark() const noexcept { return const_cast<MpscNode*>(&seal_mark_); }
+
+    // After seal(): the nodes from head_ up to sealed_last_ (the stub, wherever it sits in
+    // the chain, is skipped; a null link before sealed_last_ is a producer between its steps).
+    Pop pop_sealed(MpscNode** out) noexcept {
+        for (;;) {
+            MpscNode* head = head_;
+            if (head == nullptr || (head == &stub_ && sealed_last_ == &stub_)) return Pop::empty;
+            if (head == sealed_last_) {  // the last node pushed before the seal
+                head_ = nullptr;
+                *out = head;
+                return Pop::item;
+            }
+            MpscNode* next = head->next.load(std::memory_order_acquire);
+            if (next == nullptr) return Pop::busy;
+            head_ = next;
+            if (head == &stub_) continue;
+            *out = head;
+            return Pop::item;
+        }
+    }
+
+    alignas(64) std::atomic<MpscNode*> tail_;  // any thread (compare-and-swap)
     alignas(64) MpscNode* head_;               // consumer thread only
+    MpscNode* sealed_last_ = nullptr;          // consumer thread only: the tail seal() took
     MpscNode stub_;
+    MpscNode seal_mark_;  // never queued: only its address is used
 };
 
 }  // namespace weft::detail

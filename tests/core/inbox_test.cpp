@@ -2,7 +2,9 @@
 // item), bounded drains, and refusal after close.
 #include "core/detail/inbox.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -141,4 +143,104 @@ TEST(Inbox, RefusesAfterClose) {
     EXPECT_FALSE(inbox.submit(node));
     delete node;
     EXPECT_TRUE(inbox.closed());
+}
+
+// Sealing, on the queue alone: pushes after the seal fail, and the sealed drain hands out
+// what came before, wherever the consumer's stub sits in the chain.
+TEST(MpscQueue, SealRefusesLaterPushesAndDrainsEarlierOnes) {
+    using weft::detail::MpscNode;
+    using weft::detail::MpscQueue;
+    MpscNode a, b, c, d;
+    MpscQueue q;
+    MpscNode* out = nullptr;
+    ASSERT_TRUE(q.push(&a));
+    ASSERT_TRUE(q.push(&b));
+    ASSERT_EQ(q.pop(&out), MpscQueue::Pop::item);
+    EXPECT_EQ(out, &a);
+    ASSERT_EQ(q.pop(&out), MpscQueue::Pop::item);  // the last node: the stub goes behind it
+    EXPECT_EQ(out, &b);
+    ASSERT_TRUE(q.push(&c));  // after the stub
+    q.seal();
+    EXPECT_TRUE(q.sealed());
+    EXPECT_FALSE(q.push(&d));
+    EXPECT_EQ(d.next.load(), nullptr);
+    ASSERT_EQ(q.pop(&out), MpscQueue::Pop::item);
+    EXPECT_EQ(out, &c);
+    EXPECT_EQ(q.pop(&out), MpscQueue::Pop::empty);
+    EXPECT_EQ(q.pop(&out), MpscQueue::Pop::empty);
+
+    MpscQueue empty_when_sealed;  // the stub is the tail: nothing to hand out
+    ASSERT_TRUE(empty_when_sealed.push(&a));
+    ASSERT_EQ(empty_when_sealed.pop(&out), MpscQueue::Pop::item);
+    empty_when_sealed.seal();
+    EXPECT_EQ(empty_when_sealed.pop(&out), MpscQueue::Pop::empty);
+    EXPECT_FALSE(empty_when_sealed.push(&b));
+}
+
+// The race close() relies on: producers push while the consumer takes and then seals.
+// Every node is either refused (its producer keeps it) or handed out once, never both and
+// never neither; a producer refused once is refused from then on.
+TEST(MpscQueue, SealRacingProducersLosesNothing) {
+    using weft::detail::MpscNode;
+    using weft::detail::MpscQueue;
+    constexpr int kProducers = 3, kEach = 50000;
+    for (int round = 0; round < 4; ++round) {
+        MpscQueue q;
+        std::vector<std::unique_ptr<MpscNode[]>> nodes;
+        for (int t = 0; t < kProducers; ++t) nodes.push_back(std::make_unique<MpscNode[]>(kEach));
+        std::vector<std::vector<char>> accepted(kProducers, std::vector<char>(kEach, 0));
+        std::atomic<int> started{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kProducers; ++t)
+            threads.emplace_back([&, t] {
+                started.fetch_add(1);
+                bool refused = false;
+                for (int i = 0; i < kEach; ++i) {
+                    bool ok = q.push(&nodes[size_t(t)][size_t(i)]);
+                    if (refused) {
+                        EXPECT_FALSE(ok) << "accepted after a refusal";
+                    }
+                    refused = !ok;
+                    accepted[size_t(t)][size_t(i)] = ok;
+                    if (refused && i % 64 == 0) break;  // seen: a few more tries are enough
+                    if (i % 256 == 0) std::this_thread::yield();
+                }
+            });
+        while (started.load() < kProducers) std::this_thread::yield();
+        std::vector<const MpscNode*> taken;
+        auto take = [&](bool until_empty) {
+            for (;;) {
+                MpscNode* out;
+                switch (q.pop(&out)) {
+                    case MpscQueue::Pop::item: taken.push_back(out); break;
+                    case MpscQueue::Pop::busy: std::this_thread::yield(); break;
+                    case MpscQueue::Pop::empty:
+                        if (until_empty) return;
+                        std::this_thread::yield();
+                        break;
+                }
+                if (!until_empty && taken.size() >= size_t(5000) * size_t(1 + round)) return;
+            }
+        };
+        take(false);  // some, with producers still pushing
+        q.seal();
+        take(true);   // the rest of what was accepted
+        for (auto& t : threads) t.join();
+        std::vector<int> seen(size_t(kProducers) * kEach, 0);
+        for (const MpscNode* n : taken)
+            for (int t = 0; t < kProducers; ++t) {
+                const MpscNode* first = nodes[size_t(t)].get();
+                if (n >= first && n < first + kEach) ++seen[size_t(t) * kEach + size_t(n - first)];
+            }
+        size_t accepted_count = 0;
+        for (int t = 0; t < kProducers; ++t)
+            for (int i = 0; i < kEach; ++i) {
+                const int s = seen[size_t(t) * kEach + size_t(i)];
+                accepted_count += accepted[size_t(t)][size_t(i)];
+                ASSERT_EQ(s, accepted[size_t(t)][size_t(i)] ? 1 : 0) << "producer " << t << " node " << i;
+            }
+        EXPECT_EQ(taken.size(), accepted_count);
+        MpscNode late;
+        EXPECT_FALSE(q.push(&late));
+    }
 }
