@@ -62,6 +62,15 @@ void TimerHeap::sift_down(size_t i, Entry e) noexcept {
     for (;;) {
         size_t first = i * 4 + 1;
         if (first >= n) break;
+        // The next level's children: whichever of these four is best, its four children
+        // share one line, and asking for all four lines now overlaps their misses with
+        // this level's compares instead of waiting for each level in turn.
+        if (const size_t grand = first * 4 + 1; grand + 12 < n) {
+            __builtin_prefetch(&heap_[grand]);
+            __builtin_prefetch(&heap_[grand + 4]);
+            __builtin_prefetch(&heap_[grand + 8]);
+            __builtin_prefetch(&heap_[grand + 12]);
+        }
         size_t best = first;
         size_t end = first + 4 < n ? first + 4 : n;
         for (size_t c = first + 1; c < end; ++c)
