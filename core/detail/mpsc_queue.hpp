@@ -20,7 +20,8 @@ public:
     MpscQueue(const MpscQueue&) = delete;
     MpscQueue& operator=(const MpscQueue&) = delete;
 
-    // Any thread. False, and the node untouched by the queue, once the queue is sealed.
+    // Any thread. False once the queue is sealed: the node is not queued (only its own
+    // next field was cleared) and stays the caller's.
     bool push(MpscNode* node) noexcept {
         node->next.store(nullptr, std::memory_order_relaxed);
         MpscNode* prev = tail_.load(std::memory_order_relaxed);
