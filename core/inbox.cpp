@@ -19,11 +19,11 @@ bool Inbox::submit(SubmitNode* node) noexcept {
 }
 
 void Inbox::wake() noexcept {
-    // Dekker with close(): a waker announces itself, then looks at closed_; close() sets
-    // closed_, then waits for the wakers it sees. So the reactor is never woken once close()
-    // has returned, and the loop may destroy it.
+    // Dekker with close(): a waker announces itself, then looks at the seal; close() seals,
+    // then waits for the wakers it sees. So the reactor is never woken once close() has
+    // returned, and the loop may destroy it.
     wakers_.fetch_add(1, std::memory_order_seq_cst);
-    if (!closed_.load(std::memory_order_seq_cst) && !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+    if (!queue_.sealed() && !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
         wakeups_.fetch_add(1, std::memory_order_relaxed);
         reactor_->wake();
     }
@@ -31,10 +31,9 @@ void Inbox::wake() noexcept {
 }
 
 void Inbox::close() noexcept {
-    closed_.store(true, std::memory_order_seq_cst);
     queue_.seal();  // pushes fail from here on; drain() still hands out the ones before
-    // seq_cst, not acquire: this load must not be ordered before the store above, or a
-    // waker that saw closed_ == false could still be waking (weakly ordered CPUs).
+    // seq_cst, not acquire: this load must not be ordered before the seal above, or a
+    // waker that saw the queue open could still be waking (weakly ordered CPUs).
     while (wakers_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 

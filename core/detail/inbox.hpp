@@ -36,7 +36,7 @@ public:
     // Loop thread: refuse new submissions and wait until no producer is waking the
     // reactor; then drain() yields what was accepted and never ran.
     void close() noexcept;
-    bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+    bool closed() const noexcept { return queue_.sealed(); }
     // Loop thread, cheap: false means the queue was empty a moment ago (a producer still
     // inside submit() is seen next turn, or wakes the next blocking poll).
     bool maybe_pending() const noexcept { return queue_.maybe_nonempty(); }
@@ -69,7 +69,6 @@ private:
     // True while the loop is awake or a wake-up is on its way; false once it may block.
     alignas(64) std::atomic<bool> wake_pending_{false};  // any thread
     alignas(64) std::atomic<int> wakers_{0};             // any thread: wake-ups in flight
-    std::atomic<bool> closed_{false};                    // set once by the loop thread
     std::atomic<uint64_t> wakeups_{0};                   // any thread (relaxed: a statistic)
 };
 

@@ -40,7 +40,8 @@ public:
         if (sealed_last_) return;
         sealed_last_ = tail_.exchange(sealed_mark(), std::memory_order_seq_cst);
     }
-    bool sealed() const noexcept { return tail_.load(std::memory_order_acquire) == sealed_mark(); }
+    // Any thread. seq_cst: Inbox's close handshake orders this against a waker's count.
+    bool sealed() const noexcept { return tail_.load(std::memory_order_seq_cst) == sealed_mark(); }
 
     // Consumer thread only: false means empty (no push has begun since the last pop that
     // emptied it); true means pop() finds an item or, for a moment, busy.

@@ -146,7 +146,7 @@ TEST(Inbox, RefusesAfterClose) {
 }
 
 // Sealing, on the queue alone: pushes after the seal fail, and the sealed drain hands out
-// what came before, wherever the consumer's stub sits in the chain.
+// what came before: with the consumer's stub ahead of the last node, and as the sealed tail.
 TEST(MpscQueue, SealRefusesLaterPushesAndDrainsEarlierOnes) {
     using weft::detail::MpscNode;
     using weft::detail::MpscQueue;
