@@ -28,12 +28,18 @@ constexpr bool kArena = true;
 
 using weft::detail::submission_chunks;
 
-// Runs the loop until `n` callbacks have counted themselves in `ran` (turns that do not
-// block: a turn that runs the last one would go on to wait for more), for at most 30 s.
+// Runs the loop until `n` callbacks have counted themselves in `ran`, for at most 30 s. It
+// blocks between submissions instead of spinning (a 10 ms timer bounds each wait): on a
+// loaded two-core CI machine, spinning loops and producers starved each other to one round
+// trip per scheduler slice.
 void run_until(weft::Loop& loop, const int& ran, int n) {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (ran < n && std::chrono::steady_clock::now() < give_up) loop.run_once(false);
-    ASSERT_EQ(ran, n);
+    while (ran < n && std::chrono::steady_clock::now() < give_up) {
+        weft::TimerHandle tick = loop.call_later(std::chrono::milliseconds(10), [] {});
+        loop.run_once(true);
+        tick.cancel();
+    }
+    EXPECT_EQ(ran, n);
 }
 }  // namespace
 
@@ -50,7 +56,9 @@ TEST(SubmitArena, ChunksGoBackOnceTheirThreadsExitAndTheirNodesRan) {
             for (int i = 0; i < each; ++i) handle.call_soon_threadsafe([&ran, token] { ++ran; });
         });
     for (auto& t : threads) t.join();
-    if (kArena) EXPECT_GE(submission_chunks() - before, producers * 10);  // nothing ran yet
+    if (kArena) {  // nothing ran yet
+        EXPECT_GE(submission_chunks() - before, producers * 10);
+    }
     EXPECT_EQ(token.use_count(), 1 + producers * each);
     run_until(loop, ran, producers * each);
     EXPECT_EQ(ran, producers * each);
@@ -62,26 +70,37 @@ TEST(SubmitArena, AProducerTheLoopKeepsUpWithHoldsAChunkOrTwo) {
     const int64_t start = submission_chunks();
     weft::Loop loop;
     weft::LoopHandle handle = loop.handle();
+    const int n = 5000;  // ~20 chunks' worth of nodes
     int ran = 0;
     int64_t most = 0;
+    std::atomic<int> finished{0};  // callbacks that ran: the producer sleeps on it
+    std::atomic<bool> abandoned{false};
     std::thread producer([&] {
         const int64_t before = submission_chunks();
-        for (int i = 0; i < 20000; ++i) {
-            std::atomic<bool> done{false};
+        for (int i = 0; i < n; ++i) {
             handle.call_soon_threadsafe([&] {
                 ++ran;
-                done.store(true);
+                finished.fetch_add(1);
+                finished.notify_one();
             });
-            while (!done.load()) std::this_thread::yield();
+            for (int seen = finished.load(); seen == i; seen = finished.load()) finished.wait(seen);
+            if (abandoned.load()) return;
             most = std::max(most, submission_chunks() - before);
         }
     });
-    run_until(loop, ran, 20000);
+    run_until(loop, ran, n);
+    if (ran != n) {  // failed: release the producer instead of joining it forever
+        abandoned.store(true);
+        finished.fetch_add(1);
+        finished.notify_one();
+    }
     producer.join();
     // One node in flight at a time: a chunk is carved again once its nodes are back (or,
     // when the last one is still on its way back, retired and freed by it).
-    if (kArena) EXPECT_LE(most, 2);
-    EXPECT_EQ(ran, 20000);
+    if (kArena) {
+        EXPECT_LE(most, 2);
+    }
+    EXPECT_EQ(ran, n);
     EXPECT_EQ(submission_chunks(), start);
 }
 
@@ -101,7 +120,9 @@ TEST(SubmitArena, BigClosuresGetAChunkOfTheirOwn) {
         }
     });
     producer.join();
-    if (kArena) EXPECT_EQ(submission_chunks() - before, 8);
+    if (kArena) {
+        EXPECT_EQ(submission_chunks() - before, 8);
+    }
     run_until(loop, ran, 8);
     EXPECT_EQ(submission_chunks(), before);
 }
