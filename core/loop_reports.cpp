@@ -99,7 +99,9 @@ void Loop::State::abandon_inherited() noexcept {
 
 // Frees every submission, ready entry and timer left, noting those worth a report.
 void Loop::State::discard_unrun(NeverRan& never_ran) {
-    inbox->close();  // no producer is in flight after this: busy states resolve quickly
+    // After close() no push succeeds; one that succeeded just before may not have linked its
+    // node yet (drain() says busy until it does, a producer's next instruction).
+    inbox->close();
     while (inbox->drain([&](detail::SubmitNode* node) {
         if (node->worth_reporting()) never_ran.note(describe(node->where()));
         node->release();

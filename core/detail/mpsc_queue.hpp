@@ -43,7 +43,8 @@ public:
     // Any thread. seq_cst: Inbox's close handshake orders this against a waker's count.
     bool sealed() const noexcept { return tail_.load(std::memory_order_seq_cst) == sealed_mark(); }
 
-    // Consumer thread only: false means empty (no push has begun since the last pop that
+    // Consumer thread only, before seal() (a sealed tail is never the stub, so this says
+    // true from then on): false means empty (no push has begun since the last pop that
     // emptied it); true means pop() finds an item or, for a moment, busy.
     bool maybe_nonempty() const noexcept {
         return head_ != &stub_ || tail_.load(std::memory_order_seq_cst) != &stub_;
